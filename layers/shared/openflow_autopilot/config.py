@@ -1,0 +1,333 @@
+"""The provisioning request: the state machine's input and the CLI's YAML file.
+
+One pydantic model validates everything up front, so a bad request fails before anything
+changes, with a message naming the field. Secrets are referenced by Secrets Manager ARN,
+never inlined.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.snowflake.identifiers import IdentifierError, check_identifier
+
+# org-account form, e.g. MYORG-MYACCOUNT (https://docs.snowflake.com/en/user-guide/admin-account-identifier)
+_ACCOUNT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}-[A-Za-z][A-Za-z0-9_]{0,254}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+_RDS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+# PostgreSQL table names: [schema.]table, unquoted or double-quoted parts; the source phase
+# re-parses and composes them with psycopg.sql, this only rejects what can never be a name.
+_PG_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]{0,62}|"(?:[^"\x00;]|""){1,63}")'
+_PG_TABLE = re.compile(rf"^{_PG_PART}(?:\.{_PG_PART})?$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _snowflake_ident(value: str) -> str:
+    try:
+        return check_identifier(value, "name")
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _secret_arn(value: str) -> str:
+    if not _SECRET_ARN.match(value):
+        raise ValueError(
+            "must be a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>); "
+            "put the secret in Secrets Manager and reference it here, never inline it"
+        )
+    return value
+
+
+SnowflakeName = Annotated[str, AfterValidator(_snowflake_ident)]
+SecretArn = Annotated[str, AfterValidator(_secret_arn)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Generation(IntEnum):
+    GEN1 = 1
+    GEN2 = 2
+
+
+class VpcType(StrEnum):
+    MANAGED = "MANAGED"
+    PROVIDED = "PROVIDED"
+
+
+class Size(StrEnum):
+    SMALL = "SMALL"
+    MEDIUM = "MEDIUM"
+    LARGE = "LARGE"
+
+
+WarehouseSize = Literal["XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE"]
+
+
+class SnowflakeSettings(Strict):
+    account: str = Field(description="Account identifier in org-account form, e.g. MYORG-MYACCOUNT")
+    admin_user: SnowflakeName = Field(description="The human admin who will use Openflow")
+    credentials_secret_arn: SecretArn = Field(
+        description="Secret with the automation's login: {'user', 'private_key' (PEM), 'passphrase'?} "
+        "or {'user', 'password'}"
+    )
+    login_role: SnowflakeName = Field("ACCOUNTADMIN", description="Role the automation runs as")
+    admin_role: SnowflakeName = Field("OPENFLOW_ADMIN_ROLE", description="Openflow owner/admin role")
+    openflow_database: SnowflakeName = "OPENFLOW"
+    openflow_schema: SnowflakeName = "OPENFLOW"
+    image_repository: SnowflakeName = "OPENFLOW"
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        if not _ACCOUNT.match(v):
+            raise ValueError(
+                f"{v!r} is not an account identifier in org-account form: write it as ORGNAME-ACCOUNTNAME "
+                "(see SELECT CURRENT_ORGANIZATION_NAME() || '-' || CURRENT_ACCOUNT_NAME())"
+            )
+        return v.upper()
+
+
+class OpenflowSettings(Strict):
+    generation: Generation = Generation.GEN2
+    deployment_name: SnowflakeName
+    vpc_type: VpcType = VpcType.MANAGED
+    subnet_ids: list[str] = Field(default_factory=list)
+    template_s3_uri: str | None = Field(None, description="s3://bucket/key of the deployment's template")
+    data_plane_integration: SnowflakeName | None = Field(
+        None, description="Gen 1 only: the existing OPENFLOW_DATAPLANE_<uuid> integration (found if omitted)"
+    )
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not _SUBNET.match(s)]
+        if bad:
+            raise ValueError(f"not subnet ids: {bad}; use ids like subnet-0123456789abcdef0")
+        return v
+
+    @field_validator("template_s3_uri")
+    @classmethod
+    def _s3(cls, v: str | None) -> str | None:
+        if v is not None and not _S3_URI.match(v):
+            raise ValueError(f"{v!r} is not an S3 URI; use s3://bucket/key.yaml, or omit it to upload later")
+        return v
+
+    @model_validator(mode="after")
+    def _vpc(self) -> OpenflowSettings:
+        if self.vpc_type is VpcType.PROVIDED and len(self.subnet_ids) < 2:
+            raise ValueError("vpc_type PROVIDED needs subnet_ids: at least two private subnets in two AZs")
+        if self.vpc_type is VpcType.MANAGED and self.subnet_ids:
+            raise ValueError("subnet_ids are only used with vpc_type PROVIDED; remove them or set PROVIDED")
+        return self
+
+
+class AwsSettings(Strict):
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not _REGION.match(v):
+            raise ValueError(f"{v!r} is not an AWS region name such as ap-northeast-1")
+        return v
+
+
+class SourceSettings(Strict):
+    rds_instance_id: str | None = Field(None, description="RDS instance identifier; omit for plain PostgreSQL")
+    host: str | None = Field(None, description="Endpoint override (else the RDS instance's endpoint)")
+    port: int = Field(5432, ge=1, le=65535)
+    database: str = Field(min_length=1, max_length=63)
+    tables: list[str] = Field(description="Tables to replicate, [schema.]table")
+    master_secret_arn: SecretArn | None = Field(
+        None, description="Secret with the admin login; default: the RDS-managed master secret"
+    )
+    publication: str = Field("openflow_pub", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    replication_user: str = Field("openflow_user", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    allow_reboot: bool = Field(False, description="May the workflow reboot the instance to apply parameters?")
+
+    @field_validator("rds_instance_id")
+    @classmethod
+    def _rds(cls, v: str | None) -> str | None:
+        if v is not None and not _RDS_ID.match(v):
+            raise ValueError(f"{v!r} is not an RDS instance identifier (letters, digits, hyphens)")
+        return v
+
+    @field_validator("database")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_$-]*$", v):
+            raise ValueError(f"{v!r} is not a plain PostgreSQL database name (letters, digits, _ $ -)")
+        return v
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one table to replicate, e.g. public.sample_data")
+        bad = [t for t in v if not _PG_TABLE.match(t)]
+        if bad:
+            raise ValueError(
+                f"not table names: {bad}; write schema.table, double-quoting parts with other characters "
+                'e.g. "My Schema"."Order-Items" (no semicolons)'
+            )
+        if len(set(v)) != len(v):
+            raise ValueError("a table is listed twice")
+        return v
+
+
+class DestinationSettings(Strict):
+    database: SnowflakeName = "OPENFLOW_REPLICATED_DATA"
+    warehouse: SnowflakeName = "OPENFLOW_COMPUTE_WH"
+    warehouse_size: WarehouseSize = "MEDIUM"
+    auto_suspend_seconds: int = Field(300, ge=60, le=86400)
+    service_user: SnowflakeName = "OPENFLOW_SERVICE_USER"
+    service_role: SnowflakeName = "OPENFLOW_SERVICE_ROLE"
+
+
+class RuntimeSettings(Strict):
+    name: SnowflakeName = "POSTGRES_CDC_RUNTIME"
+    size: Size = Size.SMALL
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class OnHours(Strict):
+    """One on-period, e.g. days [mon..fri] 08:00-20:00 in the schedule's time zone."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"{v!r} is not a time of day as HH:MM (24-hour)")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> OnHours:
+        if not self.days:
+            raise ValueError("on_hours.days is empty; list days such as [mon, tue, wed, thu, fri]")
+        if time.fromisoformat(self.end) <= time.fromisoformat(self.start):
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        return self
+
+
+class Schedule(Strict):
+    timezone: str = "UTC"
+    on_hours: list[OnHours] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        if v not in available_timezones():
+            raise ValueError(f"{v!r} is not an IANA time zone name such as Asia/Tokyo or Europe/Berlin")
+        try:
+            ZoneInfo(v)
+        except ZoneInfoNotFoundError:  # pragma: no cover - available_timezones already checked
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _overlap(self) -> Schedule:
+        for day in _DAYS:
+            spans = sorted(
+                (time.fromisoformat(p.start), time.fromisoformat(p.end)) for p in self.on_hours if day in p.days
+            )
+            for (_, end1), (start2, _) in zip(spans, spans[1:], strict=False):
+                if start2 < end1:
+                    raise ValueError(f"on_hours periods overlap on {day}")
+        return self
+
+
+class NotificationTarget(Strict):
+    sns_topic_arn: str | None = None
+    slack_webhook_secret_arn: SecretArn | None = None
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _sns(cls, v: str | None) -> str | None:
+        if v is not None and not _SNS_ARN.match(v):
+            raise ValueError(f"{v!r} is not an SNS topic ARN")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> NotificationTarget:
+        if (self.sns_topic_arn is None) == (self.slack_webhook_secret_arn is None):
+            raise ValueError("give exactly one of sns_topic_arn or slack_webhook_secret_arn per target")
+        return self
+
+
+class ProvisionRequest(Strict):
+    """Everything the provisioning workflow needs, validated before anything changes."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Request name (execution names)")
+    snowflake: SnowflakeSettings
+    openflow: OpenflowSettings
+    aws: AwsSettings
+    source: SourceSettings
+    destination: DestinationSettings = Field(default_factory=DestinationSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    schedule: Schedule | None = None
+    notifications: list[NotificationTarget] = Field(default_factory=list)
+    allow_recreate_stack: bool = False
+    diagnose_only: bool = False
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}")
+    return "invalid provisioning request: " + "; ".join(lines)
+
+
+def parse_request(data: Any) -> ProvisionRequest:
+    """Validate a request (dict) or raise InvalidRequest naming every bad field."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("invalid provisioning request: expected a mapping (YAML/JSON object)")
+    try:
+        return ProvisionRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(_format_errors(exc), fix="correct the fields named above") from None
+
+
+def load_request_file(path: str | Path) -> ProvisionRequest:
+    """Read a YAML (or JSON) request file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read request file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"request file {p} is not valid YAML: {exc}") from None
+    return parse_request(data)

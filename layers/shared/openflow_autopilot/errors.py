@@ -1,0 +1,82 @@
+"""Error classes. Their class names are the error names the state machines retry or catch.
+
+Retryable errors (RetryableError subclasses) are retried by the ASL with backoff and jitter;
+permanent ones go straight to Catch -> notify -> Fail. Messages never contain secret values.
+"""
+
+from __future__ import annotations
+
+
+class AutopilotError(Exception):
+    """Base class. `fix` tells the user what to do; `call` names the external call that failed."""
+
+    def __init__(self, message: str, *, fix: str | None = None, call: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.call = call
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.call:
+            parts.append(f"(call: {self.call})")
+        if self.fix:
+            parts.append(f"Fix: {self.fix}")
+        return " ".join(parts)
+
+
+# --- retryable: the ASL retries these with backoff + full jitter -------------------------
+class RetryableError(AutopilotError):
+    """A transient failure: retry the same state."""
+
+
+class SnowflakeRetryableError(RetryableError):
+    """Snowflake network error, 5xx, throttling or a transient service error."""
+
+
+class AwsRetryableError(RetryableError):
+    """AWS throttling, 5xx or a connection problem."""
+
+
+class PostgresRetryableError(RetryableError):
+    """PostgreSQL connection refused/reset or a serialization failure."""
+
+
+class NotReadyYet(RetryableError):  # noqa: N818 - the ASL error name reads as a sentence
+    """The thing being waited for is not there yet (instance not registered, stack still creating)."""
+
+
+# --- permanent: Catch -> notify with the diagnosis -> Fail -------------------------------
+class PermanentError(AutopilotError):
+    """Retrying will not help; a human must change something."""
+
+
+class InvalidRequest(PermanentError):  # noqa: N818
+    """The provisioning request (or another input) is invalid. Nothing was changed."""
+
+
+class PermissionDenied(PermanentError):  # noqa: N818
+    """The credentials lack a privilege needed for this call."""
+
+
+class PreconditionFailed(PermanentError):  # noqa: N818
+    """The target system is not in a state this phase can work from (e.g. blocking doctor findings)."""
+
+
+class ConfigurationError(PermanentError):
+    """The function's environment is missing or invalid (a deployment problem)."""
+
+
+# Names the ASL files refer to; a unit test checks they all exist here.
+RETRYABLE_ERROR_NAMES = (
+    "SnowflakeRetryableError",
+    "AwsRetryableError",
+    "PostgresRetryableError",
+    "NotReadyYet",
+)
+PERMANENT_ERROR_NAMES = (
+    "InvalidRequest",
+    "PermissionDenied",
+    "PreconditionFailed",
+    "ConfigurationError",
+)

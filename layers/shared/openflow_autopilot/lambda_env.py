@@ -1,0 +1,46 @@
+"""Each function's environment as one validated model, checked at cold start."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from openflow_autopilot.errors import ConfigurationError
+from openflow_autopilot.snowflake.session import SnowflakeEndpoint
+
+
+class FunctionEnv(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # Empty means Snowflake's own endpoint for the request's account; the sandbox sets these.
+    snowflake_host: str | None = None
+    snowflake_port: int | None = None
+    snowflake_protocol: Literal["https", "http"] | None = None
+    artifact_bucket: str | None = None
+    notify_topic_arn: str | None = None
+
+    @field_validator("snowflake_host", "snowflake_protocol", "artifact_bucket", "notify_topic_arn", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("snowflake_port", mode="before")
+    @classmethod
+    def _port(cls, v: object) -> object:
+        return None if v in ("", "0", 0) else v
+
+    @classmethod
+    def from_environ(cls) -> FunctionEnv:
+        values = {name: os.environ.get(name.upper()) for name in cls.model_fields}
+        try:
+            return cls.model_validate({k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigurationError(f"function environment is invalid: {exc}") from None
+
+    @property
+    def snowflake_endpoint(self) -> SnowflakeEndpoint | None:
+        if self.snowflake_host is None:
+            return None
+        return SnowflakeEndpoint(host=self.snowflake_host, port=self.snowflake_port, protocol=self.snowflake_protocol)

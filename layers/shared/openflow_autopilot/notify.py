@@ -1,0 +1,144 @@
+"""The notifier both state machines end with: one message a human can act on, fanned out to
+the stack's topic and the request's targets.
+
+The failed phase is derived from the phases that finished (the state payload carries their
+results), and the diagnosis from the error's Cause: message, the call that failed, the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.errors import InvalidRequest
+
+# Provisioning phases in workflow order (state names in provision.asl.json).
+PHASE_ORDER = ("Validate", "SnowflakePrerequisites")
+
+
+class Diagnosis(BaseModel):
+    phase: str
+    error: str
+    message: str
+
+
+class Notification(BaseModel):
+    workflow: Literal["provision", "power"] = "provision"
+    request_name: str
+    status: Literal["SUCCEEDED", "FAILED"]
+    subject: str
+    text: str
+    execution: str | None = None
+    diagnosis: Diagnosis | None = None
+    phases: dict[str, Any] = Field(default_factory=dict)
+    delivered_to: list[str] = Field(default_factory=list)
+
+
+def _diagnose(error: dict[str, Any], finished: dict[str, Any]) -> Diagnosis:
+    name = str(error.get("Error") or "Unknown")
+    cause = error.get("Cause") or ""
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            message = str(parsed.get("errorMessage") or cause)
+    except (json.JSONDecodeError, TypeError):
+        pass
+    finished_names = set(finished)
+    # Validate leaves no phase entry; a missing validated request means it failed there.
+    phase = next((p for p in PHASE_ORDER[1:] if p not in finished_names), PHASE_ORDER[-1])
+    if name == "InvalidRequest":
+        phase = "Validate"
+    return Diagnosis(phase=phase, error=name, message=message[:2000])
+
+
+def _summary_lines(phases: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, result in phases.items():
+        if isinstance(result, dict):
+            actions = result.get("actions") or []
+            lines.append(f"- {name}: {result.get('status', '?')}, {len(actions)} action(s)")
+            lines.extend(f"    note: {n}" for n in result.get("notes") or [])
+    return lines
+
+
+def build(event: dict[str, Any]) -> tuple[Notification, ProvisionRequest | None]:
+    """event: {"state": <the state machine's state>, "execution": <execution id>}."""
+    state = event.get("state") or {}
+    raw = state.get("request")
+    try:
+        request: ProvisionRequest | None = parse_request(raw)
+    except InvalidRequest:
+        request = None
+    if request is not None:
+        name = request.name
+    else:
+        name = str(raw.get("name") or "unnamed request") if isinstance(raw, dict) else "unnamed request"
+    phases = state.get("phases") or {}
+    error = state.get("error")
+    execution = event.get("execution")
+    if error:
+        diag = _diagnose(error, phases)
+        subject = f"Openflow Autopilot: {name} FAILED in {diag.phase}"
+        text = "\n".join(
+            [
+                f"Provisioning '{name}' failed in phase {diag.phase} ({diag.error}).",
+                f"What happened: {diag.message}",
+                "What to do: fix the cause named above, then redrive the execution from the failed state "
+                "(aws stepfunctions redrive-execution --execution-arn <arn>) or start it again; finished "
+                "phases take no action on a rerun.",
+                *(["Phases finished before the failure:", *_summary_lines(phases)] if phases else []),
+                *([f"Execution: {execution}"] if execution else []),
+            ]
+        )
+        return Notification(
+            request_name=name, status="FAILED", subject=subject, text=text, execution=execution,
+            diagnosis=diag, phases=phases,
+        ), request
+    subject = f"Openflow Autopilot: {name} SUCCEEDED"
+    text = "\n".join(
+        [f"Provisioning '{name}' finished.", *_summary_lines(phases), *([f"Execution: {execution}"] if execution else [])]
+    )
+    return Notification(
+        request_name=name, status="SUCCEEDED", subject=subject, text=text, execution=execution, phases=phases
+    ), request
+
+
+def send(event: dict[str, Any], *, default_topic_arn: str | None, sns: Any = None, secrets: Any = None) -> Notification:
+    note, request = build(event)
+    region = request.aws.region if request else None
+    topics = [default_topic_arn] if default_topic_arn else []
+    slack_secrets: list[str] = []
+    for target in request.notifications if request else []:
+        if target.sns_topic_arn:
+            topics.append(target.sns_topic_arn)
+        if target.slack_webhook_secret_arn:
+            slack_secrets.append(target.slack_webhook_secret_arn)
+    message = json.dumps(note.model_dump(mode="json", exclude={"delivered_to"}))
+    if topics:
+        sns = sns or client("sns", region)
+        for arn in dict.fromkeys(topics):
+            sns.publish(TopicArn=arn, Subject=note.subject[:99], Message=message)
+            note.delivered_to.append(arn)
+    if slack_secrets:
+        secrets = secrets or client("secretsmanager", region)
+        for arn in slack_secrets:
+            url = secrets.get_secret_value(SecretId=arn)["SecretString"].strip()
+            _post_slack(url, f"*{note.subject}*\n{note.text}")
+            note.delivered_to.append(f"slack webhook ({arn})")
+    return note
+
+
+def _post_slack(url: str, text: str) -> None:
+    if not url.startswith("https://hooks.slack.com/"):
+        raise InvalidRequest("the Slack webhook secret must hold an https://hooks.slack.com/ URL")
+    req = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        resp.read()

@@ -1,0 +1,1 @@
+"""Openflow concern."""

@@ -1,0 +1,1 @@
+"""The local rehearsal environment: moto server, real PostgreSQL, Snowflake emulation. Never deployed."""

@@ -1,0 +1,169 @@
+"""Deploy template.yaml into moto the way `sam deploy` would, filling what moto drops.
+
+moto's CloudFormation ignores the SAM transform, DefinitionSubstitutions and
+AWS::Scheduler::Schedule, and puts state machines in its non-executing backend. So: point
+CodeUri/ContentUri at zips uploaded to moto's S3, translate with aws-sam-translator, take the
+state machines out, create the stack, then create the state machines through the Step
+Functions API with their substitutions resolved from the stack's resources.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from cfnlint.decode import decode_str  # keeps !Ref/!Sub/!GetAtt as intrinsic dicts
+from samtranslator.translator.transform import transform
+
+from openflow_sandbox.moto_server import FunctionRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = "sandbox-artifacts"
+_DROPPED_TYPES = {"AWS::StepFunctions::StateMachine", "AWS::Scheduler::Schedule"}
+
+
+@dataclass
+class DeployedApp:
+    stack_name: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id -> physical id
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+
+
+class _NoManagedPolicies:
+    """SAM asks IAM for AWS managed policy ARNs; the few it needs are well known."""
+
+    def load(self) -> dict[str, str]:
+        base = "arn:aws:iam::aws:policy/"
+        return {
+            "AWSLambdaBasicExecutionRole": base + "service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": base + "AWSXrayWriteOnlyAccess",
+            "AWSXRayDaemonWriteAccess": base + "AWSXRayDaemonWriteAccess",
+        }
+
+
+def _zip_dir(path: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(path.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:
+                zf.write(f, f.relative_to(path))
+    return buf.getvalue()
+
+
+def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
+    template, matches = decode_str(path.read_text())
+    if matches or template is None:
+        raise RuntimeError(f"cannot parse {path}: {matches}")
+    return json.loads(json.dumps(template))  # plain dicts, no cfn-lint node types
+
+
+def deploy(
+    registry: FunctionRegistry,
+    *,
+    parameters: dict[str, str],
+    stack_name: str = "openflow-autopilot",
+    region: str = "us-east-1",
+) -> DeployedApp:
+    s3 = boto3.client("s3", region_name=region)
+    cfn = boto3.client("cloudformation", region_name=region)
+    sfn = boto3.client("stepfunctions", region_name=region)
+    s3.create_bucket(Bucket=ARTIFACTS)
+
+    sam = load_template()
+    sources: dict[str, Path] = {}
+    machines: dict[str, dict[str, Any]] = {}
+    for logical_id, res in list(sam["Resources"].items()):
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::Serverless::Function":
+            src = ROOT / props["CodeUri"]
+            key = f"functions/{logical_id}.zip"
+            s3.put_object(Bucket=ARTIFACTS, Key=key, Body=_zip_dir(src))
+            props["CodeUri"] = f"s3://{ARTIFACTS}/{key}"
+            sources[logical_id] = src
+        elif res["Type"] == "AWS::Serverless::LayerVersion":
+            key = f"layers/{logical_id}.zip"
+            s3.put_object(Bucket=ARTIFACTS, Key=key, Body=_zip_dir(ROOT / props["ContentUri"]))
+            props["ContentUri"] = f"s3://{ARTIFACTS}/{key}"
+        elif res["Type"] == "AWS::Serverless::StateMachine":
+            machines[logical_id] = copy.deepcopy(props)
+            del sam["Resources"][logical_id]
+        elif res["Type"] in _DROPPED_TYPES:
+            del sam["Resources"][logical_id]
+    dropped = set(machines)
+    sam["Outputs"] = {
+        k: v for k, v in sam.get("Outputs", {}).items() if not (set(_refs(v)) & dropped)
+    }
+
+    cfn_template = transform(sam, parameters, _NoManagedPolicies())  # type: ignore[arg-type]
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cfn_template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"sandbox stack ended {stack['StackStatus']}")
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    }
+    for logical_id, src in sources.items():
+        registry.sources[resources[logical_id]] = src
+
+    app = DeployedApp(
+        stack_name=stack_name,
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        resources=resources,
+    )
+    lam = boto3.client("lambda", region_name=region)
+    for logical_id, props in machines.items():
+        subs = {k: _resolve(v, resources, lam) for k, v in props.get("DefinitionSubstitutions", {}).items()}
+        definition = (ROOT / props["DefinitionUri"]).read_text()
+        for k, v in subs.items():
+            definition = definition.replace("${" + k + "}", str(v))
+        arn = sfn.create_state_machine(
+            name=f"{stack_name}-{logical_id}",
+            definition=definition,
+            roleArn=f"arn:aws:iam::123456789012:role/{stack_name}-{logical_id}Role",
+            type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        app.state_machines[logical_id] = arn
+    return app
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        out = []
+        for k, v in node.items():
+            if k == "Ref" and isinstance(v, str):
+                out.append(v)
+            elif k == "Fn::GetAtt":
+                out.append(v[0] if isinstance(v, list) else str(v).split(".")[0])
+            else:
+                out.extend(_refs(v))
+        return out
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    return []
+
+
+def _resolve(value: Any, resources: dict[str, str], lam: Any) -> str:
+    """The substitutions our template uses: !GetAtt Function.Arn, !Ref X, plain strings."""
+    if isinstance(value, str):
+        return value
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        logical_id, attr = (target if isinstance(target, list) else target.split("."))[:2]
+        if attr == "Arn":
+            return str(lam.get_function(FunctionName=resources[logical_id])["Configuration"]["FunctionArn"])
+    if "Ref" in value:
+        return resources[value["Ref"]]
+    raise ValueError(f"sandbox cannot resolve substitution {value}")

@@ -1,0 +1,186 @@
+"""moto in server mode, with executing Step Functions and Lambda handlers run in-process.
+
+moto has no supported in-process Lambda runtime: we replace its simple backend's `invoke` with
+one that imports our handler (functions/<name>/app.py) and calls it with the function's
+environment, returning a raised exception as a function error the way Lambda does, so the
+state machine's Retry/Catch see our error class names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import threading
+import traceback
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.server import ThreadedMotoServer
+
+ACCOUNT_ID = "123456789012"
+_ids = itertools.count()
+# One lock for every in-process invocation: handlers read os.environ, which is process-wide.
+_INVOKE_LOCK = threading.RLock()
+
+
+@dataclass
+class InvocationRecord:
+    function_name: str
+    event: Any
+    result: Any
+    error_type: str | None
+    seconds: float
+
+
+@dataclass
+class FunctionRegistry:
+    """Physical function name -> source directory, filled when the stack is deployed."""
+
+    sources: dict[str, Path] = field(default_factory=dict)
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+    invocations: list[InvocationRecord] = field(default_factory=list)
+    prefix: str = field(default_factory=lambda: f"sandbox_fn_{next(_ids)}")
+
+    def handler(self, function_name: str, handler: str) -> Any:
+        module_name, _, attr = handler.rpartition(".")
+        key = f"{function_name}:{module_name}"
+        if key not in self.modules:
+            path = self.sources[function_name] / f"{module_name.replace('.', '/')}.py"
+            spec = importlib.util.spec_from_file_location(f"{self.prefix}_{function_name}_{module_name}", path)
+            assert spec and spec.loader, path
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)  # the cold start: module-level code reads the environment
+            self.modules[key] = module
+        return getattr(self.modules[key], attr)
+
+
+_ACTIVE: FunctionRegistry | None = None
+
+
+class _Context:
+    """The few LambdaContext attributes Powertools reads."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = f"sandbox-{next(_ids)}"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "sandbox"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+def _invoke_in_process(
+    self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any,
+    response_headers: Any,
+) -> bytes:
+    import time
+
+    registry = _ACTIVE
+    fn = self.get_function(function_name, qualifier)
+    name = fn.function_name
+    if registry is None or name not in registry.sources:
+        raise RuntimeError(f"sandbox: no source registered for function {name}")
+    event = json.loads(body) if body else {}
+    env = dict(fn.environment_vars or {})
+    with _INVOKE_LOCK:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update({k: str(v) for k, v in env.items()})
+        started = time.perf_counter()
+        error_type = None
+        try:
+            result = registry.handler(name, fn.handler)(event, _Context(name))
+            payload = json.dumps(result)
+        except Exception as exc:  # a function error, as Lambda reports it
+            error_type = type(exc).__name__
+            result = {
+                "errorMessage": str(exc),
+                "errorType": error_type,
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+            }
+            payload = json.dumps(result)
+            response_headers["x-amz-function-error"] = "Unhandled"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        registry.invocations.append(
+            InvocationRecord(name, event, result, error_type, time.perf_counter() - started)
+        )
+    return payload.encode()
+
+
+LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
+
+
+class MotoSandbox:
+    """A moto server on a free loopback port, configured for executing state machines."""
+
+    def __init__(self) -> None:
+        self._server: ThreadedMotoServer | None = None
+        self.registry = FunctionRegistry()
+        self.endpoint = ""
+        self._saved_env: dict[str, str | None] = {}
+
+    def start(self) -> str:
+        global _ACTIVE
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # moto's placeholder, not a secret
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            # the executing state machine calls back into moto on this port
+            "MOTO_PORT": str(port),
+        }
+        self._saved_env = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        self._post("/moto-api/reset", {})
+        self._post(
+            "/moto-api/config",
+            {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}},
+        )
+        _ACTIVE = self.registry
+        return self.endpoint
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        req = urllib.request.Request(  # noqa: S310 - loopback moto endpoint
+            self.endpoint + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            resp.read()
+
+    def stop(self) -> None:
+        global _ACTIVE
+        if self._server is not None:
+            try:
+                self._post("/moto-api/reset", {})
+            except OSError:
+                pass
+            self._server.stop()
+            self._server = None
+        if _ACTIVE is self.registry:
+            _ACTIVE = None
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = {}
