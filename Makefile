@@ -1,0 +1,40 @@
+# Every target sets itself up: the virtualenv (Python 3.13, the Lambda runtime's version) and,
+# when missing, the PostgreSQL server binaries. See README.md.
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench build diagrams clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/openflow-autopilot demo --report build/demo-report.json
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --template template.yaml
+	$(PY) -m openflow_autopilot.asl check
+
+bench: $(STAMP)
+	$(PY) -m openflow_sandbox.bench --out build/bench.json
+
+# sam build needs python3.13 on PATH: the virtualenv's.
+build: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
+
+diagrams: $(STAMP)
+	$(PY) -m openflow_autopilot.asl diagrams README.md
+
+clean:
+	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""`openflow-autopilot`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from openflow_autopilot.config import load_request_file
+from openflow_autopilot.errors import AutopilotError
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from openflow_sandbox.demo import demo  # local-only: the sandbox is never deployed
+
+    return demo(report_path=args.report, request_path=args.request)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    request = load_request_file(args.config)
+    print(f"{args.config}: valid request '{request.name}' (Openflow gen {int(request.openflow.generation)})")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """Read-only: every implemented phase reads state and lists what it would change."""
+    from openflow_autopilot.lambda_env import FunctionEnv
+    from openflow_autopilot.phases.entry import run_prerequisites
+
+    request = load_request_file(args.config)
+    env = FunctionEnv.from_environ()
+    results = [run_prerequisites(request, env=env, apply=False)]
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
+        return 0
+    for result in results:
+        print(f"{result.phase}: {len(result.actions)} action(s) would be taken")
+        for action in result.actions:
+            print(f"  - {action.kind}: {action.target}")
+            if action.statement:
+                print(f"      {action.statement}")
+        for note in result.notes:
+            print(f"  note: {note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openflow-autopilot",
+        description="Provision Snowflake Openflow on AWS with a PostgreSQL CDC source, and keep it cheap.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the provisioning state machine end to end in the local sandbox")
+    p.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
+    p.add_argument(
+        "--request", type=Path, default=Path("events/provision/request.yaml"),
+        help="request file to run (pointed at the sandbox's account and secrets)",
+    )
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("validate", help="check a request file; nothing is contacted")
+    p.add_argument("-c", "--config", type=Path, required=True)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("plan", help="print the actions each phase would take, changing nothing")
+    p.add_argument("-c", "--config", type=Path, required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_plan)
+
+    for module in ("cli_source", "cli_template"):
+        try:
+            mod = __import__(f"openflow_autopilot.{module}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AutopilotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""`openflow-autopilot demo`: the provisioning state machine end to end in the sandbox."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
+from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
+
+
+class _Progress:
+    """Live view of the states as they start and end (plain lines when not on a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.live: Live | None = Live(self._table(), console=console, refresh_per_second=8) if console.is_terminal else None
+
+    def _table(self) -> Table:
+        table = Table(title="provisioning", expand=False)
+        table.add_column("state")
+        table.add_column("status")
+        table.add_column("seconds", justify="right")
+        for name, row in self.rows.items():
+            took = f"{row['seconds']:.2f}" if row.get("seconds") is not None else ""
+            table.add_row(name, row["status"], took)
+        return table
+
+    def __call__(self, ev: StateEvent) -> None:
+        if ev.kind == "entered":
+            self.rows[ev.state] = {"status": "running", "start": ev.at}
+            if self.live is None:
+                self.console.print(f"→ {ev.state} started")
+        elif ev.kind == "exited" and ev.state in self.rows:
+            row = self.rows[ev.state]
+            row["seconds"] = (ev.at - row["start"]).total_seconds()
+            if row["status"] == "running":
+                row["status"] = "done"
+            if self.live is None:
+                self.console.print(f"✓ {ev.state} {row['status']} in {row['seconds']:.2f}s")
+        elif ev.kind == "failed":
+            running = [n for n, r in self.rows.items() if r["status"] == "running"]
+            if running:
+                self.rows[running[-1]]["status"] = f"error: {ev.detail}"
+            if self.live is None:
+                self.console.print(f"✗ {running[-1] if running else '?'}: {ev.detail}")
+        if self.live is not None:
+            self.live.update(self._table())
+
+    def __enter__(self) -> _Progress:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+def run_provisioning(
+    sandbox: Sandbox, request: dict[str, Any], *, name: str | None = None, console: Console | None = None,
+    timeout_seconds: float = 600,
+) -> ExecutionReport:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    name = name or f"{request.get('name', 'demo')}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    arn = sfn.start_execution(
+        stateMachineArn=sandbox.provision_arn, name=name, input=json.dumps({"request": request})
+    )["executionArn"]
+    progress = _Progress(console) if console is not None else None
+    if progress is not None:
+        with progress:
+            description, events = follow(sfn, arn, on_event=progress, timeout_seconds=timeout_seconds)
+    else:
+        description, events = follow(sfn, arn, timeout_seconds=timeout_seconds)
+    return build_report(description, events)
+
+
+def print_summary(console: Console, report: ExecutionReport, wall_seconds: float) -> None:
+    table = Table(title=f"provisioning {report.status}")
+    table.add_column("phase")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("what it did")
+    for phase in report.phases:
+        did = [f"{a['kind']}: {a['target']}" for a in phase.actions] or ["no change needed"]
+        if phase.error:
+            did = [phase.error]
+        table.add_row(phase.name, phase.status, f"{phase.seconds or 0:.2f}", "\n".join(did + phase.notes))
+    console.print(table)
+    console.print(f"execution: {report.execution_arn}")
+    console.print(f"{report.state_transitions} state transitions, {wall_seconds:.1f}s wall time")
+    if report.status != "SUCCEEDED":
+        console.print(f"[red]{report.error}: {report.cause}[/red]")
+
+
+def demo(*, report_path: Path | None, request_path: Path = EXAMPLE_REQUEST, console: Console | None = None) -> int:
+    console = console or Console()
+    t0 = time.perf_counter()
+    with console.status("starting the sandbox (moto, Snowflake emulation, PostgreSQL)..."):
+        sandbox = Sandbox().start()
+    try:
+        console.print(f"sandbox up in {sandbox.timings.seconds['total']:.2f}s")
+        report = run_provisioning(sandbox, sandbox.request(request_path), console=console)
+        print_summary(console, report, time.perf_counter() - t0)
+        if report_path is not None:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(report.model_dump_json(indent=2))
+            console.print(f"report written to {report_path}")
+        return 0 if report.status == "SUCCEEDED" else 1
+    finally:
+        sandbox.stop()

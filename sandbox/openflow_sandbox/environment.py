@@ -1,0 +1,140 @@
+"""The sandbox: moto (AWS) + the Snowflake emulation + a real PostgreSQL, with the app deployed.
+
+`Sandbox` starts everything on loopback ports chosen at start, seeds the accounts the demo
+needs (the automation's Snowflake login with its key in Secrets Manager, the human admin
+user), and tears it all down on stop(), also when the caller fails (context manager).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from openflow_sandbox.deploy import DeployedApp, deploy
+from openflow_sandbox.keys import generate_key_pair
+from openflow_sandbox.moto_server import MotoSandbox
+from openflow_sandbox.postgres import LocalPostgres
+from openflow_sandbox.snowflake import SnowflakeEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_REQUEST = ROOT / "events" / "provision" / "request.yaml"
+ACCOUNT = "MYORG-MYACCOUNT"
+LOGIN_USER = "OPENFLOW_AUTOMATION"
+ADMIN_USER = "JDOE"
+REGION = "us-east-1"
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Sandbox:
+    def __init__(self, *, with_postgres: bool = True) -> None:
+        self.moto = MotoSandbox()
+        self.snowflake = SnowflakeEmulator(account=ACCOUNT)
+        self.postgres: LocalPostgres | None = LocalPostgres() if with_postgres else None
+        self.app: DeployedApp | None = None
+        self.login_secret_arn = ""
+        self.timings = Timings()
+        self._started = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        t0 = time.perf_counter()
+        try:
+            self.moto.start()
+            self.timings.seconds["moto"] = time.perf_counter() - t0
+            self.snowflake.start()
+            self.timings.seconds["snowflake"] = time.perf_counter() - t0
+            if self.postgres is not None:
+                self.postgres.start()
+                self.timings.seconds["postgres"] = time.perf_counter() - t0
+            self.app = deploy(
+                self.moto.registry,
+                parameters={
+                    "SnowflakeHost": self.snowflake.host,
+                    "SnowflakePort": str(self.snowflake.port),
+                    "SnowflakeProtocol": "http",
+                },
+                region=REGION,
+            )
+            self.timings.seconds["deploy"] = time.perf_counter() - t0
+            self._seed()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        self.timings.seconds["total"] = time.perf_counter() - t0
+        return self
+
+    def stop(self) -> None:
+        for part in (self.postgres, self.snowflake, self.moto):
+            if part is None:
+                continue
+            try:
+                part.stop()
+            except Exception as exc:  # keep stopping the others
+                logging.getLogger(__name__).warning("sandbox: stopping %s failed: %s", type(part).__name__, exc)
+        self._started = False
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- seeding ---------------------------------------------------------------------------
+    def _seed(self) -> None:
+        login = generate_key_pair()
+        self.snowflake.add_user(
+            LOGIN_USER, roles=["ACCOUNTADMIN"], default_role="ACCOUNTADMIN",
+            rsa_public_key_pem=login.public_pem, user_type="SERVICE",
+        )
+        # The human admin signs in to Openflow; ACCOUNTADMIN as default role triggers the
+        # seed's "Invalid consent request" failure, which the prerequisites phase fixes.
+        self.snowflake.add_user(ADMIN_USER, roles=["ACCOUNTADMIN"], default_role="ACCOUNTADMIN")
+        sm = boto3.client("secretsmanager", region_name=REGION)
+        self.login_secret_arn = sm.create_secret(
+            Name="openflow-autopilot/snowflake-login",
+            SecretString=json.dumps({"user": LOGIN_USER, "private_key": login.private_pem}),
+        )["ARN"]
+
+    # --- helpers for the demo and tests ----------------------------------------------------
+    @property
+    def provision_arn(self) -> str:
+        assert self.app is not None, "sandbox not started"
+        return self.app.state_machines["ProvisionStateMachine"]
+
+    def request(self, path: Path = EXAMPLE_REQUEST, **overrides: Any) -> dict[str, Any]:
+        """The example request, pointed at the sandbox's account, secrets and region."""
+        data: dict[str, Any] = yaml.safe_load(path.read_text())
+        data["snowflake"]["account"] = ACCOUNT
+        data["snowflake"]["admin_user"] = ADMIN_USER
+        data["snowflake"]["credentials_secret_arn"] = self.login_secret_arn
+        data["aws"]["region"] = REGION
+        data["notifications"] = []
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split("__")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        return data
+
+    def function_env(self) -> dict[str, str]:
+        """Environment that points the CLI (plan) at this sandbox, as the functions are."""
+        return {
+            "SNOWFLAKE_HOST": self.snowflake.host,
+            "SNOWFLAKE_PORT": str(self.snowflake.port),
+            "SNOWFLAKE_PROTOCOL": "http",
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+        }
