@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from openflow_autopilot import notify
 from openflow_autopilot.lambda_env import FunctionEnv
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
 from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
 
 
@@ -23,7 +23,9 @@ class _Progress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.rows: dict[str, dict[str, Any]] = {}
-        self.live: Live | None = Live(self._table(), console=console, refresh_per_second=8) if console.is_terminal else None
+        self.live: Live | None = (
+            Live(self._table(), console=console, refresh_per_second=8) if console.is_terminal else None
+        )
 
     def _table(self) -> Table:
         table = Table(title="provisioning", expand=False)
@@ -67,7 +69,11 @@ class _Progress:
 
 
 def run_provisioning(
-    sandbox: Sandbox, request: dict[str, Any], *, name: str | None = None, console: Console | None = None,
+    sandbox: Sandbox,
+    request: dict[str, Any],
+    *,
+    name: str | None = None,
+    console: Console | None = None,
     timeout_seconds: float = 600,
 ) -> ExecutionReport:
     sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -102,7 +108,9 @@ def print_summary(console: Console, report: ExecutionReport, wall_seconds: float
         console.print(f"[red]{report.error}: {report.cause}[/red]")
 
 
-def demo(*, report_path: Path | None, request_path: Path = EXAMPLE_REQUEST, console: Console | None = None) -> int:
+def demo(
+    *, report_path: Path | None, request_path: Path = EXAMPLE_REQUEST, console: Console | None = None
+) -> int:
     console = console or Console()
     t0 = time.perf_counter()
     with console.status("starting the sandbox (moto, Snowflake emulation, PostgreSQL)..."):

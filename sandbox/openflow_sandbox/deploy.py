@@ -61,7 +61,8 @@ def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
     template, matches = decode_str(path.read_text())
     if matches or template is None:
         raise RuntimeError(f"cannot parse {path}: {matches}")
-    return json.loads(json.dumps(template))  # plain dicts, no cfn-lint node types
+    plain: dict[str, Any] = json.loads(json.dumps(template))  # plain dicts, no cfn-lint node types
+    return plain
 
 
 def deploy(
@@ -97,11 +98,9 @@ def deploy(
         elif res["Type"] in _DROPPED_TYPES:
             del sam["Resources"][logical_id]
     dropped = set(machines)
-    sam["Outputs"] = {
-        k: v for k, v in sam.get("Outputs", {}).items() if not (set(_refs(v)) & dropped)
-    }
+    sam["Outputs"] = {k: v for k, v in sam.get("Outputs", {}).items() if not (set(_refs(v)) & dropped)}
 
-    cfn_template = transform(sam, parameters, _NoManagedPolicies())  # type: ignore[arg-type]
+    cfn_template = transform(sam, parameters, _NoManagedPolicies())
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(cfn_template),

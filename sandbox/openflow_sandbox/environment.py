@@ -83,7 +83,9 @@ class Sandbox:
             try:
                 part.stop()
             except Exception as exc:  # keep stopping the others
-                logging.getLogger(__name__).warning("sandbox: stopping %s failed: %s", type(part).__name__, exc)
+                logging.getLogger(__name__).warning(
+                    "sandbox: stopping %s failed: %s", type(part).__name__, exc
+                )
         self._started = False
 
     def __enter__(self) -> Sandbox:
@@ -96,8 +98,11 @@ class Sandbox:
     def _seed(self) -> None:
         login = generate_key_pair()
         self.snowflake.add_user(
-            LOGIN_USER, roles=["ACCOUNTADMIN"], default_role="ACCOUNTADMIN",
-            rsa_public_key_pem=login.public_pem, user_type="SERVICE",
+            LOGIN_USER,
+            roles=["ACCOUNTADMIN"],
+            default_role="ACCOUNTADMIN",
+            rsa_public_key_pem=login.public_pem,
+            user_type="SERVICE",
         )
         # The human admin signs in to Openflow; ACCOUNTADMIN as default role triggers the
         # seed's "Invalid consent request" failure, which the prerequisites phase fixes.

@@ -8,6 +8,7 @@ state machine's Retry/Catch see our error class names.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -52,7 +53,9 @@ class FunctionRegistry:
         key = f"{function_name}:{module_name}"
         if key not in self.modules:
             path = self.sources[function_name] / f"{module_name.replace('.', '/')}.py"
-            spec = importlib.util.spec_from_file_location(f"{self.prefix}_{function_name}_{module_name}", path)
+            spec = importlib.util.spec_from_file_location(
+                f"{self.prefix}_{function_name}_{module_name}", path
+            )
             assert spec and spec.loader, path
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)  # the cold start: module-level code reads the environment
@@ -80,7 +83,11 @@ class _Context:
 
 
 def _invoke_in_process(
-    self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any,
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
     response_headers: Any,
 ) -> bytes:
     import time
@@ -98,7 +105,7 @@ def _invoke_in_process(
         started = time.perf_counter()
         error_type = None
         try:
-            result = registry.handler(name, fn.handler)(event, _Context(name))
+            result = registry.handler(name, fn.handler or "app.lambda_handler")(event, _Context(name))
             payload = json.dumps(result)
         except Exception as exc:  # a function error, as Lambda reports it
             error_type = type(exc).__name__
@@ -161,7 +168,9 @@ class MotoSandbox:
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         req = urllib.request.Request(  # noqa: S310 - loopback moto endpoint
-            self.endpoint + path, data=json.dumps(body).encode(), method="POST",
+            self.endpoint + path,
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
@@ -170,10 +179,8 @@ class MotoSandbox:
     def stop(self) -> None:
         global _ACTIVE
         if self._server is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._post("/moto-api/reset", {})
-            except OSError:
-                pass
             self._server.stop()
             self._server = None
         if _ACTIVE is self.registry:

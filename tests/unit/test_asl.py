@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from openflow_autopilot import asl
 from openflow_autopilot.errors import PERMANENT_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RetryableError
 
@@ -44,8 +43,14 @@ def test_the_check_reports_a_catch_to_a_missing_state_and_an_unknown_error() -> 
 def test_the_check_reports_a_choice_default_to_a_missing_state() -> None:
     definition = {
         "StartAt": "C",
-        "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "D"}], "Default": "E"},
-                   "D": {"Type": "Succeed"}},
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "D"}],
+                "Default": "E",
+            },
+            "D": {"Type": "Succeed"},
+        },
     }
     assert any("Default" in p and "'E'" in p for p in asl.problems(definition))
 
@@ -54,7 +59,9 @@ def test_every_substitution_in_the_asl_is_defined_in_the_template() -> None:
     template = (ROOT / "template.yaml").read_text()
     for path in (ROOT / "statemachines").glob("*.asl.json"):
         for name in set(re.findall(r"\$\{(\w+)\}", path.read_text())):
-            assert re.search(rf"^\s+{name}:", template, re.M), f"{path.name}: ${{{name}}} not in DefinitionSubstitutions"
+            assert re.search(rf"^\s+{name}:", template, re.M), (
+                f"{path.name}: ${{{name}}} not in DefinitionSubstitutions"
+            )
 
 
 def test_retryable_errors_are_retried_and_permanent_ones_are_not() -> None:
@@ -81,6 +88,8 @@ def test_the_readme_diagrams_match_the_asl_files() -> None:
 
 def test_a_stale_diagram_is_detected() -> None:
     readme = (ROOT / "README.md").read_text()
-    stale = readme.replace("SnowflakePrerequisites --> NotifySuccess", "SnowflakePrerequisites --> Provisioned")
+    stale = readme.replace(
+        "SnowflakePrerequisites --> NotifySuccess", "SnowflakePrerequisites --> Provisioned"
+    )
     assert stale != readme
     assert asl.render_readme(stale, MACHINES) != stale

@@ -10,7 +10,6 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
-
 from openflow_autopilot import notify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +34,11 @@ def test_a_failure_names_the_phase_the_error_and_the_fix(request_dict: dict[str,
             "phases": {},
             "error": {
                 "Error": "PermissionDenied",
-                "Cause": lambda_cause("PermissionDenied", "Snowflake refused: Insufficient privileges (call: snowflake: CREATE ROLE X) Fix: grant it"),
+                "Cause": lambda_cause(
+                    "PermissionDenied",
+                    "Snowflake refused: Insufficient privileges (call: snowflake: CREATE ROLE X) "
+                    "Fix: grant it",
+                ),
             },
         },
         "execution": "arn:aws:states:us-east-1:123456789012:execution:m:e1",
@@ -51,7 +54,12 @@ def test_a_failure_names_the_phase_the_error_and_the_fix(request_dict: dict[str,
 
 
 def test_an_invalid_request_is_reported_as_failing_validation_even_without_a_parsable_request() -> None:
-    event = {"state": {"request": {"name": "broken"}, "error": {"Error": "InvalidRequest", "Cause": lambda_cause("InvalidRequest", "aws.region: bad")}}}
+    event = {
+        "state": {
+            "request": {"name": "broken"},
+            "error": {"Error": "InvalidRequest", "Cause": lambda_cause("InvalidRequest", "aws.region: bad")},
+        }
+    }
     note, request = notify.build(event)
     assert request is None
     assert note.request_name == "broken"
@@ -59,7 +67,13 @@ def test_an_invalid_request_is_reported_as_failing_validation_even_without_a_par
 
 
 def test_a_success_lists_each_phase_with_its_action_count_and_notes(request_dict: dict[str, Any]) -> None:
-    phases = {"SnowflakePrerequisites": {"status": "changed", "actions": [{"kind": "create_role"}], "notes": ["default role changed"]}}
+    phases = {
+        "SnowflakePrerequisites": {
+            "status": "changed",
+            "actions": [{"kind": "create_role"}],
+            "notes": ["default role changed"],
+        }
+    }
     note, _ = notify.build({"state": {"request": request_dict, "phases": phases}})
     assert note.status == "SUCCEEDED" and note.diagnosis is None
     assert "SnowflakePrerequisites: changed, 1 action(s)" in note.text
@@ -67,17 +81,23 @@ def test_a_success_lists_each_phase_with_its_action_count_and_notes(request_dict
 
 
 @mock_aws
-def test_the_message_is_published_to_the_stack_topic_and_the_request_topics(request_dict: dict[str, Any]) -> None:
+def test_the_message_is_published_to_the_stack_topic_and_the_request_topics(
+    request_dict: dict[str, Any],
+) -> None:
     sns = boto3.client("sns", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
     stack_topic = sns.create_topic(Name="stack")["TopicArn"]
     team_topic = sns.create_topic(Name="team")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=team_topic, Protocol="sqs", Endpoint=queue_arn)
     request_dict["notifications"] = [{"sns_topic_arn": team_topic}]
 
-    note = notify.send({"state": {"request": request_dict, "phases": {}}}, default_topic_arn=stack_topic, sns=sns)
+    note = notify.send(
+        {"state": {"request": request_dict, "phases": {}}}, default_topic_arn=stack_topic, sns=sns
+    )
 
     assert note.delivered_to == [stack_topic, team_topic]
     body = json.loads(sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"])

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from openflow_autopilot.config import Generation, VpcType, load_request_file, parse_request
 from openflow_autopilot.errors import InvalidRequest
 
@@ -69,20 +68,35 @@ def test_an_unknown_generation_is_rejected(good: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("account", ["myaccount", "MYORG_MYACCOUNT", "org-acct.us-east-1", "-x", "a-b-c", ""])
-def test_an_account_identifier_not_in_org_account_form_is_rejected(good: dict[str, Any], account: str) -> None:
+def test_an_account_identifier_not_in_org_account_form_is_rejected(
+    good: dict[str, Any], account: str
+) -> None:
     assert_rejected(with_change(good, "snowflake.account", account), "snowflake.account", "org-account")
 
 
 def test_the_account_identifier_is_upper_cased(good: dict[str, Any]) -> None:
-    assert parse_request(with_change(good, "snowflake.account", "myorg-acct1")).snowflake.account == "MYORG-ACCT1"
+    assert (
+        parse_request(with_change(good, "snowflake.account", "myorg-acct1")).snowflake.account
+        == "MYORG-ACCT1"
+    )
 
 
 @pytest.mark.parametrize(
     "field",
-    ["snowflake.admin_user", "snowflake.admin_role", "snowflake.login_role", "openflow.deployment_name",
-     "destination.database", "destination.warehouse", "destination.service_user", "runtime.name"],
+    [
+        "snowflake.admin_user",
+        "snowflake.admin_role",
+        "snowflake.login_role",
+        "openflow.deployment_name",
+        "destination.database",
+        "destination.warehouse",
+        "destination.service_user",
+        "runtime.name",
+    ],
 )
-@pytest.mark.parametrize("bad", ['ADMIN"; DROP USER X; --', "a;b", "has space", "quote'd", "1starts_with_digit", "a.b"])
+@pytest.mark.parametrize(
+    "bad", ['ADMIN"; DROP USER X; --', "a;b", "has space", "quote'd", "1starts_with_digit", "a.b"]
+)
 def test_a_snowflake_identifier_with_quotes_semicolons_or_spaces_is_rejected(
     good: dict[str, Any], field: str, bad: str
 ) -> None:
@@ -99,7 +113,10 @@ def test_an_on_hours_period_ending_before_it_starts_is_rejected(good: dict[str, 
 
 
 def test_overlapping_on_hours_periods_are_rejected(good: dict[str, Any]) -> None:
-    periods = [{"days": ["mon"], "start": "08:00", "end": "12:00"}, {"days": ["mon", "tue"], "start": "11:00", "end": "13:00"}]
+    periods = [
+        {"days": ["mon"], "start": "08:00", "end": "12:00"},
+        {"days": ["mon", "tue"], "start": "11:00", "end": "13:00"},
+    ]
     assert_rejected(with_change(good, "schedule.on_hours", periods), "schedule", "overlap on mon")
 
 
@@ -129,7 +146,8 @@ def test_a_table_listed_twice_is_rejected(good: dict[str, Any]) -> None:
 def test_an_inline_password_instead_of_a_secret_arn_is_rejected(good: dict[str, Any]) -> None:
     message = assert_rejected(
         with_change(good, "snowflake.credentials_secret_arn", "hunter2-not-an-arn"),
-        "snowflake.credentials_secret_arn", "Secrets Manager ARN",
+        "snowflake.credentials_secret_arn",
+        "Secrets Manager ARN",
     )
     assert "hunter2" not in message
 
@@ -155,7 +173,11 @@ def test_a_malformed_subnet_id_is_rejected(good: dict[str, Any]) -> None:
 
 
 def test_a_template_location_that_is_not_an_s3_uri_is_rejected(good: dict[str, Any]) -> None:
-    assert_rejected(with_change(good, "openflow.template_s3_uri", "https://x/t.yaml"), "openflow.template_s3_uri", "S3 URI")
+    assert_rejected(
+        with_change(good, "openflow.template_s3_uri", "https://x/t.yaml"),
+        "openflow.template_s3_uri",
+        "S3 URI",
+    )
 
 
 def test_an_unknown_region_form_is_rejected(good: dict[str, Any]) -> None:
@@ -175,7 +197,9 @@ def test_a_notification_target_needs_exactly_one_destination(good: dict[str, Any
 
 
 def test_an_sns_target_must_be_a_topic_arn(good: dict[str, Any]) -> None:
-    assert_rejected(with_change(good, "notifications", [{"sns_topic_arn": "alerts"}]), "notifications.0.sns_topic_arn")
+    assert_rejected(
+        with_change(good, "notifications", [{"sns_topic_arn": "alerts"}]), "notifications.0.sns_topic_arn"
+    )
 
 
 def test_a_request_that_is_not_a_mapping_is_rejected() -> None:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from snowflake.connector import errors as sfe
-
-from openflow_autopilot.errors import ConfigurationError, PermissionDenied, PreconditionFailed, SnowflakeRetryableError
+from openflow_autopilot.errors import (
+    ConfigurationError,
+    PermissionDenied,
+    PreconditionFailed,
+    SnowflakeRetryableError,
+)
 from openflow_autopilot.snowflake.session import SnowflakeCredentials, classify
+from snowflake.connector import errors as sfe
 
 
 def test_insufficient_privileges_is_a_permanent_permission_error_naming_the_statement() -> None:
-    exc = sfe.ProgrammingError(msg="SQL access control error: Insufficient privileges", errno=3001, sqlstate="42501")
+    exc = sfe.ProgrammingError(
+        msg="SQL access control error: Insufficient privileges", errno=3001, sqlstate="42501"
+    )
     mapped = classify(exc, "CREATE ROLE IF NOT EXISTS OPENFLOW_ADMIN_ROLE")
     assert isinstance(mapped, PermissionDenied)
     assert "CREATE ROLE IF NOT EXISTS OPENFLOW_ADMIN_ROLE" in str(mapped)
@@ -20,7 +26,9 @@ def test_insufficient_privileges_is_a_permanent_permission_error_naming_the_stat
 
 
 def test_a_rejected_key_pair_login_is_a_permission_error() -> None:
-    assert isinstance(classify(sfe.DatabaseError(msg="JWT token is invalid.", errno=390144), "login"), PermissionDenied)
+    assert isinstance(
+        classify(sfe.DatabaseError(msg="JWT token is invalid.", errno=390144), "login"), PermissionDenied
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +52,10 @@ def test_a_missing_object_is_a_precondition_failure() -> None:
 
 def test_credentials_never_show_key_material_in_their_repr() -> None:
     creds = SnowflakeCredentials.from_secret_string(
-        json.dumps({"user": "U", "private_key": "-----BEGIN PRIVATE KEY-----SECRETBODY", "passphrase": "pw-123"}), arn="arn:x"
+        json.dumps(
+            {"user": "U", "private_key": "-----BEGIN PRIVATE KEY-----SECRETBODY", "passphrase": "pw-123"}
+        ),
+        arn="arn:x",
     )
     assert "SECRETBODY" not in repr(creds) and "pw-123" not in repr(creds)
 
@@ -57,7 +68,9 @@ def test_credentials_never_show_key_material_in_their_repr() -> None:
         (json.dumps({"user": "U", "passphrase": "SECRETVALUE"}), "neither 'private_key' nor 'password'"),
     ],
 )
-def test_a_malformed_login_secret_is_a_configuration_error_without_its_content(secret: str, says: str) -> None:
+def test_a_malformed_login_secret_is_a_configuration_error_without_its_content(
+    secret: str, says: str
+) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:s"
     with pytest.raises(ConfigurationError) as info:
         SnowflakeCredentials.from_secret_string(secret, arn=arn)

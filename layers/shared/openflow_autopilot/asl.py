@@ -49,7 +49,11 @@ def problems(definition: dict[str, Any]) -> list[str]:
             for field, target in targets:
                 if target is not None and target not in states:
                     found.append(f"{where}: state {name!r} {field} names missing state {target!r}")
-            if state.get("Type") not in ("Succeed", "Fail", "Choice") and not state.get("End") and "Next" not in state:
+            if (
+                state.get("Type") not in ("Succeed", "Fail", "Choice")
+                and not state.get("End")
+                and "Next" not in state
+            ):
                 found.append(f"{where}: state {name!r} has neither Next nor End")
             for kind in ("Retry", "Catch"):
                 for rule in state.get(kind, []):
@@ -101,12 +105,14 @@ def render_readme(readme: str, machines: dict[str, dict[str, Any]]) -> str:
         pattern = re.compile(rf"<!-- diagram:{name} -->.*?<!-- /diagram:{name} -->", re.S)
         if not pattern.search(readme):
             raise ValueError(f"README has no <!-- diagram:{name} --> markers")
-        readme = pattern.sub(lambda _m, b=block: b, readme)
+        readme = pattern.sub(lambda _m: block, readme)  # noqa: B023 - used at once, inside the loop
     return readme
 
 
 def machine_files(root: Path) -> dict[str, dict[str, Any]]:
-    return {p.name.removesuffix(".asl.json"): load(p) for p in sorted((root / "statemachines").glob("*.asl.json"))}
+    return {
+        p.name.removesuffix(".asl.json"): load(p) for p in sorted((root / "statemachines").glob("*.asl.json"))
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the provisioning state machine end to end in the local sandbox")
     p.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
     p.add_argument(
-        "--request", type=Path, default=Path("events/provision/request.yaml"),
+        "--request",
+        type=Path,
+        default=Path("events/provision/request.yaml"),
         help="request file to run (pointed at the sandbox's account and secrets)",
     )
     p.set_defaults(func=_cmd_demo)

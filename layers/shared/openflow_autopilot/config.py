@@ -7,6 +7,7 @@ never inlined.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, time
 from enum import IntEnum, StrEnum
@@ -156,7 +157,9 @@ class AwsSettings(Strict):
 
 
 class SourceSettings(Strict):
-    rds_instance_id: str | None = Field(None, description="RDS instance identifier; omit for plain PostgreSQL")
+    rds_instance_id: str | None = Field(
+        None, description="RDS instance identifier; omit for plain PostgreSQL"
+    )
     host: str | None = Field(None, description="Endpoint override (else the RDS instance's endpoint)")
     port: int = Field(5432, ge=1, le=65535)
     database: str = Field(min_length=1, max_length=63)
@@ -258,9 +261,11 @@ class Schedule(Strict):
     def _overlap(self) -> Schedule:
         for day in _DAYS:
             spans = sorted(
-                (time.fromisoformat(p.start), time.fromisoformat(p.end)) for p in self.on_hours if day in p.days
+                (time.fromisoformat(p.start), time.fromisoformat(p.end))
+                for p in self.on_hours
+                if day in p.days
             )
-            for (_, end1), (start2, _) in zip(spans, spans[1:], strict=False):
+            for (_, end1), (start2, _) in itertools.pairwise(spans):
                 if start2 < end1:
                     raise ValueError(f"on_hours periods overlap on {day}")
         return self

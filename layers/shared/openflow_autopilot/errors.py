@@ -42,7 +42,7 @@ class PostgresRetryableError(RetryableError):
     """PostgreSQL connection refused/reset or a serialization failure."""
 
 
-class NotReadyYet(RetryableError):  # noqa: N818 - the ASL error name reads as a sentence
+class NotReadyYet(RetryableError):
     """The thing being waited for is not there yet (instance not registered, stack still creating)."""
 
 
@@ -51,15 +51,15 @@ class PermanentError(AutopilotError):
     """Retrying will not help; a human must change something."""
 
 
-class InvalidRequest(PermanentError):  # noqa: N818
+class InvalidRequest(PermanentError):
     """The provisioning request (or another input) is invalid. Nothing was changed."""
 
 
-class PermissionDenied(PermanentError):  # noqa: N818
+class PermissionDenied(PermanentError):
     """The credentials lack a privilege needed for this call."""
 
 
-class PreconditionFailed(PermanentError):  # noqa: N818
+class PreconditionFailed(PermanentError):
     """The target system is not in a state this phase can work from (e.g. blocking doctor findings)."""
 
 

@@ -78,16 +78,18 @@ def build_report(description: dict[str, Any], events: list[dict[str, Any]]) -> E
             phases.append(phase)
             open_by_name[name] = phase
         elif etype in ("LambdaFunctionFailed", "TaskFailed", "LambdaFunctionTimedOut", "TaskTimedOut"):
-            details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
             for phase in open_by_name.values():
                 phase.error = f"{details.get('error')}: {_cause_message(details.get('cause'))}"
         elif etype == "TaskStateExited":
             details = ev["stateExitedEventDetails"]
-            phase = open_by_name.pop(details["name"], None)
-            if phase is None:
+            if details["name"] not in open_by_name:
                 continue
+            phase = open_by_name.pop(details["name"])
             phase.ended_at = _iso(ev["timestamp"])
-            phase.seconds = (ev["timestamp"] - _parse(phase.started_at)).total_seconds() if phase.started_at else None
+            phase.seconds = (
+                (ev["timestamp"] - _parse(phase.started_at)).total_seconds() if phase.started_at else None
+            )
             output = json.loads(details.get("output") or "{}")
             result = (output.get("phases") or {}).get(details["name"]) if isinstance(output, dict) else None
             failed = isinstance(output, dict) and "error" in output and phase.error is not None
@@ -142,15 +144,23 @@ def follow(
                 continue
             etype = ev["type"]
             if etype.endswith("StateEntered"):
-                on_event(StateEvent(kind="entered", state=ev["stateEnteredEventDetails"]["name"], at=ev["timestamp"]))
+                on_event(
+                    StateEvent(
+                        kind="entered", state=ev["stateEnteredEventDetails"]["name"], at=ev["timestamp"]
+                    )
+                )
             elif etype.endswith("StateExited"):
-                on_event(StateEvent(kind="exited", state=ev["stateExitedEventDetails"]["name"], at=ev["timestamp"]))
+                on_event(
+                    StateEvent(kind="exited", state=ev["stateExitedEventDetails"]["name"], at=ev["timestamp"])
+                )
             elif etype in ("LambdaFunctionFailed", "TaskFailed"):
-                details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
+                details: dict[str, Any] = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
                 on_event(StateEvent(kind="failed", state="", at=ev["timestamp"], detail=details.get("error")))
         seen = len(events)
         if description["status"] in TERMINAL:
             return description, events
         if clock() > deadline:
-            raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout_seconds}s")
+            raise TimeoutError(
+                f"execution {execution_arn} still {description['status']} after {timeout_seconds}s"
+            )
         sleep(poll_seconds)

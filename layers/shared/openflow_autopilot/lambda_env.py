@@ -21,7 +21,9 @@ class FunctionEnv(BaseModel):
     artifact_bucket: str | None = None
     notify_topic_arn: str | None = None
 
-    @field_validator("snowflake_host", "snowflake_protocol", "artifact_bucket", "notify_topic_arn", mode="before")
+    @field_validator(
+        "snowflake_host", "snowflake_protocol", "artifact_bucket", "notify_topic_arn", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
@@ -43,4 +45,6 @@ class FunctionEnv(BaseModel):
     def snowflake_endpoint(self) -> SnowflakeEndpoint | None:
         if self.snowflake_host is None:
             return None
-        return SnowflakeEndpoint(host=self.snowflake_host, port=self.snowflake_port, protocol=self.snowflake_protocol)
+        return SnowflakeEndpoint(
+            host=self.snowflake_host, port=self.snowflake_port, protocol=self.snowflake_protocol
+        )

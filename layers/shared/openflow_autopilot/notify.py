@@ -97,19 +97,30 @@ def build(event: dict[str, Any]) -> tuple[Notification, ProvisionRequest | None]
             ]
         )
         return Notification(
-            request_name=name, status="FAILED", subject=subject, text=text, execution=execution,
-            diagnosis=diag, phases=phases,
+            request_name=name,
+            status="FAILED",
+            subject=subject,
+            text=text,
+            execution=execution,
+            diagnosis=diag,
+            phases=phases,
         ), request
     subject = f"Openflow Autopilot: {name} SUCCEEDED"
     text = "\n".join(
-        [f"Provisioning '{name}' finished.", *_summary_lines(phases), *([f"Execution: {execution}"] if execution else [])]
+        [
+            f"Provisioning '{name}' finished.",
+            *_summary_lines(phases),
+            *([f"Execution: {execution}"] if execution else []),
+        ]
     )
     return Notification(
         request_name=name, status="SUCCEEDED", subject=subject, text=text, execution=execution, phases=phases
     ), request
 
 
-def send(event: dict[str, Any], *, default_topic_arn: str | None, sns: Any = None, secrets: Any = None) -> Notification:
+def send(
+    event: dict[str, Any], *, default_topic_arn: str | None, sns: Any = None, secrets: Any = None
+) -> Notification:
     note, request = build(event)
     region = request.aws.region if request else None
     topics = [default_topic_arn] if default_topic_arn else []

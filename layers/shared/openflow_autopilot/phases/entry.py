@@ -44,7 +44,10 @@ def run_prerequisites(
     secrets = secrets or client("secretsmanager", request.aws.region)
     creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
     with session(
-        request.snowflake.account, creds, role=request.snowflake.login_role,
-        endpoint=env.snowflake_endpoint, connector=connector,
+        request.snowflake.account,
+        creds,
+        role=request.snowflake.login_role,
+        endpoint=env.snowflake_endpoint,
+        connector=connector,
     ) as sql:
         return ensure_prerequisites(sql, request, apply=apply, login_user=creds.user)

@@ -49,14 +49,19 @@ class _Plan:
 
 def _has_grant(grants: list[dict[str, Any]], privilege: str, on: str, name: str) -> bool:
     return any(
-        _norm(g.get("privilege")) == privilege and _granted_on(g.get("granted_on")) == on and _norm(g.get("name")) == name
+        _norm(g.get("privilege")) == privilege
+        and _granted_on(g.get("granted_on")) == on
+        and _norm(g.get("name")) == name
         for g in grants
     )
 
 
 def _user_properties(sql: Sql, user: str) -> dict[str, str | None]:
     rows = sql.query(f"DESC USER {user}")
-    return {_norm(r.get("property")): (None if r.get("value") in (None, "null") else str(r["value"])) for r in rows}
+    return {
+        _norm(r.get("property")): (None if r.get("value") in (None, "null") else str(r["value"]))
+        for r in rows
+    }
 
 
 def _secondary_roles_all(value: str | None) -> bool:
@@ -69,7 +74,9 @@ def _secondary_roles_all(value: str | None) -> bool:
     return isinstance(parsed, list) and [str(p).upper() for p in parsed] == ["ALL"]
 
 
-def ensure_prerequisites(sql: Sql, request: ProvisionRequest, *, apply: bool = True, login_user: str) -> PhaseResult:
+def ensure_prerequisites(
+    sql: Sql, request: ProvisionRequest, *, apply: bool = True, login_user: str
+) -> PhaseResult:
     """Bring the account to the state §1 describes. With apply=False, only read and plan."""
     started = utcnow()
     sf = request.snowflake
@@ -84,7 +91,9 @@ def ensure_prerequisites(sql: Sql, request: ProvisionRequest, *, apply: bool = T
     db_exists = bool(sql.query(f"SHOW DATABASES LIKE {literal(db)}"))
     if not db_exists:
         plan.do("create_database", db, f"CREATE DATABASE IF NOT EXISTS {db}")
-    schema_exists = db_exists and bool(sql.query(f"SHOW SCHEMAS LIKE {literal(sf.openflow_schema.upper())} IN DATABASE {db}"))
+    schema_exists = db_exists and bool(
+        sql.query(f"SHOW SCHEMAS LIKE {literal(sf.openflow_schema.upper())} IN DATABASE {db}")
+    )
     if not schema_exists:
         plan.do("create_schema", schema, f"CREATE SCHEMA IF NOT EXISTS {schema}")
     repo_exists = schema_exists and bool(
@@ -108,22 +117,24 @@ def ensure_prerequisites(sql: Sql, request: ProvisionRequest, *, apply: bool = T
     if not role_exists:
         plan.do("create_role", role, f"CREATE ROLE IF NOT EXISTS {role}")
     role_grants = sql.query(f"SHOW GRANTS TO ROLE {role}") if role_exists else []
+    wanted: list[tuple[str, str, str | None]]
     if request.openflow.generation is Generation.GEN2:
-        wanted = [(p, "ACCOUNT", None) for p in GEN2_ACCOUNT_PRIVILEGES] + [
-            (p, "SCHEMA", schema) for p in GEN2_SCHEMA_PRIVILEGES
-        ]
+        wanted = [(p, "ACCOUNT", None) for p in GEN2_ACCOUNT_PRIVILEGES]
+        wanted += [(p, "SCHEMA", schema) for p in GEN2_SCHEMA_PRIVILEGES]
     else:
         wanted = [(p, "ACCOUNT", None) for p in GEN1_ACCOUNT_PRIVILEGES]
-    for privilege, on, name in wanted:
+    for privilege, on, on_name in wanted:
         have = any(
             _norm(g.get("privilege")) == privilege
             and _granted_on(g.get("granted_on")) == on
-            and (name is None or _norm(g.get("name")) == name)
+            and (on_name is None or _norm(g.get("name")) == on_name)
             for g in role_grants
         )
         if not have:
-            target = "ACCOUNT" if on == "ACCOUNT" else f"SCHEMA {name}"
-            plan.do("grant", f"{privilege} on {target} to {role}", f"GRANT {privilege} ON {target} TO ROLE {role}")
+            target = "ACCOUNT" if on == "ACCOUNT" else f"SCHEMA {on_name}"
+            plan.do(
+                "grant", f"{privilege} on {target} to {role}", f"GRANT {privilege} ON {target} TO ROLE {role}"
+            )
 
     # The admin user (and the automation's own login, so later phases can act as the owner role).
     users = sql.query(f"SHOW USERS LIKE {literal(user)}")
@@ -141,7 +152,8 @@ def ensure_prerequisites(sql: Sql, request: ProvisionRequest, *, apply: bool = T
     props = _user_properties(sql, user)
     if not _secondary_roles_all(props.get("DEFAULT_SECONDARY_ROLES")):
         plan.do(
-            "alter_user", f"{user} DEFAULT_SECONDARY_ROLES",
+            "alter_user",
+            f"{user} DEFAULT_SECONDARY_ROLES",
             f"ALTER USER {user} SET DEFAULT_SECONDARY_ROLES = ('ALL')",
         )
     default_role = _norm(props.get("DEFAULT_ROLE"))
@@ -152,10 +164,16 @@ def ensure_prerequisites(sql: Sql, request: ProvisionRequest, *, apply: bool = T
             "'Invalid consent request'; set to PUBLIC (secondary roles ALL keep its other roles usable)"
         )
     else:
-        plan.notes.append(f"default role of {user} is {default_role or 'unset'}: not an admin role, left as is")
+        plan.notes.append(
+            f"default role of {user} is {default_role or 'unset'}: not an admin role, left as is"
+        )
 
     status = "planned" if not apply else ("changed" if plan.actions else "unchanged")
     return PhaseResult(
-        phase="SnowflakePrerequisites", status=status, actions=plan.actions, notes=plan.notes,
-        started_at=started, ended_at=utcnow(),
+        phase="SnowflakePrerequisites",
+        status=status,
+        actions=plan.actions,
+        notes=plan.notes,
+        started_at=started,
+        ended_at=utcnow(),
     )

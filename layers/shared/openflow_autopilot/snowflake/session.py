@@ -7,6 +7,7 @@ in the function's environment point at the sandbox's emulation).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,7 +70,7 @@ class SnowflakeEndpoint:
 
 
 class SecretsClient(Protocol):
-    def get_secret_value(self, *, SecretId: str) -> dict[str, Any]: ...  # noqa: N803 - boto3's spelling
+    def get_secret_value(self, *, SecretId: str) -> dict[str, Any]: ...
 
 
 def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:
@@ -81,11 +82,14 @@ def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDeniedException",):
             raise PermissionDenied(
-                f"cannot read secret {arn}", call="secretsmanager:GetSecretValue",
+                f"cannot read secret {arn}",
+                call="secretsmanager:GetSecretValue",
                 fix="allow the function's role secretsmanager:GetSecretValue on it",
             ) from None
         if code == "ResourceNotFoundException":
-            raise ConfigurationError(f"secret {arn} does not exist", call="secretsmanager:GetSecretValue") from None
+            raise ConfigurationError(
+                f"secret {arn} does not exist", call="secretsmanager:GetSecretValue"
+            ) from None
         raise
     return SnowflakeCredentials.from_secret_string(value["SecretString"], arn=arn)
 
@@ -93,7 +97,9 @@ def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:
 def _private_key_der(pem: str, passphrase: str | None) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_private_key(pem.encode(), password=passphrase.encode() if passphrase else None)
+    key = serialization.load_pem_private_key(
+        pem.encode(), password=passphrase.encode() if passphrase else None
+    )
     return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -108,16 +114,23 @@ def classify(exc: BaseException, statement: str) -> Exception:
     msg = getattr(exc, "msg", None) or str(exc)
     call = f"snowflake: {first}"
     retryable_http = (
-        sfe.ServiceUnavailableError, sfe.GatewayTimeoutError, sfe.BadGatewayError, sfe.InternalServerError,
-        sfe.TooManyRequests, sfe.OtherHTTPRetryableError, sfe.RequestTimeoutError,
-        sfe.RequestExceedMaxRetryError, sfe.InterfaceError,
+        sfe.ServiceUnavailableError,
+        sfe.GatewayTimeoutError,
+        sfe.BadGatewayError,
+        sfe.InternalServerError,
+        sfe.TooManyRequests,
+        sfe.OtherHTTPRetryableError,
+        sfe.RequestTimeoutError,
+        sfe.RequestExceedMaxRetryError,
+        sfe.InterfaceError,
     )
     if isinstance(exc, retryable_http) or errno in _NETWORK_ERRNOS or isinstance(exc, OSError):
         return SnowflakeRetryableError(f"transient Snowflake error: {msg}", call=call)
     if errno in _ACCESS_ERRNOS:
         return PermissionDenied(
-            f"Snowflake refused: {msg}", call=call,
-            fix="grant the login role the privilege (or use a role that has it: request.snowflake.login_role)",
+            f"Snowflake refused: {msg}",
+            call=call,
+            fix="grant the login role the privilege, or set request.snowflake.login_role to one with it",
         )
     if errno in _MISSING_ERRNOS:
         return PreconditionFailed(f"Snowflake: {msg}", call=call, fix="create the object or fix its name")
@@ -149,10 +162,9 @@ class Sql:
         self.query(statement)
 
     def close(self) -> None:
-        try:
+        # closing a broken session must not mask the real error
+        with contextlib.suppress(Exception):
             self._conn.close()
-        except Exception:  # noqa: S110 - closing a broken session must not mask the real error
-            pass
 
 
 Connector = Callable[..., Any]
