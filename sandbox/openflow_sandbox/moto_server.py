@@ -48,7 +48,17 @@ class FunctionRegistry:
     invocations: list[InvocationRecord] = field(default_factory=list)
     prefix: str = field(default_factory=lambda: f"sandbox_fn_{next(_ids)}")
 
+    # Test doubles for state-machine tests: physical function name -> callable(event, context).
+    replacements: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, logical_id: str, fn: Any) -> None:
+        """Run `fn` instead of the function whose physical name contains `logical_id`."""
+        [name] = [n for n in self.sources if f"-{logical_id}-" in n]
+        self.replacements[name] = fn
+
     def handler(self, function_name: str, handler: str) -> Any:
+        if function_name in self.replacements:
+            return self.replacements[function_name]
         module_name, _, attr = handler.rpartition(".")
         key = f"{function_name}:{module_name}"
         if key not in self.modules:
