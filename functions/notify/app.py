@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from openflow_autopilot import notify
 from openflow_autopilot.lambda_env import FunctionEnv
 

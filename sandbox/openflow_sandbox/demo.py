@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
 from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
 
 

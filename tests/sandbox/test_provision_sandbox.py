@@ -29,7 +29,8 @@ def phase(report: Any, name: str) -> Any:
 
 def notifications(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [
-        inv.result for inv in sandbox.moto.registry.invocations
+        inv.result
+        for inv in sandbox.moto.registry.invocations
         if "NotifyFunction" in inv.function_name and inv.error_type is None
     ]
 
@@ -119,7 +120,7 @@ def test_plan_lists_the_actions_and_changes_nothing(
 
     assert cli.main(["plan", "-c", str(request_file)]) == 0
     out = capsys.readouterr().out
-    assert "SnowflakePrerequisites: 14 action(s) would be taken" in out
+    assert "SnowflakePrerequisites: 15 action(s) would be taken" in out
     assert "CREATE ROLE IF NOT EXISTS OPENFLOW_ADMIN_ROLE" in out
     assert writes(sandbox) == []
     assert "OPENFLOW_ADMIN_ROLE" not in sandbox.snowflake.state.roles

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
 from openflow_autopilot.openflow.template import doctor
 from openflow_sandbox.agent_scripts import SHIM_DIR, pseudo_parameters, run_agent_script, stack_refs
 

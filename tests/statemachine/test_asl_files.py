@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from openflow_autopilot import asl
 from openflow_autopilot.errors import PERMANENT_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RetryableError
 

@@ -47,7 +47,8 @@ def run(app: tuple[MotoSandbox, DeployedApp], name: str, phase: Any) -> tuple[An
     moto.registry.replace("NotifyFunction", notify)
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     arn = sfn.start_execution(
-        stateMachineArn=deployed.state_machines["ProvisionStateMachine"], name=name,
+        stateMachineArn=deployed.state_machines["ProvisionStateMachine"],
+        name=name,
         input=json.dumps({"request": {"name": name}}),
     )["executionArn"]
     description, events = follow(sfn, arn, timeout_seconds=120)

@@ -10,6 +10,7 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+
 from openflow_autopilot import notify
 
 ROOT = Path(__file__).resolve().parents[2]

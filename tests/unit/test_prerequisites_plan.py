@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
@@ -56,7 +57,8 @@ def admin(
 
 
 def complete_account(generation: int = 2) -> dict[str, list[dict[str, Any]]]:
-    grants = (
+    event_table = {"privilege": "CREATE EVENT TABLE", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"}
+    grants = [event_table] + (
         [
             {"privilege": "CREATE OPENFLOW DEPLOYMENT", "granted_on": "ACCOUNT", "name": "MYACCOUNT"},
             {"privilege": "CREATE OPENFLOW RUNTIME", "granted_on": "SCHEMA", "name": '"OPENFLOW"."OPENFLOW"'},
@@ -108,6 +110,7 @@ def test_an_empty_account_gets_every_gen2_prerequisite_in_dependency_order() -> 
         "GRANT CREATE OPENFLOW DEPLOYMENT ON ACCOUNT TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT CREATE OPENFLOW RUNTIME ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT CREATE OPENFLOW CONNECTOR ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
+        "GRANT CREATE EVENT TABLE ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT ROLE OPENFLOW_ADMIN_ROLE TO USER JDOE",
         "GRANT ROLE OPENFLOW_ADMIN_ROLE TO USER AUTOMATION",
         "ALTER USER JDOE SET DEFAULT_SECONDARY_ROLES = ('ALL')",
@@ -154,6 +157,7 @@ def test_an_admin_default_role_is_changed_to_public(role: str) -> None:
 def test_a_grant_on_another_schema_does_not_count_as_the_openflow_schema_grant() -> None:
     answers = complete_account()
     answers["SHOW GRANTS TO ROLE OPENFLOW_ADMIN_ROLE"] = [
+        {"privilege": "CREATE EVENT TABLE", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
         {"privilege": "CREATE OPENFLOW DEPLOYMENT", "granted_on": "ACCOUNT", "name": "MYACCOUNT"},
         {"privilege": "CREATE OPENFLOW RUNTIME", "granted_on": "SCHEMA", "name": "OTHER.OPENFLOW"},
         {"privilege": "CREATE OPENFLOW CONNECTOR", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
@@ -169,7 +173,7 @@ def test_planning_reads_but_issues_nothing_and_lists_the_actions() -> None:
     sql = FakeSql(admin())
     result = ensure_prerequisites(sql, request(), apply=False, login_user="AUTOMATION")  # type: ignore[arg-type]
     assert sql.writes == []
-    assert result.status == "planned" and len(result.actions) == 14
+    assert result.status == "planned" and len(result.actions) == 15
 
 
 def test_a_missing_admin_user_stops_the_phase_with_what_to_do() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from openflow_autopilot.config import Generation, VpcType, load_request_file, parse_request
 from openflow_autopilot.errors import InvalidRequest
 

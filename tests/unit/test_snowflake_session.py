@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from snowflake.connector import errors as sfe
+
 from openflow_autopilot.errors import (
     ConfigurationError,
     PermissionDenied,
@@ -12,7 +14,6 @@ from openflow_autopilot.errors import (
     SnowflakeRetryableError,
 )
 from openflow_autopilot.snowflake.session import SnowflakeCredentials, classify
-from snowflake.connector import errors as sfe
 
 
 def test_insufficient_privileges_is_a_permanent_permission_error_naming_the_statement() -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from openflow_autopilot import cli_template
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "sandbox" / "openflow_sandbox" / "templates"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.openflow.template import (
     RULES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from openflow_autopilot.openflow.template import doctor, embedded_scripts, escape_sub_literal, render_sub
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "sandbox" / "openflow_sandbox" / "templates"

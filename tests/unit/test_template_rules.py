@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from openflow_autopilot.openflow.template import DoctorReport, Finding, Severity, doctor
 from openflow_autopilot.openflow.template import shellcheck as shellcheck_module
 

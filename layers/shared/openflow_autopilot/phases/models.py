@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,9 @@ class PhaseResult(BaseModel):
     status: Literal["changed", "unchanged", "planned"]
     actions: list[Action] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="facts a human should know")
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="small values later phases need (ids, keys, S3 keys; never secrets)"
+    )
     started_at: str
     ended_at: str
 

@@ -23,6 +23,8 @@ CONSENT_BLOCKING_ROLES = frozenset({"ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN"
 GEN2_ACCOUNT_PRIVILEGES = ("CREATE OPENFLOW DEPLOYMENT",)
 GEN2_SCHEMA_PRIVILEGES = ("CREATE OPENFLOW RUNTIME", "CREATE OPENFLOW CONNECTOR")
 GEN1_ACCOUNT_PRIVILEGES = ("CREATE OPENFLOW DATA PLANE INTEGRATION", "CREATE OPENFLOW RUNTIME INTEGRATION")
+# Both generations: the owner role creates the deployment's event table (seed-digest.md §3).
+COMMON_SCHEMA_PRIVILEGES = ("CREATE EVENT TABLE",)
 
 
 def _norm(name: Any) -> str:
@@ -123,6 +125,7 @@ def ensure_prerequisites(
         wanted += [(p, "SCHEMA", schema) for p in GEN2_SCHEMA_PRIVILEGES]
     else:
         wanted = [(p, "ACCOUNT", None) for p in GEN1_ACCOUNT_PRIVILEGES]
+    wanted += [(p, "SCHEMA", schema) for p in COMMON_SCHEMA_PRIVILEGES]
     for privilege, on, on_name in wanted:
         have = any(
             _norm(g.get("privilege")) == privilege

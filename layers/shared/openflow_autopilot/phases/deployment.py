@@ -1,0 +1,142 @@
+"""The deployment phase (issue: deployment/stack). Gen 2 creates the BYOC deployment with SQL;
+gen 1 finds the existing data plane integration (they can no longer be created). Both make sure
+the Openflow event table exists and is the deployment's event table.
+
+Runs as the login role for grants, then as the Openflow admin role so the deployment and the
+event table are owned by it, as the seed's UI flow would leave them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.errors import PreconditionFailed
+from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.phases.prerequisites import _norm
+from openflow_autopilot.snowflake.identifiers import literal, qualified
+from openflow_autopilot.snowflake.session import Sql
+
+EVENT_TABLE_NAME = "OPENFLOW_EVENTS"
+
+
+class _Recorder:
+    def __init__(self, sql: Sql, apply: bool) -> None:
+        self.sql, self.apply = sql, apply
+        self.actions: list[Action] = []
+        self.notes: list[str] = []
+
+    def do(self, kind: str, target: str, statement: str) -> None:
+        if self.apply:
+            self.sql.execute(statement)
+        self.actions.append(Action(kind=kind, target=target, statement=statement))
+
+
+def _event_table(request: ProvisionRequest) -> str:
+    sf = request.snowflake
+    return qualified(sf.openflow_database, sf.openflow_schema, EVENT_TABLE_NAME)
+
+
+def _ensure_event_table(rec: _Recorder, request: ProvisionRequest) -> str:
+    """The event table, created by the owner role (granted CREATE EVENT TABLE by prerequisites)."""
+    sf = request.snowflake
+    schema = qualified(sf.openflow_database, sf.openflow_schema)
+    table = _event_table(request)
+    exists = rec.sql.query(f"SHOW EVENT TABLES LIKE {literal(EVENT_TABLE_NAME)} IN SCHEMA {schema}")
+    if not exists:
+        rec.do("create_event_table", table, f"CREATE EVENT TABLE IF NOT EXISTS {table}")
+    return table
+
+
+def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:
+    name = qualified(request.openflow.deployment_name)
+    vpc = request.openflow.vpc_type.value
+    rows = rec.sql.query(f"SHOW OPENFLOW DEPLOYMENTS LIKE {literal(name)}")
+    if not rows:
+        rec.do(
+            "create_deployment",
+            name,
+            f"CREATE OPENFLOW DEPLOYMENT IF NOT EXISTS {name} DEPLOYMENT_TYPE = BYOC "
+            f"VPC_TYPE = {literal(vpc)} EVENT_TABLE = {literal(table)} "
+            "COMMENT = 'managed by openflow-autopilot'",
+        )
+        if not rec.apply:
+            return {"name": name, "key": None, "status": "INACTIVE", "generation": 2}
+        rows = rec.sql.query(f"SHOW OPENFLOW DEPLOYMENTS LIKE {literal(name)}")
+    row = rows[0]
+    if str(row.get("vpc_type", vpc)).upper() != vpc:
+        rec.notes.append(
+            f"deployment {name} exists with VPC_TYPE {row.get('vpc_type')}, the request says {vpc}: "
+            "the VPC type cannot be changed; the existing deployment is used"
+        )
+    current_table = _norm(row.get("event_table"))
+    if current_table != table:
+        rec.do(
+            "set_event_table", name, f"ALTER OPENFLOW DEPLOYMENT {name} SET EVENT_TABLE = {literal(table)}"
+        )
+    return {
+        "name": name,
+        "key": row.get("key"),
+        "status": str(row.get("status") or "").upper(),
+        "generation": 2,
+    }
+
+
+def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:
+    rows = rec.sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
+    wanted = request.openflow.data_plane_integration
+    if wanted:
+        rows = [r for r in rows if _norm(r.get("name")) == wanted]
+        if not rows:
+            raise PreconditionFailed(
+                f"data plane integration {wanted} (request.openflow.data_plane_integration) does not exist",
+                call="SHOW OPENFLOW DATA PLANE INTEGRATIONS",
+                fix="check the name with SHOW OPENFLOW DATA PLANE INTEGRATIONS",
+            )
+    if not rows:
+        raise PreconditionFailed(
+            "no gen 1 deployment (data plane integration) exists; gen 1 deployments can no longer be created",
+            call="SHOW OPENFLOW DATA PLANE INTEGRATIONS",
+            fix="use openflow.generation: 2 for a new deployment",
+        )
+    if len(rows) > 1:
+        names = ", ".join(str(r.get("name")) for r in rows)
+        raise PreconditionFailed(
+            f"several data plane integrations exist ({names})",
+            fix="name one in request.openflow.data_plane_integration",
+        )
+    row = rows[0]
+    name = _norm(row.get("name"))
+    if _norm(row.get("event_table")) != table:
+        rec.do(
+            "set_event_table",
+            name,
+            f"ALTER OPENFLOW DATA PLANE INTEGRATION {qualified(name)} SET EVENT_TABLE = {literal(table)}",
+        )
+    return {
+        "name": name,
+        "key": row.get("data_plane_id"),
+        "status": "ENABLED" if row.get("enabled") else "DISABLED",
+        "generation": 1,
+    }
+
+
+def ensure_deployment(sql: Sql, request: ProvisionRequest, *, apply: bool = True) -> PhaseResult:
+    started = utcnow()
+    rec = _Recorder(sql, apply)
+    table = _ensure_event_table(rec, request)
+    if request.openflow.generation is Generation.GEN2:
+        deployment = _gen2(rec, request, table)
+    else:
+        deployment = _gen1(rec, request, table)
+    rec.notes.append(f"deployment {deployment['name']} is {deployment['status'] or 'unknown'}")
+    status = "planned" if not apply else ("changed" if rec.actions else "unchanged")
+    return PhaseResult(
+        phase="Deployment",
+        status=status,
+        actions=rec.actions,
+        notes=rec.notes,
+        outputs={"deployment": deployment, "event_table": table},
+        started_at=started,
+        ended_at=utcnow(),
+    )

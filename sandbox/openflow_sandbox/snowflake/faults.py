@@ -1,0 +1,50 @@
+"""Fault injection: make the next matching statements fail the way a real outage or denial would."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+FaultKind = Literal["permission_denied", "http_503", "http_429", "network_reset", "syntax"]
+
+
+@dataclass
+class Fault:
+    pattern: re.Pattern[str]
+    kind: FaultKind
+    remaining: int
+
+
+class FaultInjector:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, pattern: str, kind: FaultKind, times: int = 1) -> None:
+        if kind not in get_args(FaultKind):
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {get_args(FaultKind)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._faults.append(Fault(re.compile(pattern, re.IGNORECASE | re.DOTALL), kind, times))
+
+    def take(self, sql: str) -> FaultKind | None:
+        """The fault for this statement, if any; each firing uses up one of its ``times``.
+
+        Every HTTP attempt counts, so a fault the connector retries through (503, 429, reset) with
+        ``times=1`` fails the first attempt and lets the retry succeed.
+        """
+        with self._lock:
+            for fault in self._faults:
+                if fault.pattern.search(sql):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                    return fault.kind
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()

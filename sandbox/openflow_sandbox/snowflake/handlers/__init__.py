@@ -1,0 +1,1 @@
+"""Statement handlers, one module per object family; each exports its ``RULES``."""
