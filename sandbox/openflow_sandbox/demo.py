@@ -38,6 +38,8 @@ class _Progress:
         return table
 
     def __call__(self, ev: StateEvent) -> None:
+        if ev.kind != "failed" and ev.state_type not in ("Task", "Wait", "Map", "Parallel"):
+            return  # Choice/Pass/Succeed/Fail states are bookkeeping, not progress
         if ev.kind == "entered":
             self.rows[ev.state] = {"status": "running", "start": ev.at}
             if self.live is None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import itertools
 import json
+import logging
 import os
 import threading
 import traceback
@@ -44,6 +46,8 @@ class FunctionRegistry:
     """Physical function name -> source directory, filled when the stack is deployed."""
 
     sources: dict[str, Path] = field(default_factory=dict)
+    # Every log line the functions write (Powertools JSON), kept off the terminal.
+    log_lines: list[str] = field(default_factory=list)
     modules: dict[str, ModuleType] = field(default_factory=dict)
     invocations: list[InvocationRecord] = field(default_factory=list)
     prefix: str = field(default_factory=lambda: f"sandbox_fn_{next(_ids)}")
@@ -55,6 +59,14 @@ class FunctionRegistry:
         """Run `fn` instead of the function whose physical name contains `logical_id`."""
         [name] = [n for n in self.sources if f"-{logical_id}-" in n]
         self.replacements[name] = fn
+
+    def _capture_logs(self) -> None:
+        """Point the Powertools loggers' stream handlers at log_lines instead of stdout."""
+        sink = _LineSink(self.log_lines)
+        for name in ("openflow-autopilot", "openflow_autopilot"):
+            for h in logging.getLogger(name).handlers:
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                    h.setStream(sink)
 
     def handler(self, function_name: str, handler: str) -> Any:
         if function_name in self.replacements:
@@ -69,8 +81,18 @@ class FunctionRegistry:
             assert spec and spec.loader, path
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)  # the cold start: module-level code reads the environment
+            self._capture_logs()
             self.modules[key] = module
         return getattr(self.modules[key], attr)
+
+
+class _LineSink(io.TextIOBase):
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> int:
+        self.lines.extend(line for line in text.splitlines() if line.strip())
+        return len(text)
 
 
 _ACTIVE: FunctionRegistry | None = None

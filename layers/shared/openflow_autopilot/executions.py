@@ -15,6 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_STATE_EVENTS: tuple[tuple[Literal["entered", "exited"], str], ...] = (
+    ("entered", "StateEntered"),
+    ("exited", "StateExited"),
+)
 
 
 class PhaseReport(BaseModel):
@@ -42,6 +46,7 @@ class ExecutionReport(BaseModel):
 class StateEvent(BaseModel):
     kind: Literal["entered", "exited", "failed"]
     state: str
+    state_type: str = ""  # Task, Wait, Choice, Pass, Succeed, Fail (from the history event type)
     at: datetime
     detail: str | None = None
 
@@ -143,17 +148,12 @@ def follow(
             if on_event is None:
                 continue
             etype = ev["type"]
-            if etype.endswith("StateEntered"):
-                on_event(
-                    StateEvent(
-                        kind="entered", state=ev["stateEnteredEventDetails"]["name"], at=ev["timestamp"]
-                    )
-                )
-            elif etype.endswith("StateExited"):
-                on_event(
-                    StateEvent(kind="exited", state=ev["stateExitedEventDetails"]["name"], at=ev["timestamp"])
-                )
-            elif etype in ("LambdaFunctionFailed", "TaskFailed"):
+            for kind, suffix in _STATE_EVENTS:
+                if etype.endswith(suffix):
+                    name = ev[f"state{suffix[5:]}EventDetails"]["name"]
+                    state_type = etype.removesuffix(suffix)
+                    on_event(StateEvent(kind=kind, state=name, state_type=state_type, at=ev["timestamp"]))
+            if etype in ("LambdaFunctionFailed", "TaskFailed"):
                 details: dict[str, Any] = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
                 on_event(StateEvent(kind="failed", state="", at=ev["timestamp"], detail=details.get("error")))
         seen = len(events)
