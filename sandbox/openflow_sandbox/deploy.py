@@ -117,6 +117,7 @@ def deploy(
     for logical_id, src in sources.items():
         registry.sources[resources[logical_id]] = src
 
+    _apply_bucket_notifications(cfn_template, resources, region)
     app = DeployedApp(
         stack_name=stack_name,
         outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
@@ -124,7 +125,12 @@ def deploy(
     )
     lam = boto3.client("lambda", region_name=region)
     for logical_id, props in machines.items():
-        subs = {k: _resolve(v, resources, lam) for k, v in props.get("DefinitionSubstitutions", {}).items()}
+        defaults = {k: str(v.get("Default", "")) for k, v in sam.get("Parameters", {}).items()}
+        params = {**defaults, **parameters}
+        subs = {
+            k: _resolve(v, resources, lam, params)
+            for k, v in props.get("DefinitionSubstitutions", {}).items()
+        }
         definition = (ROOT / props["DefinitionUri"]).read_text()
         for k, v in subs.items():
             definition = definition.replace("${" + k + "}", str(v))
@@ -136,6 +142,32 @@ def deploy(
         )["stateMachineArn"]
         app.state_machines[logical_id] = arn
     return app
+
+
+def _apply_bucket_notifications(template: dict[str, Any], resources: dict[str, str], region: str) -> None:
+    """moto's CloudFormation ignores a bucket's NotificationConfiguration: set it through the API."""
+    s3 = boto3.client("s3", region_name=region)
+    lam = boto3.client("lambda", region_name=region)
+    for logical_id, res in template["Resources"].items():
+        config = res.get("Properties", {}).get("NotificationConfiguration")
+        if res["Type"] != "AWS::S3::Bucket" or not config:
+            continue
+        lambdas: list[Any] = []
+        for item in config.get("LambdaConfigurations", []):
+            function_logical_id = item["Function"]["Fn::GetAtt"][0]
+            arn = lam.get_function(FunctionName=resources[function_logical_id])["Configuration"][
+                "FunctionArn"
+            ]
+            rules = item.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            entry: dict[str, Any] = {"LambdaFunctionArn": arn, "Events": [item["Event"]]}
+            if rules:
+                entry["Filter"] = {
+                    "Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
+                }
+            lambdas.append(entry)
+        s3.put_bucket_notification_configuration(
+            Bucket=resources[logical_id], NotificationConfiguration={"LambdaFunctionConfigurations": lambdas}
+        )
 
 
 def _refs(node: Any) -> list[str]:
@@ -154,7 +186,7 @@ def _refs(node: Any) -> list[str]:
     return []
 
 
-def _resolve(value: Any, resources: dict[str, str], lam: Any) -> str:
+def _resolve(value: Any, resources: dict[str, str], lam: Any, parameters: dict[str, str]) -> str:
     """The substitutions our template uses: !GetAtt Function.Arn, !Ref X, plain strings."""
     if isinstance(value, str):
         return value
@@ -164,5 +196,6 @@ def _resolve(value: Any, resources: dict[str, str], lam: Any) -> str:
         if attr == "Arn":
             return str(lam.get_function(FunctionName=resources[logical_id])["Configuration"]["FunctionArn"])
     if "Ref" in value:
-        return resources[value["Ref"]]
+        ref = value["Ref"]
+        return parameters[ref] if ref in parameters else resources[ref]
     raise ValueError(f"sandbox cannot resolve substitution {value}")

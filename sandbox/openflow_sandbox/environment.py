@@ -17,7 +17,9 @@ from typing import Any
 import boto3
 import yaml
 
+from openflow_sandbox.agent import SimulatedAgents
 from openflow_sandbox.deploy import DeployedApp, deploy
+from openflow_sandbox.human import Human
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.moto_server import MotoSandbox
 from openflow_sandbox.postgres import LocalPostgres
@@ -37,11 +39,21 @@ class Timings:
 
 
 class Sandbox:
-    def __init__(self, *, with_postgres: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        with_postgres: bool = True,
+        human_uploads_template: bool = True,
+        template_wait_seconds: int = 120,
+    ) -> None:
         self.moto = MotoSandbox()
         self.snowflake = SnowflakeEmulator(account=ACCOUNT)
         self.postgres: LocalPostgres | None = LocalPostgres() if with_postgres else None
         self.app: DeployedApp | None = None
+        self.agents: SimulatedAgents | None = None
+        self.human: Human | None = None
+        self.human_uploads_template = human_uploads_template
+        self.template_wait_seconds = template_wait_seconds
         self.login_secret_arn = ""
         self.timings = Timings()
         self._started = False
@@ -49,6 +61,8 @@ class Sandbox:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto logs every failed execution with its internal state; the report says it better
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
         t0 = time.perf_counter()
         try:
             self.moto.start()
@@ -64,11 +78,19 @@ class Sandbox:
                     "SnowflakeHost": self.snowflake.host,
                     "SnowflakePort": str(self.snowflake.port),
                     "SnowflakeProtocol": "http",
+                    # Waits compressed for the rehearsal; the logic is unchanged.
+                    "PollSeconds": "1",
+                    "StackMaxChecks": "30",
+                    "TemplateWaitSeconds": str(self.template_wait_seconds),
                 },
                 region=REGION,
             )
             self.timings.seconds["deploy"] = time.perf_counter() - t0
             self._seed()
+            self.agents = SimulatedAgents(self.snowflake, endpoint_url=self.moto.endpoint, region=REGION)
+            self.agents.start()
+            self.human = Human(self, uploads_template=self.human_uploads_template)
+            self.human.start()
         except BaseException:
             self.stop()
             raise
@@ -77,7 +99,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        for part in (self.postgres, self.snowflake, self.moto):
+        for part in (self.human, self.agents, self.postgres, self.snowflake, self.moto):
             if part is None:
                 continue
             try:
@@ -118,6 +140,11 @@ class Sandbox:
     def provision_arn(self) -> str:
         assert self.app is not None, "sandbox not started"
         return self.app.state_machines["ProvisionStateMachine"]
+
+    @property
+    def artifact_bucket(self) -> str:
+        assert self.app is not None, "sandbox not started"
+        return self.app.outputs["ArtifactBucketName"]
 
     def request(self, path: Path = EXAMPLE_REQUEST, **overrides: Any) -> dict[str, Any]:
         """The example request, pointed at the sandbox's account, secrets and region."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import moto.s3.notifications as moto_s3_notifications
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.server import ThreadedMotoServer
 
@@ -161,6 +162,24 @@ def _invoke_in_process(
 
 
 LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
+
+
+def _s3_event_to_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    """S3 -> Lambda notifications: asynchronous in AWS, so on a thread of their own here."""
+    from moto.awslambda_simple.models import lambda_simple_backends
+
+    backend = lambda_simple_backends[account_id][region_name]
+
+    def deliver() -> None:
+        try:
+            backend.invoke(fn_arn, None, json.dumps(event_body), {}, {})
+        except Exception:  # AWS retries async invocations; the sandbox logs and moves on
+            logging.getLogger(__name__).exception("S3 event delivery to %s failed", fn_arn)
+
+    threading.Thread(target=deliver, name="s3-event", daemon=True).start()
+
+
+moto_s3_notifications._invoke_awslambda = _s3_event_to_lambda
 
 
 class MotoSandbox:

@@ -19,6 +19,18 @@ from openflow_sandbox.environment import ADMIN_USER, LOGIN_USER, REGION, Sandbox
 pytestmark = pytest.mark.sandbox
 
 
+PROVISION_STATES = [
+    "Validate",
+    "SnowflakePrerequisites",
+    "Deployment",
+    "AwaitTemplate",
+    "TemplateDoctor",
+    "Stack",
+    "CheckStack",
+    "NotifySuccess",
+]
+
+
 def writes(sandbox: Sandbox, since: int = 0) -> list[str]:
     return [s.sql for s in sandbox.snowflake.statements[since:] if s.kind == "write"]
 
@@ -38,7 +50,7 @@ def notifications(sandbox: Sandbox) -> list[dict[str, Any]]:
 def test_a_first_run_creates_the_prerequisites_and_a_second_run_changes_nothing(sandbox: Sandbox) -> None:
     first = run_provisioning(sandbox, sandbox.request(), name="first")
     assert first.status == "SUCCEEDED", first.cause
-    assert [p.name for p in first.phases] == ["Validate", "SnowflakePrerequisites", "NotifySuccess"]
+    assert [p.name for p in first.phases] == PROVISION_STATES
     kinds = [a["kind"] for a in phase(first, "SnowflakePrerequisites").actions]
     assert kinds.count("create_role") == 1 and "create_image_repository" in kinds
 
@@ -171,7 +183,7 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     assert report["status"] == "SUCCEEDED"
     assert report["execution_arn"].startswith("arn:aws:states:")
     names = [p["name"] for p in report["phases"]]
-    assert names == ["Validate", "SnowflakePrerequisites", "NotifySuccess"]
+    assert names == PROVISION_STATES
     prereq = report["phases"][1]
     assert prereq["status"] == "SUCCEEDED" and prereq["started_at"] <= prereq["ended_at"]
     assert {a["kind"] for a in prereq["actions"]} >= {"create_database", "create_role", "grant", "alter_user"}

@@ -7,7 +7,6 @@ never inlined.
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import date, time
 from enum import IntEnum, StrEnum
@@ -219,11 +218,18 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class OnHours(Strict):
-    """One on-period, e.g. days [mon..fri] 08:00-20:00 in the schedule's time zone."""
+    """One on-period, e.g. days [mon..fri] 08:00-20:00 in the schedule's time zone.
+
+    `overnight: true` makes the period end on the next day: start 20:00, end 06:00 runs from each
+    listed day's evening to the following morning (end may equal start: a 24-hour period). Without
+    it, an end at or before the start is a mistake and is rejected.
+    """
 
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
     start: str
     end: str
+    # Left out of dumps when false, so requests written before the field existed round-trip unchanged.
+    overnight: bool = Field(False, exclude_if=lambda v: v is False)
 
     @field_validator("start", "end")
     @classmethod
@@ -236,15 +242,51 @@ class OnHours(Strict):
     def _order(self) -> OnHours:
         if not self.days:
             raise ValueError("on_hours.days is empty; list days such as [mon, tue, wed, thu, fri]")
-        if time.fromisoformat(self.end) <= time.fromisoformat(self.start):
-            raise ValueError(f"end {self.end} is not after start {self.start}")
+        if len(set(self.days)) != len(self.days):
+            raise ValueError(f"on_hours.days lists a day twice: {self.days}")
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        if self.overnight and end > start:
+            raise ValueError(
+                f"overnight is set but end {self.end} is after start {self.start} on the same day; "
+                "remove overnight, or give the next day's end time (at or before the start)"
+            )
+        if not self.overnight and end <= start:
+            raise ValueError(
+                f"end {self.end} is not after start {self.start}; for a period that ends the next day "
+                "set overnight: true"
+            )
         return self
+
+    def weekly_spans(self) -> list[tuple[int, int]]:
+        """(start, end) in minutes from Monday 00:00, one per day; an overnight end passes midnight
+        (and Sunday's may pass the end of the week)."""
+        start = _minutes(self.start)
+        end = _minutes(self.end) + (_DAY_MINUTES if self.overnight else 0)
+        return [
+            (_DAYS.index(d) * _DAY_MINUTES + start, _DAYS.index(d) * _DAY_MINUTES + end) for d in self.days
+        ]
+
+
+_DAY_MINUTES = 24 * 60
+_WEEK_MINUTES = 7 * _DAY_MINUTES
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _describe(index: int, period: OnHours) -> str:
+    kind = " overnight" if period.overnight else ""
+    return f"on_hours[{index}] ({','.join(period.days)} {period.start}-{period.end}{kind})"
 
 
 class Schedule(Strict):
     timezone: str = "UTC"
     on_hours: list[OnHours] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
+    # The agent instance keeps running while runtimes are stopped unless the request opts in.
+    stop_agent: bool = Field(False, exclude_if=lambda v: v is False)
 
     @field_validator("timezone")
     @classmethod
@@ -259,15 +301,35 @@ class Schedule(Strict):
 
     @model_validator(mode="after")
     def _overlap(self) -> Schedule:
-        for day in _DAYS:
-            spans = sorted(
-                (time.fromisoformat(p.start), time.fromisoformat(p.end))
-                for p in self.on_hours
-                if day in p.days
+        if not self.on_hours:
+            raise ValueError(
+                "on_hours is empty: list at least one period such as "
+                "{days: [mon, tue, wed, thu, fri], start: '08:00', end: '20:00'}, "
+                "or remove schedule to keep the runtime always on"
             )
-            for (_, end1), (start2, _) in itertools.pairwise(spans):
-                if start2 < end1:
-                    raise ValueError(f"on_hours periods overlap on {day}")
+        # Compare every pair of periods on the weekly circle, so an overnight period spilling into
+        # the next day (or Sunday's into Monday) is checked against that day's periods too.
+        spans = sorted(
+            (start, end, i) for i, p in enumerate(self.on_hours) for start, end in p.weekly_spans()
+        )
+        for a, (start1, end1, i) in enumerate(spans):
+            for start2, end2, j in spans[a + 1 :]:
+                for shift in (-_WEEK_MINUTES, 0, _WEEK_MINUTES):
+                    lo, hi = max(start1, start2 + shift), min(end1, end2 + shift)
+                    if lo < hi:
+                        first, second = sorted((i, j))
+                        day = _DAYS[(lo // _DAY_MINUTES) % 7]
+                        raise ValueError(
+                            f"on_hours periods overlap on {day} at "
+                            f"{lo % _DAY_MINUTES // 60:02d}:{lo % 60:02d}: "
+                            f"{_describe(first, self.on_hours[first])} and "
+                            f"{_describe(second, self.on_hours[second])}; shorten one or merge them"
+                        )
+        if sum(end - start for start, end, _ in spans) >= _WEEK_MINUTES:
+            raise ValueError(
+                "on_hours cover the whole week, so nothing would ever stop; "
+                "leave some hours off, or remove schedule to keep the runtime always on"
+            )
         return self
 
 

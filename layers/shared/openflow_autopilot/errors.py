@@ -67,6 +67,18 @@ class ConfigurationError(PermanentError):
     """The function's environment is missing or invalid (a deployment problem)."""
 
 
+class StackFailed(PermanentError):
+    """The CloudFormation stack failed or rolled back; the message names the first failed resource."""
+
+
+class BudgetExhausted(PermanentError):
+    """A wait loop used its whole budget (attempts or time) without reaching the wanted state."""
+
+
+class TemplateNotUploaded(PermanentError):
+    """Nobody uploaded the deployment's template before the pause timed out."""
+
+
 # Names the ASL files refer to; a unit test checks they all exist here.
 RETRYABLE_ERROR_NAMES = (
     "SnowflakeRetryableError",
@@ -79,4 +91,7 @@ PERMANENT_ERROR_NAMES = (
     "PermissionDenied",
     "PreconditionFailed",
     "ConfigurationError",
+    "StackFailed",
+    "BudgetExhausted",
+    "TemplateNotUploaded",
 )

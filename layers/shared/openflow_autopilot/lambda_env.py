@@ -20,9 +20,15 @@ class FunctionEnv(BaseModel):
     snowflake_protocol: Literal["https", "http"] | None = None
     artifact_bucket: str | None = None
     notify_topic_arn: str | None = None
+    stack_role_arn: str | None = None  # the role CloudFormation assumes for the deployment's stack
 
     @field_validator(
-        "snowflake_host", "snowflake_protocol", "artifact_bucket", "notify_topic_arn", mode="before"
+        "snowflake_host",
+        "snowflake_protocol",
+        "artifact_bucket",
+        "notify_topic_arn",
+        "stack_role_arn",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, v: object) -> object:

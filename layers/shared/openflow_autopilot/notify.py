@@ -17,8 +17,9 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import InvalidRequest
 
-# Provisioning phases in workflow order (state names in provision.asl.json).
-PHASE_ORDER = ("Validate", "SnowflakePrerequisites")
+# Provisioning phases in workflow order (state names in provision.asl.json): the fallback for
+# naming the failed phase when the execution history cannot be read.
+PHASE_ORDER = ("Validate", "SnowflakePrerequisites", "Deployment", "TemplateDoctor", "Stack")
 
 
 class Diagnosis(BaseModel):
@@ -39,7 +40,27 @@ class Notification(BaseModel):
     delivered_to: list[str] = Field(default_factory=list)
 
 
-def _diagnose(error: dict[str, Any], finished: dict[str, Any]) -> Diagnosis:
+def failed_state(sfn: Any, execution_arn: str) -> str | None:
+    """The state whose task failed or timed out last (history read whole, then newest first)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    failed_seen = False
+    for ev in sorted(events, key=lambda e: e["id"], reverse=True):
+        etype = ev["type"]
+        if etype in ("LambdaFunctionFailed", "TaskFailed", "LambdaFunctionTimedOut", "TaskTimedOut"):
+            failed_seen = True
+        elif failed_seen and etype.endswith("StateEntered"):
+            return str(ev["stateEnteredEventDetails"]["name"])
+    return None
+
+
+def _diagnose(error: dict[str, Any], finished: dict[str, Any], state: str | None = None) -> Diagnosis:
     name = str(error.get("Error") or "Unknown")
     cause = error.get("Cause") or ""
     message = cause
@@ -52,6 +73,8 @@ def _diagnose(error: dict[str, Any], finished: dict[str, Any]) -> Diagnosis:
     finished_names = set(finished)
     # Validate leaves no phase entry; a missing validated request means it failed there.
     phase = next((p for p in PHASE_ORDER[1:] if p not in finished_names), PHASE_ORDER[-1])
+    if state:
+        phase = state
     if name == "InvalidRequest":
         phase = "Validate"
     return Diagnosis(phase=phase, error=name, message=message[:2000])
@@ -67,7 +90,9 @@ def _summary_lines(phases: dict[str, Any]) -> list[str]:
     return lines
 
 
-def build(event: dict[str, Any]) -> tuple[Notification, ProvisionRequest | None]:
+def build(
+    event: dict[str, Any], *, failed_in: str | None = None
+) -> tuple[Notification, ProvisionRequest | None]:
     """event: {"state": <the state machine's state>, "execution": <execution id>}."""
     state = event.get("state") or {}
     raw = state.get("request")
@@ -83,7 +108,7 @@ def build(event: dict[str, Any]) -> tuple[Notification, ProvisionRequest | None]
     error = state.get("error")
     execution = event.get("execution")
     if error:
-        diag = _diagnose(error, phases)
+        diag = _diagnose(error, phases, failed_in)
         subject = f"Openflow Autopilot: {name} FAILED in {diag.phase}"
         text = "\n".join(
             [
@@ -119,9 +144,21 @@ def build(event: dict[str, Any]) -> tuple[Notification, ProvisionRequest | None]
 
 
 def send(
-    event: dict[str, Any], *, default_topic_arn: str | None, sns: Any = None, secrets: Any = None
+    event: dict[str, Any],
+    *,
+    default_topic_arn: str | None,
+    sns: Any = None,
+    secrets: Any = None,
+    sfn: Any = None,
 ) -> Notification:
-    note, request = build(event)
+    failed_in = None
+    state = event.get("state") or {}
+    if state.get("error") and str(event.get("execution", "")).startswith("arn:"):
+        try:
+            failed_in = failed_state(sfn or client("stepfunctions"), str(event["execution"]))
+        except Exception:  # the diagnosis falls back to the finished phases
+            failed_in = None
+    note, request = build(event, failed_in=failed_in)
     region = request.aws.region if request else None
     topics = [default_topic_arn] if default_topic_arn else []
     slack_secrets: list[str] = []
@@ -153,3 +190,25 @@ def _post_slack(url: str, text: str) -> None:
     )
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
         resp.read()
+
+
+def send_action_needed(
+    request: ProvisionRequest, *, subject: str, text: str, default_topic_arn: str | None, sns: Any = None
+) -> list[str]:
+    """A pause that needs a human: the same targets as the outcome notifications."""
+    topics = [default_topic_arn] if default_topic_arn else []
+    topics += [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]
+    message = json.dumps(
+        {
+            "workflow": "provision",
+            "request_name": request.name,
+            "status": "ACTION_NEEDED",
+            "subject": subject,
+            "text": text,
+        }
+    )
+    if topics:
+        sns = sns or client("sns", request.aws.region)
+        for arn in dict.fromkeys(topics):
+            sns.publish(TopicArn=arn, Subject=subject[:99], Message=message)
+    return list(dict.fromkeys(topics))

@@ -5,13 +5,21 @@ Handlers stay a few lines: they call one function from here with the event.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
+from openflow_autopilot import notify
 from openflow_autopilot.aws.clients import client
+from openflow_autopilot.aws.s3uri import S3Location
 from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
+from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
+from openflow_autopilot.phases.template_doctor import repair_template
+from openflow_autopilot.phases.template_intake import await_upload, read_template, resume_on_upload
 from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
 
 
@@ -51,3 +59,121 @@ def run_prerequisites(
         connector=connector,
     ) as sql:
         return ensure_prerequisites(sql, request, apply=apply, login_user=creds.user)
+
+
+def _session_as(
+    request: ProvisionRequest, role: str, *, env: FunctionEnv, secrets: Any, connector: Connector
+) -> Any:
+    secrets = secrets or client("secretsmanager", request.aws.region)
+    creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
+    return session(
+        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
+    )
+
+
+def deployment(
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+    apply: bool = True,
+) -> PhaseResult:
+    """Gen 2: create the deployment as the Openflow admin role (its owner); gen 1: find it."""
+    request = parse_request(event.get("request"))
+    with _session_as(
+        request, request.snowflake.admin_role, env=env, secrets=secrets, connector=connector
+    ) as sql:
+        return ensure_deployment(sql, request, apply=apply)
+
+
+def await_template(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, sfn: Any = None
+) -> dict[str, Any]:
+    """Pause point: remember the task token, tell humans exactly what to upload where."""
+    request = parse_request(event.get("request"))
+    bucket = _artifact_bucket(env)
+    s3 = s3 or client("s3", request.aws.region)
+    result = await_upload(
+        s3,
+        sfn or client("stepfunctions", request.aws.region),
+        bucket=bucket,
+        deployment=request.openflow.deployment_name,
+        task_token=str(event["task_token"]),
+        execution=str(event.get("execution", "")),
+        timeout_seconds=int(event.get("timeout_seconds", 86400)),
+    )
+    if result["resumed"]:
+        return result
+    notify.send_action_needed(
+        request,
+        subject=f"Openflow Autopilot: {request.name} needs the deployment template",
+        text=result["instructions"],
+        default_topic_arn=env.notify_topic_arn,
+        sns=sns,
+    )
+    return result
+
+
+def template_uploaded(event: dict[str, Any], *, s3: Any = None, sfn: Any = None) -> list[dict[str, Any]]:
+    """S3 ObjectCreated records -> resume the executions waiting for those templates."""
+    s3 = s3 or client("s3")
+    sfn = sfn or client("stepfunctions")
+    results = []
+    for record in event.get("Records", []):
+        bucket = record["s3"]["bucket"]["name"]
+        key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+        results.append(resume_on_upload(s3, sfn, bucket=bucket, key=key))
+    return results
+
+
+def template_doctor(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> PhaseResult:
+    request = parse_request(event.get("request"))
+    deployment_info = event.get("deployment") or {}
+    expected = {"DataPlaneKey": str(deployment_info["key"])} if deployment_info.get("key") else None
+    return repair_template(
+        s3 or client("s3", request.aws.region),
+        bucket=_artifact_bucket(env),
+        execution=str(event.get("execution", "manual")),
+        template_uri=str(event["template_s3_uri"]),
+        expected_parameters=expected,
+    )
+
+
+def stack(event: dict[str, Any], *, env: FunctionEnv, cfn: Any = None, s3: Any = None) -> PhaseResult:
+    request = parse_request(event.get("request"))
+    deployment_info = event.get("deployment") or {}
+    template_uri = str(event["template_s3_uri"])
+    return ensure_stack(
+        cfn or client("cloudformation", request.aws.region),
+        template_body=read_template(s3 or client("s3", request.aws.region), template_uri),
+        stack_name=stack_name_for(request.openflow.deployment_name),
+        template=S3Location.parse(template_uri),
+        region=request.aws.region,
+        parameters={},
+        tags={
+            "openflow:deployment": request.openflow.deployment_name,
+            "openflow:key": str(deployment_info.get("key") or ""),
+            "managed-by": "openflow-autopilot",
+        },
+        allow_recreate=request.allow_recreate_stack,
+        role_arn=env.stack_role_arn,
+    )
+
+
+def stack_status(event: dict[str, Any], *, cfn: Any = None, ec2: Any = None) -> dict[str, Any]:
+    request = parse_request(event.get("request"))
+    deployment_info = event.get("deployment") or {}
+    return check_stack(
+        cfn or client("cloudformation", request.aws.region),
+        ec2 or client("ec2", request.aws.region),
+        stack=dict(event["stack"]),
+        deployment_key=deployment_info.get("key"),
+        max_attempts=int(event.get("max_attempts", 120)),
+    )
+
+
+def _artifact_bucket(env: FunctionEnv) -> str:
+    if not env.artifact_bucket:
+        raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
+    return env.artifact_bucket

@@ -1,0 +1,8 @@
+"""The Openflow agent instance: collect its journals over SSM, diagnose them, plan and apply repairs.
+
+`collect` sends the read-only collection script and the service re-run over SSM RunCommand and
+reads the output (S3 first, inline as a fallback); `journal` splits that output into sections and
+entries; `signatures` is the catalog of known failures; `diagnose` turns the text into findings;
+`remediate` decides which repairs to run and creates missing ECR repositories. Nothing here sleeps
+or polls: the state machine waits between calls.
+"""

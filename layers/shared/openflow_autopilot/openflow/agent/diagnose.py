@@ -1,0 +1,481 @@
+"""Turn the collected output into a diagnosis: findings with evidence, and an overall state.
+
+`diagnose` is pure (text in, model out; ECR's answer and the time are parameters) and never
+raises on odd input: an empty, binary or unrecognisable output is a JOURNAL_UNREADABLE finding.
+`missing_repositories` / `existing_repositories` ask ECR which of the ten repositories exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from . import markers
+from .aws_errors import aws_call, error_code
+from .journal import Collected, Entry, Section, parse_collected
+from .repositories import OPENFLOW_REPOSITORIES, REPOSITORY_PREFIX, is_openflow_repository, openflow_order
+from .signatures import (
+    AGENT_HEALTHY,
+    CATALOG,
+    ECR_REPOSITORY_MISSING,
+    JOURNAL_UNREADABLE,
+    OUTPUT_TRUNCATED,
+    SERVICE_RUN_FAILED,
+    TIMERS_INACTIVE,
+    UNKNOWN_ERROR,
+    Hit,
+    Severity,
+    Signature,
+    inactive_timers,
+    looks_like_error,
+    match_entry,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+
+MAX_EVIDENCE: Final = 5
+MAX_UNKNOWN_EVIDENCE: Final = 25
+MAX_EVIDENCE_CHARS: Final = 600
+_ORDER: Final = {sig_id: i for i, sig_id in enumerate(CATALOG)}
+_RANK: Final = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_OLDEST: Final = datetime.min.replace(tzinfo=UTC)
+
+State = Literal["healthy", "progressing", "failing", "unreadable"]
+RepositoryCheck = Literal["missing", "already created since", "not checked"]
+
+
+class Evidence(BaseModel):
+    section: str
+    timestamp: datetime | None
+    source: str  # the journal identifier (dockerd, systemd, ...); empty when the line has none
+    text: str  # the line as logged (ANSI codes removed), cut to 600 characters
+    count: int  # how many lines like this one (numbers and ids aside) there were
+
+
+class RepositoryState(BaseModel):
+    name: str
+    named_in_journal: bool
+    state: RepositoryCheck
+
+
+class Finding(BaseModel):
+    id: str
+    severity: Severity
+    title: str
+    explanation: str
+    evidence: list[Evidence]
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    remediation: str | None
+    subjects: list[str] = []  # what the lines name: repositories, units, tools, IAM actions
+    resolved: bool = False  # the agent reported success after the last of these lines
+    missing_repositories: list[str] = []  # ECR_REPOSITORY_MISSING: what to create
+    repositories: list[RepositoryState] = []
+
+
+class SectionSummary(BaseModel):
+    name: str
+    lines: int
+    entries: int
+    complete: bool
+    exit_code: int | None
+    read_error: str | None
+    unreadable_lines: int
+    recovered_from_highlights: int
+
+
+class Diagnosis(BaseModel):
+    state: State
+    healthy: bool
+    summary: str
+    findings: list[Finding]
+    sections: list[SectionSummary]
+    notes: list[str]
+    analysed_at: datetime
+    agent_success_at: datetime | None
+
+    def finding(self, finding_id: str) -> Finding | None:
+        return next((f for f in self.findings if f.id == finding_id), None)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+
+# --- accumulating matches --------------------------------------------------------------------------
+def _line_key(text: str) -> str:
+    text = re.sub(r"\b[0-9a-f]{12,}\b|\d+", "#", text.lower())
+    return " ".join(text.split())[:200]
+
+
+@dataclass
+class _Seen:
+    signature: Signature
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    lines: dict[str, tuple[int, tuple[datetime, int], Entry]] = field(default_factory=dict)
+    subjects: dict[str, None] = field(default_factory=dict)
+    notes: dict[str, None] = field(default_factory=dict)
+    sections: set[str] = field(default_factory=set)
+
+    def add(self, entry: Entry, hit: Hit, order: int) -> None:
+        self.count += 1
+        self.sections.add(entry.section)
+        stamp = entry.timestamp
+        if stamp is not None:
+            self.first = stamp if self.first is None or stamp < self.first else self.first
+            self.last = stamp if self.last is None or stamp > self.last else self.last
+        key = _line_key(entry.message)
+        previous = self.lines.get(key)
+        self.lines[key] = ((previous[0] if previous else 0) + 1, (stamp or _OLDEST, order), entry)
+        self.subjects.update(dict.fromkeys(hit.subjects))
+        if hit.note:
+            self.notes[hit.note] = None
+
+    def evidence(self, limit: int) -> tuple[list[Evidence], int]:
+        """The `limit` most recent distinct lines, oldest first, and how many distinct lines were left out."""
+        latest = sorted(self.lines.values(), key=lambda item: item[1])
+        kept = latest[-limit:]
+        return [
+            Evidence(
+                section=entry.section,
+                timestamp=entry.timestamp,
+                source=entry.source,
+                text=entry.message[:MAX_EVIDENCE_CHARS],
+                count=count,
+            )
+            for count, _, entry in kept
+        ], len(latest) - len(kept)
+
+
+def _finding(seen: _Seen, *, limit: int = MAX_EVIDENCE) -> Finding:
+    signature = seen.signature
+    evidence, left_out = seen.evidence(limit)
+    explanation = " ".join([signature.explanation, *seen.notes])
+    if left_out:
+        explanation += f" {left_out} more distinct line(s) are not shown; the full output has them."
+    return Finding(
+        id=signature.id,
+        severity=signature.severity,
+        title=signature.title,
+        explanation=explanation,
+        evidence=evidence,
+        count=seen.count,
+        first_seen=seen.first,
+        last_seen=seen.last,
+        remediation=signature.remediation,
+        subjects=list(seen.subjects),
+    )
+
+
+def _plain(signature: Signature, explanation: str, evidence: list[Evidence]) -> Finding:
+    return Finding(
+        id=signature.id,
+        severity=signature.severity,
+        title=signature.title,
+        explanation=explanation,
+        evidence=evidence,
+        count=max(len(evidence), 1),
+        first_seen=None,
+        last_seen=None,
+        remediation=signature.remediation,
+    )
+
+
+# --- the diagnosis ---------------------------------------------------------------------------------
+def diagnose(
+    text: str, *, existing_repositories: set[str] | None = None, now: datetime | None = None
+) -> Diagnosis:
+    """Findings for the collected output. `existing_repositories` (ECR's answer for the ten
+    snowflake-openflow/ repositories, e.g. from `existing_repositories(ecr)`) turns the journal's
+    'repository does not exist' lines into an exact list of what is still missing."""
+    analysed_at = now or datetime.now(UTC)
+    collected = parse_collected(text, now=now)
+    seen: dict[str, _Seen] = {}
+    order = 0
+    for section in _sections_in_order(collected):
+        for entry in section.entries:
+            order += 1
+            matched = match_entry(entry)
+            if matched is not None:
+                signature, hit = matched
+            elif looks_like_error(entry):
+                signature, hit = UNKNOWN_ERROR, Hit()
+            else:
+                continue
+            seen.setdefault(signature.id, _Seen(signature)).add(entry, hit, order)
+    for entry, hit in inactive_timers(collected.sections):
+        order += 1
+        seen.setdefault(TIMERS_INACTIVE.id, _Seen(TIMERS_INACTIVE)).add(entry, hit, order)
+
+    findings = [
+        _finding(item, limit=MAX_UNKNOWN_EVIDENCE if item.signature is UNKNOWN_ERROR else MAX_EVIDENCE)
+        for item in seen.values()
+    ]
+    success_at = seen[AGENT_HEALTHY.id].last if AGENT_HEALTHY.id in seen else None
+    healthy_seen = AGENT_HEALTHY.id in seen
+    findings = [_resolve_if_older(f, success_at) for f in findings]
+    findings = _cross_check_repositories(findings, existing_repositories, healthy_seen=healthy_seen)
+    findings = _explained_service_failures(findings)
+    if collected.unreadable_reason:
+        findings.append(
+            _plain(
+                JOURNAL_UNREADABLE,
+                f"Could not read the agent's journal: {collected.unreadable_reason}. "
+                "Check that the instance is running and its SSM agent is online, then collect again.",
+                [],
+            )
+        )
+    if collected.cut:
+        notes = collected.notes or ["the output is incomplete"]
+        findings.append(
+            _plain(
+                OUTPUT_TRUNCATED,
+                OUTPUT_TRUNCATED.explanation + " " + "; ".join(notes) + ".",
+                [Evidence(section="output", timestamp=None, source="", text=n, count=1) for n in notes],
+            )
+        )
+    findings.sort(key=lambda f: (_RANK[f.severity], _ORDER.get(f.id, 99)))
+    state = _state(findings, collected, healthy_seen)
+    return Diagnosis(
+        state=state,
+        healthy=state == "healthy",
+        summary=_summary(state, findings, success_at, collected.unreadable_reason),
+        findings=findings,
+        sections=_section_summaries(collected),
+        notes=collected.notes,
+        analysed_at=analysed_at,
+        agent_success_at=success_at,
+    )
+
+
+def _sections_in_order(collected: Collected) -> list[Section]:
+    order = {name: i for i, name in enumerate(markers.SECTION_ORDER)}
+    logs = collected.log_sections()
+    return sorted(logs, key=lambda s: order.get(s.name, len(order)))
+
+
+def _resolve_if_older(finding: Finding, success_at: datetime | None) -> Finding:
+    if (
+        success_at is None
+        or finding.severity is Severity.INFO
+        or finding.id == TIMERS_INACTIVE.id
+        or finding.last_seen is None
+        or finding.last_seen >= success_at
+    ):
+        return finding
+    stamp = success_at.strftime("%Y-%m-%d %H:%M:%SZ")
+    return finding.model_copy(
+        update={
+            "severity": Severity.INFO,
+            "resolved": True,
+            "remediation": None,
+            "explanation": f"Resolved: the agent reported success at {stamp}, after the last of these "
+            f"lines. {finding.explanation}",
+        }
+    )
+
+
+def _cross_check_repositories(
+    findings: list[Finding], existing: set[str] | None, *, healthy_seen: bool
+) -> list[Finding]:
+    current = next((f for f in findings if f.id == ECR_REPOSITORY_MISSING.id), None)
+    named = [name for name in (current.subjects if current else []) if name.startswith(REPOSITORY_PREFIX)]
+    if existing is None:
+        if current is None:
+            return findings
+        states = [RepositoryState(name=n, named_in_journal=True, state="not checked") for n in named]
+        updated = current.model_copy(
+            update={
+                "missing_repositories": [n for n in openflow_order(named) if is_openflow_repository(n)],
+                "repositories": states,
+            }
+        )
+        return [updated if f is current else f for f in findings]
+
+    candidates = openflow_order(set(named) | set(OPENFLOW_REPOSITORIES))
+    missing = [name for name in candidates if name not in existing and is_openflow_repository(name)]
+    states = [
+        RepositoryState(
+            name=name,
+            named_in_journal=name in named,
+            state="missing" if name in missing else "already created since",
+        )
+        for name in candidates
+        if name in missing or name in named
+    ]
+    if current is None:
+        if not missing:
+            return findings
+        evidence = [
+            Evidence(
+                section="ecr",
+                timestamp=None,
+                source="ecr:DescribeRepositories",
+                text=f"RepositoryNotFoundException: {name}",
+                count=1,
+            )
+            for name in missing
+        ]
+        current = _plain(
+            ECR_REPOSITORY_MISSING,
+            ECR_REPOSITORY_MISSING.explanation + " No journal line names them yet: ECR itself reports "
+            "them missing.",
+            evidence[:MAX_EVIDENCE],
+        ).model_copy(update={"count": len(missing)})
+        if healthy_seen:  # the agent succeeded without them: this version does not need them all
+            current = current.model_copy(update={"severity": Severity.INFO, "remediation": None})
+        findings = [*findings, current]
+        previous = current
+    else:
+        previous = current
+    update: dict[str, object] = {"missing_repositories": missing, "repositories": states}
+    if not missing and not previous.resolved:
+        update |= {
+            "severity": Severity.INFO,
+            "resolved": True,
+            "remediation": None,
+            "explanation": "Resolved: every repository the journal names exists in ECR now (already "
+            f"created since). {previous.explanation}",
+        }
+    updated = previous.model_copy(update=update)
+    return [updated if f is previous else f for f in findings]
+
+
+def _explained_service_failures(findings: list[Finding]) -> list[Finding]:
+    """A failed service run with a cause found in the same journal is a consequence: a warning."""
+    service = next((f for f in findings if f.id == SERVICE_RUN_FAILED.id), None)
+    if service is None or service.severity is not Severity.ERROR:
+        return findings
+    sections = {e.section for e in service.evidence}
+    causes = [
+        f
+        for f in findings
+        if f is not service and f.severity is Severity.ERROR and sections & {e.section for e in f.evidence}
+    ]
+    if not causes:
+        return findings
+    updated = service.model_copy(
+        update={
+            "severity": Severity.WARNING,
+            "explanation": f"Caused by {', '.join(sorted({c.id for c in causes}))}. {service.explanation}",
+        }
+    )
+    return [updated if f is service else f for f in findings]
+
+
+def _state(findings: list[Finding], collected: Collected, healthy_seen: bool) -> State:
+    if collected.unreadable_reason:
+        return "unreadable"
+    if any(f.severity is Severity.ERROR for f in findings):
+        return "failing"
+    return "healthy" if healthy_seen else "progressing"
+
+
+def _summary(
+    state: State, findings: list[Finding], success_at: datetime | None, unreadable: str | None
+) -> str:
+    errors = [f for f in findings if f.severity is Severity.ERROR and f.id != JOURNAL_UNREADABLE.id]
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    parts: list[str] = []
+    if state == "unreadable":
+        parts.append(f"Could not read the agent's journal: {unreadable}.")
+    elif state == "healthy":
+        stamp = success_at.strftime("%Y-%m-%d %H:%M:%SZ") if success_at else "an unknown time"
+        parts.append(f"Healthy: the agent reported 'All resources applied successfully' at {stamp}.")
+    elif state == "progressing":
+        parts.append(
+            "No errors found; the agent has not reported 'All resources applied successfully' yet "
+            "(a healthy bootstrap takes about 45 minutes)."
+        )
+    if errors:
+        described = "; ".join(_describe(f) for f in errors)
+        parts.append(f"Failing: {len(errors)} error finding(s): {described}.")
+        automatic = sorted({f.remediation for f in errors if f.remediation})
+        if automatic:
+            parts.append(f"Automatic remediation available: {', '.join(automatic)}.")
+        manual = [f.id for f in errors if not f.remediation]
+        if manual:
+            parts.append(f"Needs a human: {', '.join(manual)}.")
+    if warnings:
+        parts.append(f"{len(warnings)} warning(s): {', '.join(f.id for f in warnings)}.")
+    return " ".join(parts)
+
+
+def _describe(finding: Finding) -> str:
+    if finding.id == ECR_REPOSITORY_MISSING.id and finding.missing_repositories:
+        names = ", ".join(n.removeprefix(REPOSITORY_PREFIX) for n in finding.missing_repositories)
+        return f"{finding.id} ({len(finding.missing_repositories)} missing: {names})"
+    if finding.subjects:
+        return f"{finding.id} ({', '.join(finding.subjects[:4])})"
+    return f"{finding.id} (x{finding.count})"
+
+
+def _section_summaries(collected: Collected) -> list[SectionSummary]:
+    return [
+        SectionSummary(
+            name=s.name,
+            lines=s.line_count,
+            entries=len(s.entries),
+            complete=s.complete,
+            exit_code=s.exit_code,
+            read_error=s.read_error,
+            unreadable_lines=s.unreadable_lines,
+            recovered_from_highlights=s.from_highlights,
+        )
+        for s in collected.sections.values()
+        if s.name != markers.HIGHLIGHTS
+    ]
+
+
+# --- ECR -------------------------------------------------------------------------------------------
+def _exists(ecr: ECRClient, name: str, registry_id: str | None) -> bool:
+    extra = {"registryId": registry_id} if registry_id else {}
+    try:
+        with aws_call("ecr:DescribeRepositories"):
+            ecr.describe_repositories(repositoryNames=[name], **extra)  # type: ignore[arg-type]
+    except ClientError as exc:
+        if error_code(exc) == "RepositoryNotFoundException":
+            return False
+        raise
+    return True
+
+
+def missing_repositories(
+    ecr: ECRClient, names: Iterable[str] = OPENFLOW_REPOSITORIES, *, registry_id: str | None = None
+) -> list[str]:
+    """Which of `names` (default: the ten snowflake-openflow/ repositories) do not exist.
+
+    One DescribeRepositories per name: a batch call fails as a whole when any name is missing,
+    and per-name calls let IAM scope the permission to repository/snowflake-openflow/*."""
+    return [name for name in dict.fromkeys(names) if not _exists(ecr, name, registry_id)]
+
+
+def existing_repositories(
+    ecr: ECRClient, names: Iterable[str] = OPENFLOW_REPOSITORIES, *, registry_id: str | None = None
+) -> set[str]:
+    """The complement of `missing_repositories`: the input `diagnose` takes."""
+    wanted = list(dict.fromkeys(names))
+    missing = set(missing_repositories(ecr, wanted, registry_id=registry_id))
+    return {name for name in wanted if name not in missing}
+
+
+__all__ = [
+    "Diagnosis",
+    "Evidence",
+    "Finding",
+    "RepositoryState",
+    "SectionSummary",
+    "diagnose",
+    "existing_repositories",
+    "missing_repositories",
+]

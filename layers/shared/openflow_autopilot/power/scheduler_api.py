@@ -1,0 +1,270 @@
+"""EventBridge Scheduler schedules that send one deployment's start/stop events to the power
+state machine. Every function is "ensure": re-running it with the same input changes nothing.
+
+Names: `<deployment>-<action>-<index>` for the recurring schedules (stale ones from an earlier
+schedule are deleted) and `<deployment>-override` for a temporary override's one-time stop.
+The target input carries `now` = the Scheduler's `<aws.scheduler.scheduled-time>`, so the state
+machine decides with the time the action was meant for, not the time it happened to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, PermissionDenied
+from openflow_autopilot.power.schedule import Override, ScheduleSpec
+
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+# A start delivered hours late could undo the stop that followed it: give up on old events.
+RETRY_POLICY = {"MaximumEventAgeInSeconds": 1800, "MaximumRetryAttempts": 10}
+_BAD_NAME_CHARS = re.compile(r"[^0-9A-Za-z_.-]")
+_MAX_BASE = 40  # leaves room for "-override" / "-start-NN" within the 64-character limit
+_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ConflictException"}
+_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+
+
+@contextmanager
+def _aws(call: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if code in _THROTTLING or status >= 500:
+            raise AwsRetryableError(f"{call} failed: {code} {message}", call=call) from exc
+        if code in _DENIED:
+            raise PermissionDenied(
+                f"{call} was denied: {message}", fix=f"allow {call} for this role in IAM", call=call
+            ) from exc
+        if code == "ValidationException":
+            raise InvalidRequest(f"{call} rejected the schedule: {message}", call=call) from exc
+        raise
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        raise AwsRetryableError(f"{call} failed: {exc}", call=call) from exc
+
+
+def _not_found(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+def name_base(deployment: str) -> str:
+    """A Scheduler-safe name stem for a deployment (letters, digits, - _ .; at most 40 characters)."""
+    if not deployment:
+        raise InvalidRequest("deployment: empty name", fix="pass the Openflow deployment name")
+    base = _BAD_NAME_CHARS.sub("-", deployment)
+    if len(base) > _MAX_BASE or base != deployment:
+        digest = hashlib.sha256(deployment.encode()).hexdigest()[:8]
+        base = f"{base[: _MAX_BASE - 9]}-{digest}"
+    return base
+
+
+def _own(base: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(base)}-(?:(?:start|stop)-\d+|override)$")
+
+
+def _input(deployment: str, action: str, reason: str, **extra: Any) -> str:
+    return json.dumps(
+        {"deployment": deployment, "action": action, "reason": reason, "now": SCHEDULED_TIME, **extra}
+    )
+
+
+def _ensure_group(scheduler: Any, group: str) -> None:
+    try:
+        with _aws("scheduler:GetScheduleGroup"):
+            scheduler.get_schedule_group(Name=group)
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+        with _aws("scheduler:CreateScheduleGroup"):
+            scheduler.create_schedule_group(Name=group)
+
+
+def _get(scheduler: Any, name: str, group: str) -> dict[str, Any] | None:
+    try:
+        with _aws("scheduler:GetSchedule"):
+            current: dict[str, Any] = scheduler.get_schedule(Name=name, GroupName=group)
+            return current
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    target, want = current.get("Target", {}), wanted["Target"]
+    try:
+        same_input = json.loads(target.get("Input", "null")) == json.loads(want["Input"])
+    except ValueError:
+        same_input = False
+    return (
+        same_input
+        and all(current.get(k) == wanted[k] for k in ("ScheduleExpression", "ScheduleExpressionTimezone"))
+        and current.get("State") == wanted["State"]
+        and current.get("FlexibleTimeWindow", {}).get("Mode") == "OFF"
+        and target.get("Arn") == want["Arn"]
+        and target.get("RoleArn") == want["RoleArn"]
+        and target.get("RetryPolicy") == want["RetryPolicy"]
+    )
+
+
+def _put(scheduler: Any, wanted: dict[str, Any]) -> None:
+    current = _get(scheduler, wanted["Name"], wanted["GroupName"])
+    if current is None:
+        with _aws("scheduler:CreateSchedule"):
+            scheduler.create_schedule(**wanted)
+    elif not _same(current, wanted):
+        with _aws("scheduler:UpdateSchedule"):
+            scheduler.update_schedule(**wanted)
+
+
+def _names(scheduler: Any, group: str, base: str) -> list[str]:
+    own = _own(base)
+    names: list[str] = []
+    with _aws("scheduler:ListSchedules"):
+        for page in scheduler.get_paginator("list_schedules").paginate(
+            GroupName=group, NamePrefix=f"{base}-"
+        ):
+            names += [s["Name"] for s in page.get("Schedules", []) if own.match(s["Name"])]
+    return names
+
+
+def _delete(scheduler: Any, name: str, group: str) -> None:
+    try:
+        with _aws("scheduler:DeleteSchedule"):
+            scheduler.delete_schedule(Name=name, GroupName=group)
+    except ClientError as exc:
+        if not _not_found(exc):  # already gone: that is the goal
+            raise
+
+
+def apply_schedules(
+    scheduler: Any,
+    *,
+    deployment: str,
+    specs: list[ScheduleSpec],
+    target_arn: str,
+    role_arn: str,
+    group: str,
+) -> list[str]:
+    """Create or update one schedule per spec and delete this deployment's stale ones (the
+    override is left alone). Returns the names of the schedules now in place, in spec order."""
+    base = name_base(deployment)
+    _ensure_group(scheduler, group)
+    counters = {"start": 0, "stop": 0}
+    wanted: list[dict[str, Any]] = []
+    for spec in specs:
+        name = f"{base}-{spec.action}-{counters[spec.action]}"
+        counters[spec.action] += 1
+        wanted.append(
+            {
+                "Name": name,
+                "GroupName": group,
+                "ScheduleExpression": spec.expression,
+                "ScheduleExpressionTimezone": spec.timezone,
+                "FlexibleTimeWindow": {"Mode": "OFF"},
+                "State": "ENABLED",
+                "Description": f"{spec.action} {deployment} {','.join(spec.days)} {spec.time} {spec.timezone}",
+                "Target": {
+                    "Arn": target_arn,
+                    "RoleArn": role_arn,
+                    "Input": _input(deployment, spec.action, "schedule"),
+                    "RetryPolicy": RETRY_POLICY,
+                },
+            }
+        )
+    for params in wanted:
+        _put(scheduler, params)
+    keep = {params["Name"] for params in wanted} | {f"{base}-override"}
+    for name in _names(scheduler, group, base):
+        if name not in keep:
+            _delete(scheduler, name, group)
+    return [params["Name"] for params in wanted]
+
+
+def remove_schedules(scheduler: Any, *, deployment: str, group: str) -> list[str]:
+    """Delete every schedule of this deployment (recurring and override). Returns the names deleted."""
+    base = name_base(deployment)
+    try:
+        names = _names(scheduler, group, base)
+    except ClientError as exc:
+        if _not_found(exc):  # no group, so no schedules
+            return []
+        raise
+    for name in names:
+        _delete(scheduler, name, group)
+    return names
+
+
+def apply_override(
+    scheduler: Any,
+    *,
+    deployment: str,
+    override: Override,
+    target_arn: str,
+    role_arn: str,
+    group: str,
+) -> str:
+    """A one-time stop at the override's end (deleted by the Scheduler after it runs). The state
+    machine stops then only if desired_state says 'off'. Returns the schedule's name."""
+    _ensure_group(scheduler, group)
+    until = override.keep_on_until.astimezone(UTC)
+    record = {
+        "keep_on_until": until.isoformat(),
+        "since": override.since.astimezone(UTC).isoformat() if override.since else None,
+    }
+    name = f"{name_base(deployment)}-override"
+    _put(
+        scheduler,
+        {
+            "Name": name,
+            "GroupName": group,
+            "ScheduleExpression": f"at({until:%Y-%m-%dT%H:%M:%S})",
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "ActionAfterCompletion": "DELETE",
+            "Description": f"override: keep {deployment} on until {until.isoformat()}",
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": role_arn,
+                "Input": _input(deployment, "stop", "override-end", override=record),
+                "RetryPolicy": RETRY_POLICY,
+            },
+        },
+    )
+    return name
+
+
+def active_override(scheduler: Any, *, deployment: str, group: str, now: datetime) -> Override | None:
+    """The override in force at `now`, read back from its schedule; None if there is none."""
+    try:
+        current = _get(scheduler, f"{name_base(deployment)}-override", group)
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise
+    if current is None:
+        return None
+    try:
+        record = json.loads(current.get("Target", {}).get("Input", "{}"))["override"]
+        override = Override.model_validate(record)
+    except (ValueError, KeyError, TypeError):
+        return None  # not one of ours: ignore rather than guess
+    return override if now < override.keep_on_until else None
+
+
+def remove_override(scheduler: Any, *, deployment: str, group: str) -> bool:
+    """Cancel an override. Returns whether one existed."""
+    name = f"{name_base(deployment)}-override"
+    existed = _get(scheduler, name, group) is not None
+    _delete(scheduler, name, group)
+    return existed

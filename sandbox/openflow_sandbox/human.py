@@ -1,0 +1,84 @@
+"""The human in the loop, rehearsed: reads the workflow's notifications and does what they ask.
+
+Subscribes a queue to the stack's notification topic; when a notification asks for the
+deployment template, "downloads" it from the emulated Openflow UI and uploads it where the
+notification says, as a platform engineer would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from openflow_sandbox.openflow_ui import download_template
+
+if TYPE_CHECKING:
+    from openflow_sandbox.environment import Sandbox
+
+log = logging.getLogger(__name__)
+_UPLOAD = re.compile(
+    r"download the CloudFormation template for deployment (\S+) .*? upload it, unchanged, to (s3://\S+?) "
+)
+
+
+class Human:
+    def __init__(self, sandbox: Sandbox, *, uploads_template: bool = True, poll_seconds: float = 0.2) -> None:
+        self.sandbox = sandbox
+        self.uploads_template = uploads_template
+        self.poll_seconds = poll_seconds
+        self.messages: list[dict[str, Any]] = []
+        self.uploads: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._queue_url = ""
+
+    def start(self) -> None:
+        assert self.sandbox.app is not None
+        sqs = boto3.client("sqs")
+        sns = boto3.client("sns")
+        self._queue_url = sqs.create_queue(QueueName="platform-engineer-inbox")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=self.sandbox.app.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=arn)
+        self._thread = threading.Thread(target=self._run, name="sandbox-human", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        sqs = boto3.client("sqs")
+        while not self._stop.is_set():
+            try:
+                batch = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
+                    "Messages", []
+                )
+                for msg in batch:
+                    note = json.loads(json.loads(msg["Body"])["Message"])
+                    self.messages.append(note)
+                    self._act(note)
+                    sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            except Exception:
+                log.exception("sandbox human could not read the inbox")
+            self._stop.wait(self.poll_seconds)
+
+    def _act(self, note: dict[str, Any]) -> None:
+        if note.get("status") != "ACTION_NEEDED" or not self.uploads_template:
+            return
+        match = _UPLOAD.search(note.get("text", ""))
+        if not match:
+            return
+        deployment, uri = match.group(1), match.group(2)
+        bucket, key = uri[5:].split("/", 1)
+        body = download_template(self.sandbox.snowflake, deployment)
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+        self.uploads.append(uri)
