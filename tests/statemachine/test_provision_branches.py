@@ -1,19 +1,21 @@
 """The provisioning ASL's branches, run by moto's Step Functions with test doubles in place of
-the phase functions: retryable errors are retried, permanent ones notify and fail."""
+the phase functions: retries, catches, the template choice, the stack wait loop."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from openflow_autopilot.errors import PermissionDenied, SnowflakeRetryableError
-from openflow_autopilot.executions import build_report, follow
+from openflow_autopilot.errors import PermissionDenied, SnowflakeRetryableError, StackFailed
+from openflow_autopilot.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.deploy import DeployedApp, deploy
 from openflow_sandbox.moto_server import MotoSandbox
+
+Handler = Callable[[dict[str, Any], int], Any]
 
 
 @pytest.fixture(scope="module")
@@ -21,79 +23,144 @@ def app() -> Iterator[tuple[MotoSandbox, DeployedApp]]:
     moto = MotoSandbox()
     moto.start()
     try:
-        yield moto, deploy(moto.registry, parameters={})
+        yield moto, deploy(moto.registry, parameters={"PollSeconds": "0", "StackMaxChecks": "5"})
     finally:
         moto.stop()
 
 
-def run(app: tuple[MotoSandbox, DeployedApp], name: str, phase: Any) -> tuple[Any, list[dict[str, Any]]]:
+def phase_result(name: str, **outputs: Any) -> dict[str, Any]:
+    return {"phase": name, "status": "unchanged", "actions": [], "notes": [], "outputs": outputs}
+
+
+DEFAULTS: dict[str, Handler] = {
+    "ValidateFunction": lambda e, _n: {"request": e["request"], "phases": {}},
+    "PrerequisitesFunction": lambda e, _n: phase_result("SnowflakePrerequisites"),
+    "DeploymentFunction": lambda e, _n: phase_result("Deployment", deployment={"name": "D", "key": "k1"}),
+    "TemplateDoctorFunction": lambda e, _n: phase_result(
+        "TemplateDoctor", repaired_template_s3_uri="s3://b/t.yaml"
+    ),
+    "StackFunction": lambda e, _n: phase_result(
+        "Stack", stack_name="openflow-d", operation="create", attempt=0
+    ),
+    "StackStatusFunction": lambda e, _n: {**e["stack"], "done": True, "status": "CREATE_COMPLETE"},
+}
+
+
+def run(
+    app: tuple[MotoSandbox, DeployedApp], name: str, request: dict[str, Any], **doubles: Handler
+) -> tuple[ExecutionReport, dict[str, list[dict[str, Any]]]]:
     moto, deployed = app
-    calls: list[dict[str, Any]] = []
-    notes: list[dict[str, Any]] = []
+    calls: dict[str, list[dict[str, Any]]] = {}
 
-    def validate(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
-        return {"request": event["request"], "phases": {}}
+    def wrap(logical_id: str, fn: Handler) -> Any:
+        def handler(event: dict[str, Any], _ctx: Any) -> Any:
+            calls.setdefault(logical_id, []).append(event)
+            return fn(event, len(calls[logical_id]))
 
-    def prerequisites(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
-        calls.append(event)
-        return phase(len(calls))  # type: ignore[no-any-return]
+        return handler
 
-    def notify(event: dict[str, Any], _ctx: Any) -> dict[str, Any]:
-        notes.append(event)
+    def notify(event: dict[str, Any], _n: int) -> dict[str, Any]:
         return {"subject": "s", "delivered_to": [], "diagnosis": event["state"].get("error")}
 
-    moto.registry.replace("ValidateFunction", validate)
-    moto.registry.replace("PrerequisitesFunction", prerequisites)
-    moto.registry.replace("NotifyFunction", notify)
+    for logical_id, fn in {**DEFAULTS, "NotifyFunction": notify, **doubles}.items():
+        moto.registry.replace(logical_id, wrap(logical_id, fn))
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     arn = sfn.start_execution(
         stateMachineArn=deployed.state_machines["ProvisionStateMachine"],
         name=name,
-        input=json.dumps({"request": {"name": name}}),
+        input=json.dumps({"request": request}),
     )["executionArn"]
     description, events = follow(sfn, arn, timeout_seconds=120)
-    return build_report(description, events), [*calls, *notes]
+    return build_report(description, events), calls
 
 
-def ok(_attempt: int) -> dict[str, Any]:
-    return {"phase": "SnowflakePrerequisites", "status": "unchanged", "actions": [], "notes": []}
+GEN1 = {"name": "r", "openflow": {"generation": 1}}
+GEN2_WITH_TEMPLATE = {
+    "name": "r",
+    "openflow": {"generation": 2, "template_s3_uri": "s3://b/templates/D.yaml"},
+}
 
 
 def test_a_retryable_snowflake_error_is_retried_and_the_execution_succeeds(app: Any) -> None:
-    def flaky(attempt: int) -> dict[str, Any]:
+    def flaky(_e: dict[str, Any], attempt: int) -> dict[str, Any]:
         if attempt == 1:
             raise SnowflakeRetryableError("connection reset by peer")
-        return ok(attempt)
+        return phase_result("SnowflakePrerequisites")
 
-    report, calls = run(app, "retry-once", flaky)
+    report, calls = run(app, "retry-once", GEN1, PrerequisitesFunction=flaky)
     assert report.status == "SUCCEEDED"
-    assert len([c for c in calls if "state" not in c]) == 2
+    assert len(calls["PrerequisitesFunction"]) == 2
 
 
 def test_a_permission_error_is_not_retried_and_the_failure_is_notified(app: Any) -> None:
-    def denied(_attempt: int) -> dict[str, Any]:
+    def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
 
-    report, calls = run(app, "denied", denied)
+    report, calls = run(app, "denied", GEN1, PrerequisitesFunction=denied)
     assert report.status == "FAILED" and report.error == "PermissionDenied"
-    phase_calls = [c for c in calls if "state" not in c]
-    [notification] = [c for c in calls if "state" in c]
-    assert len(phase_calls) == 1
+    assert len(calls["PrerequisitesFunction"]) == 1
+    [notification] = calls["NotifyFunction"]
     assert notification["state"]["error"]["Error"] == "PermissionDenied"
     assert "CREATE ROLE X" in notification["state"]["error"]["Cause"]
+    assert "DeploymentFunction" not in calls
 
 
 def test_an_unexpected_error_is_not_retried_but_still_notified(app: Any) -> None:
-    def broken(_attempt: int) -> dict[str, Any]:
+    def broken(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise KeyError("boom")
 
-    report, calls = run(app, "unexpected", broken)
+    report, calls = run(app, "unexpected", GEN1, PrerequisitesFunction=broken)
     assert report.status == "FAILED" and report.error == "KeyError"
-    assert len([c for c in calls if "state" not in c]) == 1
-    assert any("state" in c for c in calls)
+    assert len(calls["PrerequisitesFunction"]) == 1 and "NotifyFunction" in calls
 
 
-def test_a_successful_phase_result_lands_under_its_state_name(app: Any) -> None:
-    report, _ = run(app, "success", ok)
+def test_a_gen1_deployment_skips_the_template_and_stack_phases(app: Any) -> None:
+    report, calls = run(app, "gen1", GEN1)
     assert report.status == "SUCCEEDED"
-    assert [p.name for p in report.phases] == ["Validate", "SnowflakePrerequisites", "NotifySuccess"]
+    assert [p.name for p in report.phases] == [
+        "Validate",
+        "SnowflakePrerequisites",
+        "Deployment",
+        "NotifySuccess",
+    ]
+    assert "StackFunction" not in calls
+
+
+def test_a_template_named_in_the_request_goes_straight_to_the_doctor(app: Any) -> None:
+    report, calls = run(app, "given", GEN2_WITH_TEMPLATE)
+    assert report.status == "SUCCEEDED"
+    assert "AwaitTemplate" not in [p.name for p in report.phases]
+    assert calls["TemplateDoctorFunction"][0]["template_s3_uri"] == "s3://b/templates/D.yaml"
+    assert calls["StackFunction"][0]["template_s3_uri"] == "s3://b/t.yaml"
+
+
+def test_the_stack_is_checked_until_it_completes(app: Any) -> None:
+    def slow(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+        stack = event["stack"]
+        done = attempt >= 3
+        return {
+            **stack,
+            "attempt": attempt,
+            "done": done,
+            "status": "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS",
+        }
+
+    report, calls = run(app, "slow-stack", GEN2_WITH_TEMPLATE, StackStatusFunction=slow)
+    assert report.status == "SUCCEEDED"
+    assert len(calls["StackStatusFunction"]) == 3
+    assert [c["stack"]["attempt"] for c in calls["StackStatusFunction"]] == [0, 1, 2]
+    assert all(c["max_attempts"] == 5 for c in calls["StackStatusFunction"])
+
+
+def test_a_rolled_back_stack_fails_the_execution_with_the_diagnosed_reason(app: Any) -> None:
+    def rolled_back(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise StackFailed(
+            "stack openflow-d ended ROLLBACK_COMPLETE; first failure: OpenflowAgentInstance "
+            "(AWS::EC2::Instance) CREATE_FAILED: not authorized to perform iam:PassRole"
+        )
+
+    report, calls = run(app, "rollback", GEN2_WITH_TEMPLATE, StackStatusFunction=rolled_back)
+    assert report.status == "FAILED" and report.error == "StackFailed"
+    [notification] = calls["NotifyFunction"]
+    assert "OpenflowAgentInstance" in notification["state"]["error"]["Cause"]
+    assert "iam:PassRole" in notification["state"]["error"]["Cause"]

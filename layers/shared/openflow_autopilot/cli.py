@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from openflow_autopilot import cli_agent, cli_cost, cli_source, cli_template
 from openflow_autopilot.config import load_request_file
 from openflow_autopilot.errors import AutopilotError
 
@@ -71,12 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_plan)
 
-    for module in ("cli_source", "cli_template"):
-        try:
-            mod = __import__(f"openflow_autopilot.{module}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
-        mod.register(sub)
+    # Each command family registers itself; they import their heavy dependencies lazily.
+    for module in (cli_source, cli_template, cli_agent, cli_cost):
+        module.register(sub)
     return parser
 
 

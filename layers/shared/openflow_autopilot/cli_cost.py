@@ -8,6 +8,8 @@ the month so far from the power workflow's on/off records in S3.
 Exit codes: 0 report printed; 1 --actual found no records; 2 invalid input (nothing was changed).
 """
 
+# ruff: noqa: RUF001  (the multiplication sign is the seed's notation for the arithmetic)
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,8 @@ runtime only when its component is tagged `runtime` (or `agent` with stop_agent)
 tagged `always` costs the full month and is never counted as saved.
 """
 
+# ruff: noqa: RUF001  (the multiplication sign is the seed's notation for the arithmetic)
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -215,7 +217,7 @@ def scheduled_cost(prices: PriceTable, schedule: Schedule, *, month: str | None 
     else:
         counted = month_hours(schedule, month)
         total, on = counted.hours_in_month, counted.on_hours
-        basis = f"calendar month {month} in {schedule.timezone} (DST and holidays counted)"
+        basis = f"calendar month {month} in {schedule.timezone}, DST and holidays counted"
         always = monthly_cost(prices, hours_in_month=total)
     scheduled = monthly_cost(
         prices,

@@ -11,7 +11,7 @@ from typing import Any
 from openflow_autopilot import notify
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.s3uri import S3Location
-from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases.deployment import ensure_deployment
@@ -79,11 +79,12 @@ def deployment(
     connector: Connector = _default_connector,
     apply: bool = True,
 ) -> PhaseResult:
-    """Gen 2: create the deployment as the Openflow admin role (its owner); gen 1: find it."""
+    """Gen 2: create the deployment as the Openflow admin role (its owner). Gen 1: find the
+    integration the UI created, as the login role, which can see and alter it."""
     request = parse_request(event.get("request"))
-    with _session_as(
-        request, request.snowflake.admin_role, env=env, secrets=secrets, connector=connector
-    ) as sql:
+    gen1 = request.openflow.generation is Generation.GEN1
+    role = request.snowflake.login_role if gen1 else request.snowflake.admin_role
+    with _session_as(request, role, env=env, secrets=secrets, connector=connector) as sql:
         return ensure_deployment(sql, request, apply=apply)
 
 

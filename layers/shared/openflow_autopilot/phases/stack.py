@@ -6,6 +6,7 @@ Failures are diagnosed from the stack events: the first resource that failed and
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -203,7 +204,14 @@ def ensure_stack(
 def _unchanged(cfn: Any, stack: dict[str, Any], template_body: str, parameters: dict[str, str]) -> bool:
     """Same template text and the same explicit parameter values: nothing to update."""
     current = cfn.get_template(StackName=stack["StackName"])["TemplateBody"]
-    if not isinstance(current, str) or current.strip() != template_body.strip():
+    if isinstance(current, dict):  # boto3 hands back a JSON template already parsed
+        try:
+            same = current == json.loads(template_body)
+        except json.JSONDecodeError:
+            same = False
+    else:
+        same = str(current).strip() == template_body.strip()
+    if not same:
         return False
     live = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
     return all(live.get(k) == v for k, v in parameters.items())

@@ -377,7 +377,7 @@ def _cron_days(weekdays: list[int]) -> str:
     numbers = sorted((d + 1) % 7 + 1 for d in weekdays)  # Mon=0 -> MON=2 ... Sun=6 -> SUN=1
     parts: list[str] = []
     run = [numbers[0]]
-    for n in numbers[1:] + [0]:
+    for n in [*numbers[1:], 0]:  # 0 never continues a run: it flushes the last one
         if n == run[-1] + 1:
             run.append(n)
             continue

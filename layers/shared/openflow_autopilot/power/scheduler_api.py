@@ -172,7 +172,7 @@ def apply_schedules(
                 "ScheduleExpressionTimezone": spec.timezone,
                 "FlexibleTimeWindow": {"Mode": "OFF"},
                 "State": "ENABLED",
-                "Description": f"{spec.action} {deployment} {','.join(spec.days)} {spec.time} {spec.timezone}",
+                "Description": f"{spec.action} {deployment}: {spec.expression} {spec.timezone}",
                 "Target": {
                     "Arn": target_arn,
                     "RoleArn": role_arn,

@@ -62,7 +62,7 @@ _HIGHLIGHT_PATTERN: Final = (
 COLLECT_SCRIPT: Final = f"""#!/bin/sh
 # Read the Openflow agent's journals: read-only, bounded in lines, bytes and time, never following.
 set -u
-export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER= PAGER=cat
+export LC_ALL=C SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat PAGER=cat
 limit=60            # seconds per read
 max_bytes=2000000   # bytes kept per section (its end)
 work=$(mktemp -d /tmp/openflow-autopilot-collect.XXXXXX) || {{
@@ -82,18 +82,18 @@ read_into {markers.UNITS} systemctl show --no-pager \\
   openflow-sync-images.timer openflow-apply-infrastructure.timer \\
   openflow-sync-images.service openflow-apply-infrastructure.service
 read_into {markers.SYNC_IMAGES} journalctl -u openflow-sync-images --no-pager --all -n 500 -o short-iso
-read_into {markers.APPLY_INFRASTRUCTURE} journalctl -u openflow-apply-infrastructure \
+read_into {markers.APPLY_INFRASTRUCTURE} journalctl -u openflow-apply-infrastructure \\
   --no-pager --all -n 500 -o short-iso
 read_into {markers.DOCKER} journalctl -u docker --no-pager --all -n 300 -o short-iso
 read_into {markers.CLOUD_INIT} tail -n 500 /var/log/cloud-init-output.log
 echo "{markers.HEADER_PREFIX} host=$(uname -n) time=$(date -u +%Y-%m-%dT%H:%M:%SZ) ===="
 echo "{markers.begin_line(markers.HIGHLIGHTS)}"
 for name in {markers.SYNC_IMAGES} {markers.APPLY_INFRASTRUCTURE} {markers.DOCKER} {markers.CLOUD_INIT}; do
-  grep -aiE '{_HIGHLIGHT_PATTERN}' "$work/$name" | tail -n 12 | cut -c1-300 \
+  grep -aiE '{_HIGHLIGHT_PATTERN}' "$work/$name" | tail -n 12 | cut -c1-300 \\
     | sed "s/^/$name{markers.HIGHLIGHT_SEPARATOR}/"
 done
 echo "{markers.end_line(markers.HIGHLIGHTS, 0)}"
-for name in {markers.TIMERS} {markers.UNITS} {markers.SYNC_IMAGES} {markers.APPLY_INFRASTRUCTURE} \
+for name in {markers.TIMERS} {markers.UNITS} {markers.SYNC_IMAGES} {markers.APPLY_INFRASTRUCTURE} \\
     {markers.DOCKER} {markers.CLOUD_INIT}; do
   echo "==== begin section $name ===="
   tail -c "$max_bytes" "$work/$name"
@@ -114,7 +114,7 @@ if systemctl is-active --quiet {RERUN_UNIT}.service; then
   echo "a re-run started earlier is still in progress"
   exit 0
 fi
-systemctl reset-failed {RERUN_UNIT}.service openflow-sync-images.service \
+systemctl reset-failed {RERUN_UNIT}.service openflow-sync-images.service \\
   openflow-apply-infrastructure.service 2>/dev/null
 systemd-run --unit={RERUN_UNIT} --description="Re-run Openflow image sync, then apply" \\
   -p RuntimeMaxSec=3600 --no-block /bin/sh -c '

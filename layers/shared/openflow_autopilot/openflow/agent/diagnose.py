@@ -142,19 +142,27 @@ class _Seen:
             self.notes[hit.note] = None
 
     def evidence(self, limit: int) -> tuple[list[Evidence], int]:
-        """The `limit` most recent distinct lines, oldest first, and how many distinct lines were left out."""
-        latest = sorted(self.lines.values(), key=lambda item: item[1])
-        kept = latest[-limit:]
+        """Up to `limit` distinct lines, the most recent of each section first (so every journal
+        that shows the failure is quoted), in time order; and how many distinct lines were left out."""
+        by_section: dict[str, list[tuple[int, tuple[datetime, int], Entry]]] = {}
+        for item in sorted(self.lines.values(), key=lambda item: item[1], reverse=True):
+            by_section.setdefault(item[2].section, []).append(item)
+        picked: list[tuple[int, tuple[datetime, int], Entry]] = []
+        while len(picked) < limit and any(by_section.values()):
+            for items in by_section.values():
+                if items and len(picked) < limit:
+                    picked.append(items.pop(0))
+        kept = sorted(picked, key=lambda item: item[1])
         return [
             Evidence(
                 section=entry.section,
                 timestamp=entry.timestamp,
                 source=entry.source,
-                text=entry.message[:MAX_EVIDENCE_CHARS],
+                text=entry.text[:MAX_EVIDENCE_CHARS],
                 count=count,
             )
             for count, _, entry in kept
-        ], len(latest) - len(kept)
+        ], len(self.lines) - len(kept)
 
 
 def _finding(seen: _Seen, *, limit: int = MAX_EVIDENCE) -> Finding:
@@ -235,7 +243,7 @@ def diagnose(
                 [],
             )
         )
-    if collected.cut:
+    elif collected.cut:  # an unreadable output's reason already says what was missing
         notes = collected.notes or ["the output is incomplete"]
         findings.append(
             _plain(

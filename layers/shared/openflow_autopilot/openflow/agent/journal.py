@@ -65,7 +65,12 @@ class Entry:
 
     @property
     def first_line(self) -> str:
-        return self.message.split("\n", 1)[0]
+        return self.message.split("\n", 1)[0].strip()
+
+    @property
+    def text(self) -> str:
+        """The message for display: each line without its leading blanks."""
+        return "\n".join(line.strip() for line in self.message.split("\n"))
 
 
 @dataclass
@@ -145,7 +150,19 @@ def _logfmt(message: str) -> tuple[str | None, str, str | None]:
     return unquote(pairs["level"]).lower(), text, unquote(pairs["time"]) if "time" in pairs else None
 
 
-def _clean_lines(name: str, raw_lines: list[str], section: Section) -> list[str]:
+def _mostly_binary(raw_lines: list[str]) -> bool:
+    text = strip_ansi("\n".join(raw_lines))
+    visible = len(text) - text.count("\n") - text.count(" ")
+    bad = text.count("\ufffd") + len(_CONTROL.findall(text))
+    return visible > 0 and bad * 10 > visible
+
+
+def _clean_lines(raw_lines: list[str], section: Section) -> list[str]:
+    """Lines without ANSI codes or control characters. Undecodable lines are dropped and counted;
+    a section that is mostly undecodable is dropped whole (its few ASCII runs are not a log)."""
+    if _mostly_binary(raw_lines):
+        section.unreadable_lines += len(raw_lines)
+        return []
     lines: list[str] = []
     for raw in raw_lines:
         line = strip_ansi(raw)
@@ -167,11 +184,12 @@ def _parse_line(name: str, line: str, index: int, reference: datetime) -> Entry 
         stamp = parse_timestamp(journal["iso"] or journal["classic"], reference=reference)
         if stamp is None and docker_time:
             stamp = parse_timestamp(docker_time, reference=reference)
-        return Entry(name, index, stamp, journal["ident"], level, message.strip())
+        # Leading blanks stay: they tell a traceback's frames from its exception line.
+        return Entry(name, index, stamp, journal["ident"], level, message.rstrip())
     cloud = _CLOUD_INIT_LINE.match(line)
     if cloud:
         stamp = parse_timestamp(cloud["ts"], reference=reference)
-        return Entry(name, index, stamp, cloud["ident"], cloud["level"].lower(), cloud["msg"].strip())
+        return Entry(name, index, stamp, cloud["ident"], cloud["level"].lower(), cloud["msg"].rstrip())
     return None
 
 
@@ -205,23 +223,30 @@ def parse_log_lines(name: str, lines: list[str], *, reference: datetime) -> list
     return _join_blocks(entries)
 
 
+# Blocks the journal stores one line per entry: a Python traceback, terraform's `╷ │ ╵`
+# diagnostics, and the Snowflake CLI's `╭ │ ╰` error panels.
+_BOX_END: Final = {"terraform": "╵", "panel": "╰"}
+
+
 def _opens_block(message: str) -> str | None:
     if message.startswith("Traceback (most recent call last)"):
         return "traceback"
     if message.startswith("╷"):
         return "terraform"
+    if message.startswith("╭"):
+        return "panel"
     return None
 
 
 def _continues_block(kind: str, message: str, raw_indent: bool) -> bool:
-    if kind == "terraform":
-        return message.startswith(("│", "╵"))
+    if kind in _BOX_END:
+        return message.startswith(("│", _BOX_END[kind]))
     return raw_indent or message.startswith("File ")
 
 
 def _join_blocks(entries: list[Entry]) -> list[Entry]:
-    """Join a traceback (through its exception line) or a terraform `╷ │ ╵` box, which the
-    journal stores one line per entry, into a single entry."""
+    """Join each block (a traceback through its exception line, a box through its closing
+    corner) into a single entry."""
     joined: list[Entry] = []
     i = 0
     while i < len(entries):
@@ -238,7 +263,7 @@ def _join_blocks(entries: list[Entry]) -> list[Entry]:
             if _continues_block(kind, message, message[:1] in (" ", "\t")):
                 lines.append(message)
                 j += 1
-                if kind == "terraform" and message.startswith("╵"):
+                if kind in _BOX_END and message.startswith(_BOX_END[kind]):
                     break
                 continue
             if kind == "traceback":  # the exception line ends a traceback
@@ -349,7 +374,7 @@ def _fill_from_highlights(sections: dict[str, Section], reference: datetime) -> 
         missing = [line for line in lines if line.rstrip() not in seen]
         if not missing:
             continue
-        cleaned = _clean_lines(name, missing, target)
+        cleaned = _clean_lines(missing, target)
         extra = (
             parse_log_lines(name, cleaned, reference=reference)
             if name != markers.CLOUD_INIT
@@ -369,7 +394,7 @@ def _cloud_init_entries(lines: list[str], reference: datetime) -> list[Entry]:
             continue
         entry = _parse_line(markers.CLOUD_INIT, line, len(entries), reference)
         if entry is None:
-            entry = Entry(markers.CLOUD_INIT, len(entries), None, "", None, line.strip())
+            entry = Entry(markers.CLOUD_INIT, len(entries), None, "", None, line.rstrip())
         entries.append(entry)
     return _join_blocks(entries)
 
@@ -394,7 +419,7 @@ def parse_collected(
             notes.append(f"section {name}: only its last {MAX_SECTION_LINES:,} lines were analysed")
             section.cut_lines += dropped
             cut = True
-        lines = _clean_lines(name, section.raw_lines, section)
+        lines = _clean_lines(section.raw_lines, section)
         if name in markers.STATUS_SECTIONS:
             section.entries = _status_entries(name, lines)
             continue

@@ -163,23 +163,37 @@ def _apply_failed(entry: Entry) -> Hit | None:
     return Hit((tool,))
 
 
-_CLOUD_INIT_TOOL = re.compile(
-    r"^(?:curl: \(\d+\)|wget: |ERROR \d{3}: |Error: |error: |unzip: |rpm: |tar: |Curl error \(\d+\)|"
-    r"Errors during downloading metadata|\S+: line \d+: .*(?:not found|No such file|error|failed)|"
-    r".*: command not found$)"
+# The first-boot script's tools and how each reports a failure: (subject, pattern).
+_CLOUD_INIT_TOOLS: Final = (
+    ("curl", re.compile(r"^curl: \(\d+\)")),
+    ("dnf", re.compile(r"^(?:- )?Curl error \(\d+\)|^Errors during downloading metadata|^Error: ")),
+    ("wget", re.compile(r"^wget: |^ERROR \d{3}: ")),
+    ("unzip", re.compile(r"^unzip: ")),
+    ("rpm", re.compile(r"^rpm: |^error: ")),
+    ("tar", re.compile(r"^tar: ")),
+)
+_SCRIPT_LINE = re.compile(
+    r"^(?P<script>\S+): line (?P<line>\d+): .*(?:not found|No such file|error|failed)", re.I
 )
 
 
 def _cloud_init_failed(entry: Entry) -> Hit | None:
-    text = entry.message
+    text = entry.message.strip()
     script = re.search(r"Failed running (/var/lib/cloud/instance/scripts/\S+)(?: \[(\d+)\])?", text)
     if script:
         return Hit((f"{script[1]} exited {script[2]}" if script[2] else script[1],))
     if entry.level in {"warning", "error", "critical"} and re.search(r"\bfail|\berror", text, re.I):
         module = re.search(r"module (\S+)", text)
         return Hit((f"cloud-init module {module[1]}" if module else "cloud-init",))
-    if _CLOUD_INIT_TOOL.match(text):
-        return Hit((text.split(":", 1)[0][:60],))
+    line = _SCRIPT_LINE.match(text)
+    if line:
+        return Hit((f"{line['script'].rsplit('/', 1)[-1]} line {line['line']}",))
+    missing = re.match(r"^(?:\S+: )?(?:line \d+: )?(\S+): command not found$", text)
+    if missing:
+        return Hit((f"command not found: {missing[1]}",))
+    for subject, pattern in _CLOUD_INIT_TOOLS:
+        if pattern.match(text):
+            return Hit((subject,))
     return None
 
 
@@ -369,7 +383,7 @@ _INTERESTING = re.compile(
     r"error|fail|denied|unauthori|forbidden|not exist|notfound|unknown|exception|traceback|fatal|panic|"
     r"invalid|cannot|could not|couldn't|unable|timed out|refused|all resources applied|access[_ ]token|"
     r"oauth|authenticat|not authorized|no such file|command not found|curl: \(|wget: |manifest|"
-    r"credentials|\b40[13]\b",
+    r"credentials|\b40[13]\b|main process exited",
     re.I,
 )
 
@@ -397,7 +411,8 @@ _ERROR_WORDS = re.compile(
 )
 _NOT_AN_ERROR = re.compile(
     r"error=<nil>|\b0 errors?\b|\berrors?[:=] ?0\b|\bno errors?\b|without errors?|ignore[-_ ]?errors?|"
-    r"\bfailed=0\b|\"error\": ?null",
+    r"\bfailed=0\b|\"error\": ?null|"
+    r"^Unable to find image '[^']+' locally$",  # docker run says so before every first pull
     re.I,
 )
 
@@ -417,7 +432,7 @@ _TIMERS = ("openflow-sync-images.timer", "openflow-apply-infrastructure.timer")
 def inactive_timers(sections: dict[str, Section]) -> list[tuple[Entry, Hit]]:
     """Timers not active, from `systemctl show` (units) or, failing that, `systemctl status` (timers)."""
     units = sections.get(markers.UNITS)
-    if units is not None and units.entries:
+    if units is not None and any(e.message.startswith("Id=") for e in units.entries):
         return _from_show(units)
     timers = sections.get(markers.TIMERS)
     if timers is not None and timers.entries:

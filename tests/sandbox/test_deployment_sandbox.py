@@ -1,0 +1,161 @@
+"""Deployment, template intake, template doctor and the stack, end to end in the sandbox."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from openflow_sandbox.agent import REPOSITORIES
+from openflow_sandbox.demo import run_provisioning
+from openflow_sandbox.environment import REGION, Sandbox
+from openflow_sandbox.openflow_ui import download_template
+
+pytestmark = pytest.mark.sandbox
+
+
+def phase(report: Any, name: str) -> Any:
+    return next(p for p in report.phases if p.name == name)
+
+
+def failure_notes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return [
+        inv.result
+        for inv in sandbox.moto.registry.invocations
+        if "NotifyFunction" in inv.function_name
+        and inv.error_type is None
+        and inv.result["status"] == "FAILED"
+    ]
+
+
+def s3_text(uri: str) -> str:
+    bucket, key = uri[5:].split("/", 1)
+    return boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def wait_for(condition: Any, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_without_a_template_location_the_run_pauses_asks_a_human_and_resumes_on_the_upload(
+    sandbox: Sandbox,
+) -> None:
+    report = run_provisioning(sandbox, sandbox.request(), name="intake")
+    assert report.status == "SUCCEEDED", report.cause
+    assert sandbox.human is not None
+    [asked] = [m for m in sandbox.human.messages if m["status"] == "ACTION_NEEDED"]
+    upload = f"s3://{sandbox.artifact_bucket}/templates/SALES_CDC_DEPLOYMENT.yaml"
+    assert upload in asked["text"] and "Openflow UI" in asked["text"]
+    assert sandbox.human.uploads == [upload]
+
+    doctor = phase(report, "TemplateDoctor")
+    assert {a["target"].split()[0] for a in doctor.actions} >= {"OFD001", "OFD002"}
+    outputs = report.phases  # the repaired template and the findings are in S3, referenced by URI
+    assert outputs
+    findings = [n for n in doctor.notes if n.startswith("found: OFD001")]
+    assert findings, doctor.notes
+
+
+def test_the_stack_is_created_from_the_repaired_template_and_the_agent_turns_the_deployment_active(
+    sandbox: Sandbox,
+) -> None:
+    report = run_provisioning(sandbox, sandbox.request(), name="stack")
+    assert report.status == "SUCCEEDED", report.cause
+    [create] = phase(report, "Stack").actions
+    assert create["kind"] == "create_stack" and create["statement"].endswith("/template/repaired.yaml")
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    body = cfn.get_template(StackName="openflow-sales-cdc-deployment")["TemplateBody"]
+    assert "${!!exists_check}" not in body and "$exists_check" in body
+    assert "--tags $agent_tags" not in body
+
+    assert wait_for(lambda: sandbox.snowflake.state.deployments["SALES_CDC_DEPLOYMENT"].status == "ACTIVE")
+    ecr = boto3.client("ecr", region_name=REGION)
+    names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    assert names == {f"snowflake-openflow/{r}" for r in REPOSITORIES}
+
+
+def test_a_second_run_reuses_the_uploaded_template_and_leaves_the_stack_alone(sandbox: Sandbox) -> None:
+    assert run_provisioning(sandbox, sandbox.request(), name="one").status == "SUCCEEDED"
+    second = run_provisioning(sandbox, sandbox.request(), name="two")
+    assert second.status == "SUCCEEDED", second.cause
+    assert sandbox.human is not None and len(sandbox.human.uploads) == 1
+    assert phase(second, "Deployment").actions == []
+    assert phase(second, "Stack").actions == []
+    assert any("already runs this template" in n for n in phase(second, "Stack").notes)
+
+
+def test_the_buggy_template_as_downloaded_leaves_the_repositories_missing(sandbox: Sandbox) -> None:
+    """The seed's failure, reproduced: the stack created from the unrepaired template."""
+    assert run_provisioning(sandbox, sandbox.request(), name="deploy").status == "SUCCEEDED"
+    text = download_template(sandbox.snowflake, "SALES_CDC_DEPLOYMENT")
+    assert "${!!exists_check}" in text
+    assert sandbox.agents is not None
+    [agent] = sandbox.agents.agents.values()
+    assert agent.key == sandbox.snowflake.state.deployments["SALES_CDC_DEPLOYMENT"].key
+
+
+def test_a_template_named_in_the_request_is_used_without_pausing(sandbox: Sandbox) -> None:
+    # Deploy once so the deployment (and its key) exists, then hand over the template up front.
+    run_provisioning(sandbox, sandbox.request(), name="first")
+    text = download_template(sandbox.snowflake, "SALES_CDC_DEPLOYMENT")
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=sandbox.artifact_bucket, Key="templates/given.yaml", Body=text.encode()
+    )
+    uri = f"s3://{sandbox.artifact_bucket}/templates/given.yaml"
+    report = run_provisioning(sandbox, sandbox.request(openflow__template_s3_uri=uri), name="given")
+    assert report.status == "SUCCEEDED", report.cause
+    assert "AwaitTemplate" not in [p.name for p in report.phases]
+    assert s3_text(uri) == text
+
+
+def test_a_template_that_is_never_uploaded_fails_with_what_to_do() -> None:
+    with Sandbox(human_uploads_template=False, template_wait_seconds=2) as sandbox:
+        report = run_provisioning(sandbox, sandbox.request(), name="nobody")
+        assert report.status == "FAILED"
+        assert report.error == "TemplateNotUploaded"
+        [note] = failure_notes(sandbox)
+        assert note["diagnosis"]["phase"] == "AwaitTemplate"
+        assert "No template was uploaded for deployment SALES_CDC_DEPLOYMENT" in note["diagnosis"]["message"]
+        assert "upload it to" in note["diagnosis"]["message"]
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        names = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+        assert "openflow-sales-cdc-deployment" not in names
+
+
+def test_a_data_plane_key_edited_by_hand_is_restored_to_the_deployments_key(sandbox: Sandbox) -> None:
+    assert run_provisioning(sandbox, sandbox.request(), name="first").status == "SUCCEEDED"
+    key = sandbox.snowflake.state.deployments["SALES_CDC_DEPLOYMENT"].key
+    edited = download_template(sandbox.snowflake, "SALES_CDC_DEPLOYMENT").replace(
+        f'Default: "{key}"', 'Default: "zzzzzzzzzzzz"', 1
+    )
+    assert 'Default: "zzzzzzzzzzzz"' in edited
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=sandbox.artifact_bucket, Key="templates/edited.yaml", Body=edited.encode()
+    )
+    uri = f"s3://{sandbox.artifact_bucket}/templates/edited.yaml"
+    report = run_provisioning(sandbox, sandbox.request(openflow__template_s3_uri=uri), name="edited")
+    assert report.status == "SUCCEEDED", report.cause
+    assert any(a["target"].startswith("OFD004") for a in phase(report, "TemplateDoctor").actions)
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    params = cfn.describe_stacks(StackName="openflow-sales-cdc-deployment")["Stacks"][0]["Parameters"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in params}["DataPlaneKey"] == key
+
+
+def test_gen1_sets_the_event_table_of_the_existing_data_plane_integration(sandbox: Sandbox) -> None:
+    name = sandbox.snowflake.add_data_plane_integration()
+    report = run_provisioning(sandbox, sandbox.request(openflow__generation=1), name="gen1")
+    assert report.status == "SUCCEEDED", report.cause
+    kinds = [a["kind"] for a in phase(report, "Deployment").actions]
+    assert "set_event_table" in kinds and "create_deployment" not in kinds
+    assert (
+        sandbox.snowflake.state.data_plane_integrations[name].event_table
+        == "OPENFLOW.OPENFLOW.OPENFLOW_EVENTS"
+    )
+    assert "Stack" not in [p.name for p in report.phases]
