@@ -1,22 +1,6 @@
 """Template doctor: find and repair known defects; store original, repaired and findings in S3."""
 
-from typing import Any
-
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.handler import phase_handler
 from openflow_autopilot.phases.entry import template_doctor
 
-logger = Logger()
-ENV = FunctionEnv.from_environ()
-
-
-@logger.inject_lambda_context(log_event=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = template_doctor(event, env=ENV)
-    logger.info(
-        "phase finished",
-        extra={"phase": result.phase, "status": result.status, "actions": len(result.actions)},
-    )
-    return result.model_dump(mode="json")
+lambda_handler = phase_handler(template_doctor)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from openflow_autopilot.executions import ExecutionReport, StateEvent, build_report, follow
+from openflow_autopilot.executions import ExecutionReport, PhaseReport, StateEvent, build_report, follow
 from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
 
 
@@ -92,6 +92,21 @@ def run_provisioning(
     return build_report(description, events)
 
 
+def _what_it_did(phase: PhaseReport, most: int = 4) -> str:
+    """A few lines per phase: the first actions (and how many more), then the first notes."""
+    if phase.error:
+        return phase.error[:300]
+    lines = [f"{a['kind']}: {a['target']}" for a in phase.actions[:most]]
+    if len(phase.actions) > most:
+        lines.append(f"(+{len(phase.actions) - most} more actions)")
+    if not phase.actions:
+        lines.append("no change needed")
+    lines += [n if len(n) <= 120 else n[:117] + "..." for n in phase.notes[:2]]
+    if phase.attempts > 1:
+        lines.append(f"{phase.attempts} checks")
+    return "\n".join(lines)
+
+
 def print_summary(console: Console, report: ExecutionReport, wall_seconds: float) -> None:
     table = Table(title=f"provisioning {report.status}")
     table.add_column("phase")
@@ -99,10 +114,7 @@ def print_summary(console: Console, report: ExecutionReport, wall_seconds: float
     table.add_column("seconds", justify="right")
     table.add_column("what it did")
     for phase in report.phases:
-        did = [f"{a['kind']}: {a['target']}" for a in phase.actions] or ["no change needed"]
-        if phase.error:
-            did = [phase.error]
-        table.add_row(phase.name, phase.status, f"{phase.seconds or 0:.2f}", "\n".join(did + phase.notes))
+        table.add_row(phase.name, phase.status, f"{phase.seconds or 0:.2f}", _what_it_did(phase))
     console.print(table)
     console.print(f"execution: {report.execution_arn}")
     console.print(f"{report.state_transitions} state transitions, {wall_seconds:.1f}s wall time")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 import yaml
 
 from openflow_sandbox.agent import SimulatedAgents
@@ -30,6 +31,8 @@ EXAMPLE_REQUEST = ROOT / "events" / "provision" / "request.yaml"
 ACCOUNT = "MYORG-MYACCOUNT"
 LOGIN_USER = "OPENFLOW_AUTOMATION"
 ADMIN_USER = "JDOE"
+SOURCE_INSTANCE = "sales-db"
+SOURCE_DATABASE = "sales"
 REGION = "us-east-1"
 
 
@@ -45,6 +48,7 @@ class Sandbox:
         with_postgres: bool = True,
         human_uploads_template: bool = True,
         template_wait_seconds: int = 120,
+        human_approves: bool = True,
     ) -> None:
         self.moto = MotoSandbox()
         self.snowflake = SnowflakeEmulator(account=ACCOUNT)
@@ -54,7 +58,9 @@ class Sandbox:
         self.human: Human | None = None
         self.human_uploads_template = human_uploads_template
         self.template_wait_seconds = template_wait_seconds
+        self.human_approves = human_approves
         self.login_secret_arn = ""
+        self.source_secret_arn = ""
         self.timings = Timings()
         self._started = False
 
@@ -82,6 +88,8 @@ class Sandbox:
                     "PollSeconds": "1",
                     "StackMaxChecks": "30",
                     "TemplateWaitSeconds": str(self.template_wait_seconds),
+                    "ApprovalWaitSeconds": str(self.template_wait_seconds),
+                    "SourceMaxChecks": "30",
                 },
                 region=REGION,
             )
@@ -89,7 +97,9 @@ class Sandbox:
             self._seed()
             self.agents = SimulatedAgents(self.snowflake, endpoint_url=self.moto.endpoint, region=REGION)
             self.agents.start()
-            self.human = Human(self, uploads_template=self.human_uploads_template)
+            self.human = Human(
+                self, uploads_template=self.human_uploads_template, approves=self.human_approves
+            )
             self.human.start()
         except BaseException:
             self.stop()
@@ -134,6 +144,33 @@ class Sandbox:
             Name="openflow-autopilot/snowflake-login",
             SecretString=json.dumps({"user": LOGIN_USER, "private_key": login.private_pem}),
         )["ARN"]
+        if self.postgres is not None:
+            self._seed_source(sm)
+
+    def _seed_source(self, sm: Any) -> None:
+        """The seed's source: an RDS instance record in moto whose database is the real local
+        PostgreSQL, with the seed's sample_data table and its two rows."""
+        assert self.postgres is not None
+        dsn = self.postgres.create_database(SOURCE_DATABASE)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE sample_data (id SERIAL PRIMARY KEY, content TEXT NOT NULL, "
+                "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+            )
+            conn.execute("INSERT INTO sample_data (content) VALUES ('aaa'), ('bbb')")
+        boto3.client("rds", region_name=REGION).create_db_instance(
+            DBInstanceIdentifier=SOURCE_INSTANCE,
+            Engine="postgres",
+            EngineVersion="15.4",
+            DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20,
+            MasterUsername="postgres",
+            MasterUserPassword="sandbox-only-password",  # moto's record; the local server trusts loopback
+        )
+        self.source_secret_arn = sm.create_secret(
+            Name="openflow-autopilot/sales-db-master",
+            SecretString=json.dumps({"username": "postgres", "password": ""}),
+        )["ARN"]
 
     # --- helpers for the demo and tests ----------------------------------------------------
     @property
@@ -154,6 +191,14 @@ class Sandbox:
         data["snowflake"]["credentials_secret_arn"] = self.login_secret_arn
         data["aws"]["region"] = REGION
         data["notifications"] = []
+        if self.postgres is not None:
+            data["source"].update(
+                rds_instance_id=SOURCE_INSTANCE,
+                host=self.postgres.host,
+                port=self.postgres.port,
+                database=SOURCE_DATABASE,
+                master_secret_arn=self.source_secret_arn,
+            )
         for dotted, value in overrides.items():
             node = data
             *parents, leaf = dotted.split("__")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from openflow_autopilot.approvals import resolve_approval
 from openflow_sandbox.openflow_ui import download_template
 
 if TYPE_CHECKING:
@@ -27,9 +28,18 @@ _UPLOAD = re.compile(
 
 
 class Human:
-    def __init__(self, sandbox: Sandbox, *, uploads_template: bool = True, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        uploads_template: bool = True,
+        approves: bool = True,
+        poll_seconds: float = 0.2,
+    ) -> None:
         self.sandbox = sandbox
         self.uploads_template = uploads_template
+        self.approves = approves
+        self.approvals: list[str] = []
         self.poll_seconds = poll_seconds
         self.messages: list[dict[str, Any]] = []
         self.uploads: list[str] = []
@@ -72,7 +82,22 @@ class Human:
             self._stop.wait(self.poll_seconds)
 
     def _act(self, note: dict[str, Any]) -> None:
-        if note.get("status") != "ACTION_NEEDED" or not self.uploads_template:
+        if note.get("status") != "ACTION_NEEDED":
+            return
+        if note.get("approval_id"):
+            if self.approves:
+                # what `openflow-autopilot resume <id>` does
+                resolve_approval(
+                    boto3.client("s3"),
+                    boto3.client("stepfunctions"),
+                    bucket=self.sandbox.artifact_bucket,
+                    approval_id=note["approval_id"],
+                    approved=True,
+                    by="sandbox:platform-engineer",
+                )
+                self.approvals.append(note["approval_id"])
+            return
+        if not self.uploads_template:
             return
         match = _UPLOAD.search(note.get("text", ""))
         if not match:

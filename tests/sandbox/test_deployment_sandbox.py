@@ -50,7 +50,7 @@ def test_without_a_template_location_the_run_pauses_asks_a_human_and_resumes_on_
     report = run_provisioning(sandbox, sandbox.request(), name="intake")
     assert report.status == "SUCCEEDED", report.cause
     assert sandbox.human is not None
-    [asked] = [m for m in sandbox.human.messages if m["status"] == "ACTION_NEEDED"]
+    [asked] = [m for m in sandbox.human.messages if m["subject"].endswith("needs the deployment template")]
     upload = f"s3://{sandbox.artifact_bucket}/templates/SALES_CDC_DEPLOYMENT.yaml"
     assert upload in asked["text"] and "Openflow UI" in asked["text"]
     assert sandbox.human.uploads == [upload]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -329,7 +330,7 @@ def test_account_level_statements_the_emulation_lacks_fail_with_a_syntax_error(
         "ALTER ACCOUNT SET X = 1",
         "SHOW INTEGRATIONS",
         "GRANT ALL ON DATABASE D TO ROLE R",
-        "PUT file:///tmp/config.json snow://openflow_connector/OPENFLOW.OPENFLOW.PG/versions/live/",
+        "REMOVE 'snow://openflow_connector/OPENFLOW.OPENFLOW.PG/versions/live/config.json'",
     ):
         with pytest.raises(ProgrammingError) as unsupported:
             admin.execute(sql)
@@ -443,6 +444,31 @@ def test_a_connector_is_configured_committed_and_started(
     assert emu.get_connector_config("OPENFLOW.OPENFLOW.PG")["parameters"] == {
         "PostgreSQL Connection URL": "jdbc:postgresql://localhost:5432/app"
     }
+
+
+def test_config_json_moves_over_the_wire_with_get_and_put_and_only_the_live_version_is_writable(
+    emu: SnowflakeEmulator, admin: SnowflakeCursor, tmp_path: Any
+) -> None:
+    _active_runtime(emu, admin)
+    admin.execute(
+        "CREATE OPENFLOW CONNECTOR PG IN RUNTIME OPENFLOW.OPENFLOW.RT FROM DEFINITION OPENFLOW_POSTGRES_CDC"
+    )
+    stage = "snow://openflow_connector/OPENFLOW.OPENFLOW.PG/versions"
+    (tmp_path / "down").mkdir()
+    (tmp_path / "v1").mkdir()
+    admin.execute(f"GET '{stage}/live/config.json' 'file://{tmp_path}/down/'")
+    downloaded = json.loads((tmp_path / "down" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(downloaded | {"extra": [1, 2]}))
+    admin.execute(f"PUT 'file://{tmp_path}/config.json' '{stage}/live/'")  # auto-compressed to .gz
+    admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG COMMIT")
+    with pytest.raises(ProgrammingError) as read_only:
+        admin.execute(f"PUT 'file://{tmp_path}/config.json' '{stage}/VERSION$1/' AUTO_COMPRESS = FALSE")
+    admin.execute(f"GET '{stage}/VERSION$1/config.json' 'file://{tmp_path}/v1/'")
+
+    assert downloaded == {"connector_definition": "OPENFLOW_POSTGRES_CDC", "parameters": {}}
+    assert json.loads((tmp_path / "v1" / "config.json").read_text())["extra"] == [1, 2]
+    assert read_only.value.errno == 90000
+    assert [s.kind for s in emu.statements if s.sql.startswith(("GET", "PUT"))][:2] == ["read", "write"]
 
 
 def test_a_gen1_data_plane_integration_takes_an_event_table(

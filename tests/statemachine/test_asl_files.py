@@ -89,8 +89,6 @@ def test_the_readme_diagrams_match_the_asl_files() -> None:
 
 def test_a_stale_diagram_is_detected() -> None:
     readme = (ROOT / "README.md").read_text()
-    stale = readme.replace(
-        "SnowflakePrerequisites --> Deployment", "SnowflakePrerequisites --> Provisioned"
-    )
+    stale = readme.replace("SnowflakePrerequisites --> Deployment", "SnowflakePrerequisites --> Provisioned")
     assert stale != readme
     assert asl.render_readme(stale, MACHINES) != stale

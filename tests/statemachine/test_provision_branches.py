@@ -23,7 +23,8 @@ def app() -> Iterator[tuple[MotoSandbox, DeployedApp]]:
     moto = MotoSandbox()
     moto.start()
     try:
-        yield moto, deploy(moto.registry, parameters={"PollSeconds": "0", "StackMaxChecks": "5"})
+        parameters = {"PollSeconds": "0", "StackMaxChecks": "5", "ApprovalWaitSeconds": "2"}
+        yield moto, deploy(moto.registry, parameters=parameters)
     finally:
         moto.stop()
 
@@ -43,6 +44,12 @@ DEFAULTS: dict[str, Handler] = {
         "Stack", stack_name="openflow-d", operation="create", attempt=0
     ),
     "StackStatusFunction": lambda e, _n: {**e["stack"], "done": True, "status": "CREATE_COMPLETE"},
+    "SourcePreflightFunction": lambda e, _n: phase_result("SourcePreflight"),
+    "SourceParametersFunction": lambda e, _n: phase_result(
+        "SourceParameters", reboot_required=False, rebooted=False
+    ),
+    "SourceStatusFunction": lambda e, _n: {**e["source"], "ready": True},
+    "SourcePrepareFunction": lambda e, _n: phase_result("SourcePrepare"),
 }
 
 
@@ -74,10 +81,12 @@ def run(
     return build_report(description, events), calls
 
 
-GEN1 = {"name": "r", "openflow": {"generation": 1}}
+SOURCE = {"rds_instance_id": "sales-db"}
+GEN1 = {"name": "r", "openflow": {"generation": 1}, "source": SOURCE}
 GEN2_WITH_TEMPLATE = {
     "name": "r",
     "openflow": {"generation": 2, "template_s3_uri": "s3://b/templates/D.yaml"},
+    "source": SOURCE,
 }
 
 
@@ -119,8 +128,12 @@ def test_a_gen1_deployment_skips_the_template_and_stack_phases(app: Any) -> None
     assert report.status == "SUCCEEDED"
     assert [p.name for p in report.phases] == [
         "Validate",
+        "SourcePreflight",
         "SnowflakePrerequisites",
         "Deployment",
+        "SourceParameters",
+        "CheckSource",
+        "SourcePrepare",
         "NotifySuccess",
     ]
     assert "StackFunction" not in calls
@@ -164,3 +177,45 @@ def test_a_rolled_back_stack_fails_the_execution_with_the_diagnosed_reason(app: 
     [notification] = calls["NotifyFunction"]
     assert "OpenflowAgentInstance" in notification["state"]["error"]["Cause"]
     assert "iam:PassRole" in notification["state"]["error"]["Cause"]
+
+
+def reboot_pending(event: dict[str, Any], _n: int) -> dict[str, Any]:
+    approved = bool((event.get("approval") or {}).get("approved"))
+    return phase_result("SourceParameters", reboot_required=True, rebooted=approved)
+
+
+def test_a_reboot_the_request_does_not_allow_waits_for_an_approval_then_reboots(app: Any) -> None:
+    def approve_at_once(event: dict[str, Any], _n: int) -> dict[str, Any]:
+        boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
+            taskToken=event["task_token"], output=json.dumps({"approved": True, "by": "test"})
+        )
+        return {"approval_id": "a1", "kind": event["kind"]}
+
+    report, calls = run(
+        app,
+        "reboot-approved",
+        GEN1,
+        SourceParametersFunction=reboot_pending,
+        AwaitApprovalFunction=approve_at_once,
+    )
+    assert report.status == "SUCCEEDED"
+    assert [c.get("approval", {}).get("approved") for c in calls["SourceParametersFunction"]] == [None, True]
+    assert calls["AwaitApprovalFunction"][0]["kind"] == "reboot"
+    assert "SourcePrepareFunction" in calls
+
+
+def test_a_reboot_nobody_approves_fails_with_what_to_do(app: Any) -> None:
+    def ask_and_wait(event: dict[str, Any], _n: int) -> dict[str, Any]:
+        return {"approval_id": "a2", "kind": event["kind"]}
+
+    report, calls = run(
+        app,
+        "reboot-ignored",
+        GEN1,
+        SourceParametersFunction=reboot_pending,
+        AwaitApprovalFunction=ask_and_wait,
+    )
+    assert report.status == "FAILED" and report.error == "ApprovalRejected"
+    [notification] = calls["NotifyFunction"]
+    assert "Nobody approved the reboot of RDS instance sales-db" in notification["state"]["error"]["Cause"]
+    assert "SourcePrepareFunction" not in calls

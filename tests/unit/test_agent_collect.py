@@ -18,12 +18,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+
 from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import (
     COLLECT_SCRIPT,
     RERUN_SCRIPT,
-    S3Location,
     InvocationStatus,
+    S3Location,
     completed_invocation,
     invocation_status,
     output_key,
@@ -32,18 +33,21 @@ from openflow_autopilot.openflow.agent.collect import (
     send_remediation_rerun,
 )
 from openflow_autopilot.openflow.agent.diagnose import diagnose
+from openflow_autopilot.openflow.template.shellcheck import find_shellcheck
 
 REGION = "ap-northeast-1"
 BUCKET = "openflow-autopilot-output"
 JOURNALS = Path(__file__).resolve().parents[1] / "fixtures" / "journals"
+COMMAND = "0b7f2c9e-41d3-4a5e-9c1b-7e2d4f6a8b01"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def aws() -> Iterator[dict[str, Any]]:
+    """One moto account for the module (tests use their own commands): each setup costs ~0.3 s."""
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images()["Images"][0]["ImageId"]
-        instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium")
+        # any AMI id does in moto; describing its image catalogue would cost a second per test
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.medium")
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield {
@@ -145,23 +149,23 @@ def test_a_command_still_running_is_not_done_and_completed_invocation_says_not_r
 ) -> None:
     ssm = aws["ssm"]
     with Stubber(ssm) as stub:
-        answer = {"CommandId": "c-1", "InstanceId": aws["instance_id"], "Status": "InProgress"}
+        answer = {"CommandId": COMMAND, "InstanceId": aws["instance_id"], "Status": "InProgress"}
         stub.add_response("get_command_invocation", {**answer, "StatusDetails": "InProgress"})
         stub.add_response("get_command_invocation", {**answer, "StatusDetails": "InProgress"})
-        status = invocation_status(ssm, "c-1", aws["instance_id"])
+        status = invocation_status(ssm, COMMAND, aws["instance_id"])
         assert not status.done and status.output_s3 is None
         with pytest.raises(NotReadyYet, match="still InProgress"):
-            completed_invocation(ssm, "c-1", aws["instance_id"])
+            completed_invocation(ssm, COMMAND, aws["instance_id"])
 
 
 def test_the_output_url_of_the_real_service_gives_the_s3_location(aws: dict[str, Any]) -> None:
     ssm = aws["ssm"]
-    key = output_key("p", "c-1", aws["instance_id"])
+    key = output_key("p", COMMAND, aws["instance_id"])
     with Stubber(ssm) as stub:
         stub.add_response(
             "get_command_invocation",
             {
-                "CommandId": "c-1",
+                "CommandId": COMMAND,
                 "InstanceId": aws["instance_id"],
                 "Status": "Success",
                 "StatusDetails": "Success",
@@ -170,7 +174,7 @@ def test_the_output_url_of_the_real_service_gives_the_s3_location(aws: dict[str,
                 "StandardOutputUrl": f"https://s3.{REGION}.amazonaws.com/{BUCKET}/{key}",
             },
         )
-        status = invocation_status(ssm, "c-1", aws["instance_id"])
+        status = invocation_status(ssm, COMMAND, aws["instance_id"])
     assert status.output_s3 == S3Location(bucket=BUCKET, key=key)
     assert status.inline_stdout == "short" and status.response_code == 0
 
@@ -204,7 +208,8 @@ def test_the_collection_script_prints_every_section_and_its_output_diagnoses(tmp
         bin_dir,
         "journalctl",
         'case "$2" in openflow-sync-images) f=sync-images;; openflow-apply-infrastructure) '
-        f'f=apply-infrastructure;; *) f="$2";; esac\ncat "{fixtures}/$f.log" 2>/dev/null || echo "-- No entries --"',
+        'f=apply-infrastructure;; *) f="$2";; esac\n'
+        f'cat "{fixtures}/$f.log" 2>/dev/null || echo "-- No entries --"',
     )
     _stub(
         bin_dir,
@@ -252,8 +257,9 @@ def test_the_collection_script_keeps_error_lines_in_the_first_24000_characters(t
         f'2025-06-23T06:0{i % 10}:00+0000 host dockerd[1]: level=info msg="noise {i}"' for i in range(3000)
     ]
     lines.append(
-        '2025-06-23T06:12:24+0000 host dockerd[1]: level=error msg="Upload failed: name unknown: The repository '
-        "with name 'snowflake-openflow/runtime-operator' does not exist in the registry with id '123456789012'\""
+        '2025-06-23T06:12:24+0000 host dockerd[1]: level=error msg="Upload failed: name unknown: '
+        "The repository with name 'snowflake-openflow/runtime-operator' does not exist in the registry "
+        "with id '123456789012'\""
     )
     noise.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _stub(bin_dir, "journalctl", f'[ "$2" = docker ] && exec cat "{noise}"\necho "-- No entries --"')
@@ -276,20 +282,20 @@ def test_the_rerun_script_starts_the_sync_then_the_apply_in_a_transient_unit(tmp
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(["sh", "-c", RERUN_SCRIPT], capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0 and "started" in result.stdout
-    calls = log.read_text().splitlines()
-    run = next(call for call in calls if call.startswith("systemd-run"))
+    calls = log.read_text()
+    run = calls[calls.index("systemd-run") :]
     assert "--unit=openflow-autopilot-rerun" in run and "--no-block" in run
     assert run.index("start --wait openflow-sync-images.service") < run.index(
         "start --no-block openflow-apply-infrastructure.service"
     )
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="ShellCheck is not installed")
+@pytest.mark.skipif(find_shellcheck() is None, reason="ShellCheck is not installed")
 def test_both_scripts_pass_shellcheck_as_posix_sh(tmp_path: Path) -> None:
+    binary = find_shellcheck()
+    assert binary is not None
     for name, script in (("collect.sh", COLLECT_SCRIPT), ("rerun.sh", RERUN_SCRIPT)):
         path = tmp_path / name
         path.write_text(script, encoding="utf-8")
-        result = subprocess.run(
-            ["shellcheck", "-s", "sh", str(path)], capture_output=True, text=True, check=False
-        )
+        result = subprocess.run([binary, "-s", "sh", str(path)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout

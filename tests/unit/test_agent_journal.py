@@ -83,7 +83,8 @@ def test_a_python_traceback_logged_line_by_line_becomes_one_entry_ending_with_th
 def test_ansi_colour_codes_and_nul_bytes_are_removed_before_matching() -> None:
     text = markers.render_collected_output(
         {
-            "sync-images": f"2025-06-23T06:12:01+0000 {HOST} sync-images.sh[1]: \x1b[32mLogin\x00 Succeeded\x1b[0m"
+            "sync-images": f"2025-06-23T06:12:01+0000 {HOST} sync-images.sh[1]: "
+            "\x1b[32mLogin\x00 Succeeded\x1b[0m"
         }
     )
     collected = parse_collected(text, now=NOW)
@@ -111,7 +112,8 @@ def test_sections_are_split_by_markers_and_keep_the_reading_commands_exit_code()
 def test_a_failed_read_is_recorded_as_a_read_error_not_analysed_as_a_log() -> None:
     text = markers.render_collected_output(
         {
-            "cloud-init": "tail: cannot open '/var/log/cloud-init-output.log' for reading: No such file or directory"
+            "cloud-init": "tail: cannot open '/var/log/cloud-init-output.log' for reading: "
+            "No such file or directory"
         },
         exit_codes={"cloud-init": 1},
     )
@@ -153,3 +155,16 @@ def test_lines_after_a_cut_belong_to_the_section_whose_end_marker_follows_them()
     docker = collected.sections["docker"]
     assert docker.entries and docker.entries[-1].message.startswith("line 003999")
     assert any("analysed its first" in note for note in collected.notes)
+
+
+def test_a_plain_journal_without_markers_is_analysed_as_one_section_and_not_called_cut() -> None:
+    text = "\n".join(
+        [
+            f'Jun 23 06:12:24 {HOST} dockerd[27020]: level=error msg="Upload failed"',
+            f'Jun 23 06:12:25 {HOST} dockerd[27020]: level=info msg="ignoring event"',
+        ]
+    )
+    collected = parse_collected(text, now=NOW)
+    assert list(collected.sections) == ["output"]
+    assert len(collected.sections["output"].entries) == 2
+    assert collected.recognised and not collected.cut and collected.unreadable_reason is None

@@ -44,7 +44,7 @@ def test_the_seeds_missing_repositories_are_named_from_docker_sync_and_cloud_ini
     assert {e.section for e in finding.evidence} >= {"docker", "sync-images", "cloud-init"}
     assert any("does not exist in the registry with id 'xxxxxxxxxxxx'" in e.text for e in finding.evidence)
     assert all(e.timestamp is not None for e in finding.evidence if e.section == "docker")
-    assert "${!exists_check}" in finding.explanation  # the bash error points at the template's bug
+    assert "rule OFD001" in finding.explanation  # the bash error points at the template's bug
     assert diagnosis.state == "failing" and not diagnosis.healthy
     assert "runtime-operator" in diagnosis.summary
 
@@ -136,7 +136,8 @@ def test_an_unknown_error_is_reported_verbatim_with_its_whole_traceback() -> Non
 
 def test_unknown_error_lines_are_deduplicated_counted_and_never_dropped() -> None:
     lines = [
-        f'2025-06-23T06:1{i % 10}:00+0000 {HOST} sync-images.sh[{100 + i}]: level=error msg="quota check {i} failed"'
+        f"2025-06-23T06:1{i % 10}:00+0000 {HOST} sync-images.sh[{100 + i}]: "
+        f'level=error msg="quota check {i} failed"'
         for i in range(3)
     ] + [f"2025-06-23T06:20:00+0000 {HOST} sync-images.sh[7]: Error: the disk /dev/xvda is full"] * 4
     diagnosis = diagnose(collected(extra={"sync-images": "\n".join(lines)}), now=NOW)
@@ -160,7 +161,8 @@ def test_a_healthy_journal_has_no_error_or_warning_finding() -> None:
 
 def test_errors_older_than_the_agents_success_line_are_shown_as_resolved() -> None:
     old_failure = (JOURNALS / "apply-failure" / "apply-infrastructure.log").read_text()
-    success = f"2025-06-23T09:55:00+0000 {HOST} apply-infrastructure.sh[70001]: All resources applied successfully\n"
+    success = f"2025-06-23T09:55:00+0000 {HOST} apply-infrastructure.sh[70001]: "
+    success += "All resources applied successfully\n"
     diagnosis = diagnose(collected(extra={"apply-infrastructure": old_failure + success}), now=NOW)
     apply = diagnosis.finding("APPLY_INFRASTRUCTURE_FAILED")
     assert apply is not None and apply.resolved and apply.severity is Severity.INFO
@@ -211,9 +213,9 @@ def test_an_image_missing_from_ecr_is_a_warning_with_a_service_rerun() -> None:
 def test_an_iam_denial_names_the_action() -> None:
     line = (
         f"2025-06-23T06:15:40+0000 {HOST} sync-images.sh[3]: An error occurred (AccessDeniedException) when "
-        "calling the DescribeImages operation: User: arn:aws:sts::123456789012:assumed-role/openflow-agent-role/"
-        "i-0abc is not authorized to perform: ecr:DescribeImages on resource: arn:aws:ecr:ap-northeast-1:"
-        "123456789012:repository/snowflake-openflow/runtime-operator-chart"
+        "calling the DescribeImages operation: User: arn:aws:sts::123456789012:assumed-role/"
+        "openflow-agent-role/i-0abc is not authorized to perform: ecr:DescribeImages on resource: "
+        "arn:aws:ecr:ap-northeast-1:123456789012:repository/snowflake-openflow/runtime-operator-chart"
     )
     finding = diagnose(collected(extra={"sync-images": line}), now=NOW).finding(
         "AGENT_ROLE_PERMISSION_DENIED"
@@ -274,3 +276,13 @@ def test_every_catalog_signature_has_an_explanation_and_a_known_severity() -> No
     for signature in CATALOG.values():
         assert signature.id.isupper() and len(signature.explanation) > 40
         assert signature.severity in set(Severity)
+
+
+def test_a_repository_not_found_line_without_a_name_still_fails_until_ecr_is_checked() -> None:
+    line = (
+        f"2025-06-23T06:12:01+0000 {HOST} sync-images.sh[3]: An error occurred (RepositoryNotFoundException) "
+        "when calling the DescribeImages operation"
+    )
+    finding = diagnose(collected(extra={"sync-images": line}), now=NOW).finding("ECR_REPOSITORY_MISSING")
+    assert finding is not None and finding.severity is Severity.ERROR and not finding.resolved
+    assert finding.missing_repositories == []  # the remediation asks ECR which ones

@@ -27,7 +27,7 @@ class FakeCfn:
         self.events = events or []
         self.calls: list[str] = []
 
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:  # noqa: N803 - boto3's spelling
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
         if self.status is None:
             raise ClientError(
                 {
@@ -40,7 +40,7 @@ class FakeCfn:
             )
         return {"Stacks": [{"StackName": StackName, "StackStatus": self.status, "Outputs": []}]}
 
-    def describe_stack_events(self, StackName: str) -> dict[str, Any]:  # noqa: N803
+    def describe_stack_events(self, StackName: str) -> dict[str, Any]:
         return {"StackEvents": self.events}
 
     def create_stack(self, **kwargs: Any) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class FakeCfn:
         self.status = "CREATE_IN_PROGRESS"
         return {"StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/x/1"}
 
-    def delete_stack(self, StackName: str) -> None:  # noqa: N803
+    def delete_stack(self, StackName: str) -> None:
         self.calls.append("delete")
         self.status = None
 

@@ -46,6 +46,36 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    """Approve (or reject) a paused execution by its approval id, as a Slack button would."""
+    import getpass
+
+    import boto3
+
+    from openflow_autopilot.approvals import resolve_approval
+
+    bucket = args.bucket
+    if not bucket:
+        cfn = boto3.client("cloudformation", region_name=args.region)
+        outputs = cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        bucket = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ArtifactBucketName"), None)
+        if not bucket:
+            print(
+                f"error: stack {args.stack} has no ArtifactBucketName output; pass --bucket", file=sys.stderr
+            )
+            return 2
+    resolution = resolve_approval(
+        boto3.client("s3", region_name=args.region),
+        boto3.client("stepfunctions", region_name=args.region),
+        bucket=bucket,
+        approval_id=args.approval_id,
+        approved=not args.reject,
+        by=args.by or f"cli:{getpass.getuser()}",
+    )
+    print(resolution.message)
+    return 1 if resolution.already_handled else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openflow-autopilot",
@@ -62,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="request file to run (pointed at the sandbox's account and secrets)",
     )
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "resume", help="approve or reject a paused execution (its approval id is in the notification)"
+    )
+    p.add_argument("approval_id")
+    p.add_argument("--reject", action="store_true", help="reject instead of approve: the execution fails")
+    p.add_argument("--bucket", help="the artifact bucket (default: from the stack's outputs)")
+    p.add_argument(
+        "--stack", default="openflow-autopilot", help="the deployed stack (default: openflow-autopilot)"
+    )
+    p.add_argument("--region", default=None)
+    p.add_argument("--by", help="who decides (default: cli:<your user name>)")
+    p.set_defaults(func=_cmd_resume)
 
     p = sub.add_parser("validate", help="check a request file; nothing is contacted")
     p.add_argument("-c", "--config", type=Path, required=True)

@@ -77,12 +77,14 @@ class AwsAgentAccess:
         output_prefix: str = DEFAULT_OUTPUT_PREFIX,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        clients: Mapping[str, Any] | None = None,
     ) -> None:
         from openflow_autopilot.aws.clients import client
 
-        self.ssm: SSMClient = client("ssm", region)
-        self.s3: S3Client = client("s3", region)
-        self.ecr: ECRClient = client("ecr", region)
+        given = clients or {}
+        self.ssm: SSMClient = given.get("ssm") or client("ssm", region)
+        self.s3: S3Client = given.get("s3") or client("s3", region)
+        self.ecr: ECRClient = given.get("ecr") or client("ecr", region)
         self.output_bucket = output_bucket
         self.output_prefix = output_prefix
         self._sleep = sleep
@@ -336,7 +338,7 @@ def _print_text(
         f"{len(diagnosis.sections)} sections, {lines:,} lines collected.",
         file=out,
     )
-    print(f"{diagnosis.state.upper()}: {diagnosis.summary}", file=out)
+    print(f"[{diagnosis.state}] {diagnosis.summary}", file=out)
     for note in notes:
         print(f"note: {note}", file=out)
     shown = [f for f in diagnosis.findings if f.severity is not Severity.INFO or f.resolved]

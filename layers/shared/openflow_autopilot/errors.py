@@ -79,6 +79,10 @@ class TemplateNotUploaded(PermanentError):
     """Nobody uploaded the deployment's template before the pause timed out."""
 
 
+class ApprovalRejected(PermanentError):
+    """A human rejected a paused step (e.g. the reboot)."""
+
+
 # Names the ASL files refer to; a unit test checks they all exist here.
 RETRYABLE_ERROR_NAMES = (
     "SnowflakeRetryableError",
@@ -94,4 +98,5 @@ PERMANENT_ERROR_NAMES = (
     "StackFailed",
     "BudgetExhausted",
     "TemplateNotUploaded",
+    "ApprovalRejected",
 )

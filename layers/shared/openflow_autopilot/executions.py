@@ -30,6 +30,7 @@ class PhaseReport(BaseModel):
     actions: list[dict[str, Any]] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
+    attempts: int = 1  # a polled state (CheckStack, CheckSource) is one phase entry, checked N times
 
 
 class ExecutionReport(BaseModel):
@@ -79,6 +80,12 @@ def build_report(description: dict[str, Any], events: list[dict[str, Any]]) -> E
             transitions += 1
         if etype == "TaskStateEntered":
             name = ev["stateEnteredEventDetails"]["name"]
+            earlier = next((p for p in phases if p.name == name), None)
+            if earlier is not None and phases[-1] is earlier:
+                earlier.attempts += 1  # a wait loop came back to the same check
+                earlier.status = "RUNNING"
+                open_by_name[name] = earlier
+                continue
             phase = PhaseReport(name=name, status="RUNNING", started_at=_iso(ev["timestamp"]) or "")
             phases.append(phase)
             open_by_name[name] = phase

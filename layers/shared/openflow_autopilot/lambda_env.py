@@ -21,6 +21,7 @@ class FunctionEnv(BaseModel):
     artifact_bucket: str | None = None
     notify_topic_arn: str | None = None
     stack_role_arn: str | None = None  # the role CloudFormation assumes for the deployment's stack
+    secrets_prefix: str = "openflow-autopilot/"  # secrets the workflow creates are named under it
 
     @field_validator(
         "snowflake_host",

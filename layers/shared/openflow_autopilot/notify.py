@@ -193,7 +193,13 @@ def _post_slack(url: str, text: str) -> None:
 
 
 def send_action_needed(
-    request: ProvisionRequest, *, subject: str, text: str, default_topic_arn: str | None, sns: Any = None
+    request: ProvisionRequest,
+    *,
+    subject: str,
+    text: str,
+    default_topic_arn: str | None,
+    sns: Any = None,
+    approval_id: str | None = None,
 ) -> list[str]:
     """A pause that needs a human: the same targets as the outcome notifications."""
     topics = [default_topic_arn] if default_topic_arn else []
@@ -203,6 +209,7 @@ def send_action_needed(
             "workflow": "provision",
             "request_name": request.name,
             "status": "ACTION_NEEDED",
+            "approval_id": approval_id,
             "subject": subject,
             "text": text,
         }

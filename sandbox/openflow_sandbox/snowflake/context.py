@@ -62,7 +62,13 @@ class Delegate:
     """Forward the statement, unchanged, to fakesnow."""
 
 
-Outcome = Result | Delegate
+class Transfer(Protocol):
+    """A PUT/GET answer: stage information the client uses to move the file itself."""
+
+    def json_data(self) -> dict[str, Any]: ...
+
+
+Outcome = Result | Delegate | Transfer
 Kind = Literal["read", "write"]
 
 
@@ -73,6 +79,7 @@ class Ctx:
     settings: Settings
     fakesnow: FakesnowBridge
     flags: frozenset[str] = field(default_factory=frozenset)  # optional words matched, e.g. "OR REPLACE"
+    base_url: str = ""  # this server's http://host:port, for URLs handed to the client (stage transfers)
 
     # -- roles and privileges -------------------------------------------------------------
     def roles(self, *, creating: bool = False) -> set[str]:

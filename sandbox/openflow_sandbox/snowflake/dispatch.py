@@ -15,6 +15,7 @@ from typing import Any
 from . import errors
 from .context import Ctx, Delegate, Kind, Outcome, Rule
 from .handlers import (
+    connector_stage,
     connectors,
     databases,
     deployments,
@@ -38,6 +39,7 @@ RULES: list[Rule] = [
     *deployments.RULES,
     *runtimes.RULES,
     *connectors.RULES,
+    *connector_stage.RULES,
     *integrations.RULES,
 ]
 
@@ -176,7 +178,8 @@ def _passthrough_kind(words: list[str], sql: str) -> Kind:
     if verb in ("GRANT", "REVOKE"):
         raise errors.unsupported(sql)
     if verb in ("PUT", "GET", "LIST", "LS", "REMOVE", "RM") and "snow://" in sql.lower():
-        # connector stages (snow://openflow_connector/...): see SnowflakeEmulator.put_connector_config
+        # connector stages (snow://openflow_connector/...) are answered by handlers/connector_stage.py
+        # when both paths are quoted; anything else on them is not emulated
         raise errors.unsupported(sql)
     if verb in DEFINITION_VERBS:
         if verb == "CREATE" and rest[:2] in (["OR", "REPLACE"], ["OR", "ALTER"]):

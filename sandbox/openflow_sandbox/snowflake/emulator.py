@@ -8,6 +8,7 @@ so emulators never share data.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import secrets
 import threading
@@ -27,6 +28,7 @@ from .context import Ctx, Delegate, Kind, Session, SessionConnection, Settings
 from .dispatch import dispatch, statement_kind
 from .errors import LoginError, SqlError
 from .faults import FaultInjector, FaultKind
+from .handlers import connector_stage
 from .privileges import user_roles
 from .server import Reply, ServerThread, build_app
 from .sqltext import fq, parse_name
@@ -183,6 +185,10 @@ class SnowflakeEmulator:
         self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
     ) -> None:
         self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}" if self.port is not None else ""
 
     def connect_kwargs(
         self,
@@ -355,13 +361,62 @@ class SnowflakeEmulator:
             return copy.deepcopy(connector.versions[-1].config)
 
     def put_connector_config(self, name: str, config: Mapping[str, Any]) -> None:
-        """Replace config.json in the connector's live version (creating one from the latest if needed).
-
-        Stands in for ``PUT file://config.json snow://openflow_connector/<name>/versions/live/``: the
-        connector's GET/PUT over the wire needs the stage transfer protocol, which is not emulated.
-        """
+        """Replace config.json in the connector's live version, as a PUT of config.json on
+        ``snow://openflow_connector/<name>/versions/live/`` does (which the emulation also serves)."""
         with self._lock:
             self._connector(name).live_config = copy.deepcopy(dict(config))
+
+    def running_connectors(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(qualified name, definition, config.json of the default version) of each RUNNING connector:
+        what a runtime would be executing. Reading does not advance status transitions."""
+        with self._lock:
+            return [
+                (".".join(key), c.definition, copy.deepcopy(c.versions[-1].config))
+                for key, c in sorted(self.state.connectors.items())
+                if c.status == "RUNNING" and c.versions
+            ]
+
+    def secret_value(self, name: str) -> dict[str, str | None]:
+        """A Snowflake secret's fields (what a runtime resolves a secret reference to)."""
+        with self._lock:
+            secret = _schema_object(self.state.secrets, name, "secret")
+            return {
+                "type": secret.secret_type,
+                "username": secret.username,
+                "password": secret.password,
+                "secret_string": secret.secret_string,
+            }
+
+    # -- connector stage transfers (presigned URLs handed out by PUT/GET, see handlers/connector_stage)
+    def stage_upload(self, path: str, body: bytes) -> int:
+        """Store a file the connector uploaded; returns an HTTP status."""
+        try:
+            parts, version, file_name = connector_stage.parse_route(path)
+            name, content = connector_stage.decode_upload(file_name, body)
+            with self._lock:
+                connector = self._connector(".".join(parts))
+                if version != "live" or connector.live_config is None:
+                    return 403
+                if name == connector_stage.CONFIG_FILE:
+                    connector.live_config = connector_stage.config_from_upload(content)
+                else:
+                    connector.assets[name] = content
+        except (KeyError, ValueError, OSError, errors.SqlError) as exc:
+            logger.warning("stage upload to %s refused: %s", path, exc)
+            return 400
+        return 200
+
+    def stage_download(self, path: str) -> bytes | None:
+        try:
+            parts, version, file_name = connector_stage.parse_route(path)
+            with self._lock:
+                connector = self._connector(".".join(parts))
+                if file_name != connector_stage.CONFIG_FILE:
+                    return connector.assets.get(file_name)
+                config = connector_stage.version_config(connector, version)
+        except (KeyError, ValueError, errors.SqlError):
+            return None
+        return None if config is None else json.dumps(config, indent=2).encode()
 
     # -- the wire protocol (called by the server) ------------------------------------------------------
     def login(self, body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
@@ -473,7 +528,7 @@ class SnowflakeEmulator:
                 if fault == "network_reset":
                     return Reply("reset", kind=kind)
                 return Reply("http_error", status=503 if fault == "http_503" else 429, kind=kind)
-            ctx = Ctx(self.state, session, self.settings, self._bridge)
+            ctx = Ctx(self.state, session, self.settings, self._bridge, base_url=self.base_url)
             try:
                 if fault == "permission_denied":
                     raise errors.insufficient_privileges("account", self.settings.locator)

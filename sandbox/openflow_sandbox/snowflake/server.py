@@ -50,6 +50,10 @@ class Backend(Protocol):
 
     def logout(self, token: str) -> None: ...
 
+    def stage_upload(self, path: str, body: bytes) -> int: ...
+
+    def stage_download(self, path: str) -> bytes | None: ...
+
 
 async def _json_body(request: Request) -> dict[str, Any]:
     body = await request.body()
@@ -108,6 +112,16 @@ def build_app(backend: Backend, reset: Callable[[Client], None]) -> Starlette:
             backend.logout(_token(request))
         return await fakesnow_server.session(request)
 
+    async def stage_file(request: Request) -> Response:
+        # presigned-URL transfers of connector stage files (see handlers/connector_stage.py)
+        path = request.path_params["path"]
+        if request.method == "PUT":
+            return Response(status_code=backend.stage_upload(path, await request.body()))
+        content = backend.stage_download(path)
+        if content is None:
+            return Response(status_code=404)
+        return Response(content, media_type="application/octet-stream")
+
     async def ok(request: Request) -> JSONResponse:
         return JSONResponse({"data": None, "success": True})
 
@@ -120,6 +134,7 @@ def build_app(backend: Backend, reset: Callable[[Client], None]) -> Starlette:
             Route("/queries/v1/abort-request", ok, methods=["POST"]),
             Route("/telemetry/send", ok, methods=["POST"]),
             Route("/fs_bucket/{path:path}", fakesnow_server.bucket_upload, methods=["PUT"]),
+            Route("/openflow_stage/{path:path}", stage_file, methods=["PUT", "GET"]),
             Route("/monitoring/queries/{sfqid}", fakesnow_server.monitoring_query, methods=["GET"]),
         ]
     )

@@ -203,6 +203,7 @@ class Connector(SchemaObject, Lifecycle):
     definition: str
     display_name: str | None = None
     live_config: dict[str, Any] | None = None  # the writable live version; None once committed
+    assets: dict[str, bytes] = field(default_factory=dict)  # other files PUT on the stage (e.g. a JDBC jar)
     versions: list[ConnectorVersion] = field(default_factory=list)
     default_version: str = "LAST"
 

@@ -95,10 +95,11 @@ def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
             )
     if not rows:
         raise PreconditionFailed(
-            f"no gen 1 deployment (data plane integration) is visible to role {request.snowflake.login_role}; "
+            "no gen 1 deployment (data plane integration) is visible to role "
+            f"{request.snowflake.login_role}; "
             "gen 1 deployments can no longer be created",
             call="SHOW OPENFLOW DATA PLANE INTEGRATIONS",
-            fix="use openflow.generation: 2 for a new deployment, or a login_role that can see the integration",
+            fix="use openflow.generation: 2 for a new deployment, or a login_role that sees the integration",
         )
     if len(rows) > 1:
         names = ", ".join(str(r.get("name")) for r in rows)

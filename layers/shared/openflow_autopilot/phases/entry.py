@@ -8,12 +8,13 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from openflow_autopilot import notify
+from openflow_autopilot import approvals, notify
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.s3uri import S3Location
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
@@ -178,3 +179,92 @@ def _artifact_bucket(env: FunctionEnv) -> str:
     if not env.artifact_bucket:
         raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
     return env.artifact_bucket
+
+
+# --- the source database -----------------------------------------------------------------
+def _source_admin(request: ProvisionRequest, *, secrets: Any, rds: Any) -> source_phase.SourceAdmin:
+    return source_phase.admin_login(
+        request,
+        secrets=secrets or client("secretsmanager", request.aws.region),
+        rds=(rds or client("rds", request.aws.region)) if request.source.rds_instance_id else None,
+    )
+
+
+def source_preflight(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> PhaseResult:
+    request = parse_request(event.get("request"))
+    return source_phase.preflight(request, _source_admin(request, secrets=secrets, rds=rds))
+
+
+def source_parameters(event: dict[str, Any], *, rds: Any = None) -> PhaseResult:
+    """RDS: the parameter group with logical replication; reboots only when allowed (or approved)."""
+    request = parse_request(event.get("request"))
+    approved = bool((event.get("approval") or {}).get("approved"))
+    return source_phase.rds_parameters(
+        request,
+        rds=rds or client("rds", request.aws.region),
+        allow_reboot=True if approved else None,
+    )
+
+
+def source_status(event: dict[str, Any], *, rds: Any = None) -> dict[str, Any]:
+    request = parse_request(event.get("request"))
+    return source_phase.rds_ready(
+        request,
+        rds=rds or client("rds", request.aws.region),
+        state=dict(event.get("source") or {}),
+        max_attempts=int(event.get("max_attempts", 120)),
+    )
+
+
+def source_prepare(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, rds: Any = None
+) -> PhaseResult:
+    request = parse_request(event.get("request"))
+    secrets = secrets or client("secretsmanager", request.aws.region)
+    return source_phase.prepare(
+        request,
+        _source_admin(request, secrets=secrets, rds=rds),
+        secrets=secrets,
+        secret_name=source_phase.connector_secret_name(request, env.secrets_prefix),
+    )
+
+
+def await_approval(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None
+) -> dict[str, Any]:
+    """Pause point for a human decision: store the token under an approval id, ask humans."""
+    request = parse_request(event.get("request"))
+    kind = str(event["kind"])
+    text = approval_text(request, kind)
+    approval = approvals.create_approval(
+        s3 or client("s3", request.aws.region),
+        bucket=_artifact_bucket(env),
+        kind=kind,  # type: ignore[arg-type]
+        request_name=request.name,
+        execution=str(event.get("execution", "")),
+        task_token=str(event["task_token"]),
+        text=text,
+    )
+    how = (
+        f"Approve: openflow-autopilot resume {approval.id}   "
+        f"Reject: openflow-autopilot resume {approval.id} --reject"
+    )
+    notify.send_action_needed(
+        request,
+        subject=f"Openflow Autopilot: {request.name} is waiting for your approval ({kind})",
+        text=f"{text}\n{how}",
+        default_topic_arn=env.notify_topic_arn,
+        sns=sns,
+        approval_id=approval.id,
+    )
+    return {"approval_id": approval.id, "kind": kind}
+
+
+def approval_text(request: ProvisionRequest, kind: str) -> str:
+    if kind == "reboot":
+        return (
+            f"RDS instance {request.source.rds_instance_id} must reboot to turn on logical replication "
+            "(rds.logical_replication = 1 is pending-reboot); the database is unavailable for a few minutes. "
+            "The request does not allow a reboot now (source.allow_reboot: false)."
+        )
+    raise ConfigurationError(f"unknown approval kind {kind!r}")

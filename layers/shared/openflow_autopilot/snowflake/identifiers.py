@@ -49,3 +49,11 @@ def split_qualified(name: str, parts: int, what: str = "name") -> tuple[str, ...
 def literal(value: str) -> str:
     """A single-quoted SQL string literal with quotes and backslashes escaped."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quoted(name: str, what: str = "name") -> str:
+    """A case-exact identifier part, double-quoted (for names taken from another system, such as a
+    PostgreSQL schema or table that Snowflake must address with its exact case)."""
+    if not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name:
+        raise IdentifierError(f"{what} {name!r} cannot be a Snowflake identifier (empty, too long or NUL)")
+    return '"' + name.replace('"', '""') + '"'

@@ -1,9 +1,8 @@
 """Gen 2 Openflow connectors, their catalogue and configuration versions.
 
 The configuration (config.json on the connector's versioned stage) is held as a dict: the live
-version is edited through ``SnowflakeEmulator.put_connector_config``, COMMIT freezes it as VERSION$n.
-GET/PUT over the wire on ``snow://openflow_connector/...`` is not emulated (it needs the stage
-transfer protocol: presigned URLs the connector uploads to and downloads from).
+version is edited with PUT on ``snow://openflow_connector/<name>/versions/live/`` (see
+connector_stage.py) or ``SnowflakeEmulator.put_connector_config``; COMMIT freezes it as VERSION$n.
 """
 
 from __future__ import annotations

@@ -4,5 +4,6 @@
 reads the output (S3 first, inline as a fallback); `journal` splits that output into sections and
 entries; `signatures` is the catalog of known failures; `diagnose` turns the text into findings;
 `remediate` decides which repairs to run and creates missing ECR repositories. Nothing here sleeps
-or polls: the state machine waits between calls.
+or polls: the state machine waits between calls. Import from the modules: `diagnose` is both a
+module and its main function.
 """

@@ -296,32 +296,28 @@ def _resolve_if_older(finding: Finding, success_at: datetime | None) -> Finding:
 def _cross_check_repositories(
     findings: list[Finding], existing: set[str] | None, *, healthy_seen: bool
 ) -> list[Finding]:
+    """Name exactly what is missing. With ECR's answer (`existing`, for the ten), a repository the
+    journal names that exists now is 'already created since', and one of the ten that ECR lacks is
+    missing even before a journal line names it. Names outside the ten cannot be checked here: the
+    remediation checks them in ECR before creating anything."""
     current = next((f for f in findings if f.id == ECR_REPOSITORY_MISSING.id), None)
-    named = [name for name in (current.subjects if current else []) if name.startswith(REPOSITORY_PREFIX)]
-    if existing is None:
-        if current is None:
-            return findings
-        states = [RepositoryState(name=n, named_in_journal=True, state="not checked") for n in named]
-        updated = current.model_copy(
-            update={
-                "missing_repositories": [n for n in openflow_order(named) if is_openflow_repository(n)],
-                "repositories": states,
-            }
-        )
-        return [updated if f is current else f for f in findings]
+    named = [n for n in (current.subjects if current else []) if n.startswith(REPOSITORY_PREFIX)]
+    if existing is None and current is None:
+        return findings
 
-    candidates = openflow_order(set(named) | set(OPENFLOW_REPOSITORIES))
-    missing = [name for name in candidates if name not in existing and is_openflow_repository(name)]
-    states = [
-        RepositoryState(
-            name=name,
-            named_in_journal=name in named,
-            state="missing" if name in missing else "already created since",
-        )
-        for name in candidates
-        if name in missing or name in named
+    def state(name: str) -> RepositoryCheck:
+        if existing is None or (name not in OPENFLOW_REPOSITORIES and name not in existing):
+            return "not checked"
+        return "already created since" if name in existing else "missing"
+
+    candidates = openflow_order(set(named) | (set(OPENFLOW_REPOSITORIES) if existing is not None else set()))
+    states = [RepositoryState(name=n, named_in_journal=n in named, state=state(n)) for n in candidates]
+    states = [r for r in states if r.named_in_journal or r.state == "missing"]
+    missing = [
+        r.name for r in states if r.state != "already created since" and is_openflow_repository(r.name)
     ]
-    if current is None:
+
+    if current is None:  # ECR lacks some of the ten, and no journal line says so (yet)
         if not missing:
             return findings
         evidence = [
@@ -332,31 +328,29 @@ def _cross_check_repositories(
                 text=f"RepositoryNotFoundException: {name}",
                 count=1,
             )
-            for name in missing
+            for name in missing[:MAX_EVIDENCE]
         ]
-        current = _plain(
-            ECR_REPOSITORY_MISSING,
-            ECR_REPOSITORY_MISSING.explanation + " No journal line names them yet: ECR itself reports "
-            "them missing.",
-            evidence[:MAX_EVIDENCE],
-        ).model_copy(update={"count": len(missing)})
-        if healthy_seen:  # the agent succeeded without them: this version does not need them all
+        explanation = (
+            f"{ECR_REPOSITORY_MISSING.explanation} No journal line names them yet: ECR reports them missing."
+        )
+        current = _plain(ECR_REPOSITORY_MISSING, explanation, evidence).model_copy(
+            update={"count": len(missing)}
+        )
+        if healthy_seen:  # the agent succeeded without them: this agent version does not use them all
             current = current.model_copy(update={"severity": Severity.INFO, "remediation": None})
         findings = [*findings, current]
-        previous = current
-    else:
-        previous = current
+
     update: dict[str, object] = {"missing_repositories": missing, "repositories": states}
-    if not missing and not previous.resolved:
+    if existing is not None and not missing and not current.resolved:
         update |= {
             "severity": Severity.INFO,
             "resolved": True,
             "remediation": None,
             "explanation": "Resolved: every repository the journal names exists in ECR now (already "
-            f"created since). {previous.explanation}",
+            f"created since). {current.explanation}",
         }
-    updated = previous.model_copy(update=update)
-    return [updated if f is previous else f for f in findings]
+    updated = current.model_copy(update=update)
+    return [updated if f is current else f for f in findings]
 
 
 def _explained_service_failures(findings: list[Finding]) -> list[Finding]:

@@ -405,7 +405,8 @@ def parse_collected(
     notes: list[str] = []
     text = text.replace("\x00", "")
     text, cut = _cap(text, max_chars, notes)
-    sections, recognised, complete, agent_time, orphans = _split(text, notes)
+    sections, layout, complete, agent_time, orphans = _split(text, notes)
+    recognised = layout
     reference = now or agent_time or datetime.now(UTC)
     if orphans:
         notes.append(f"{len(orphans)} line(s) outside any section were ignored")
@@ -440,9 +441,10 @@ def parse_collected(
     else:
         recognised = recognised or markers.UNLABELLED in sections
     _fill_from_highlights(sections, reference)
-    if recognised and not complete:
+    if layout and not complete:
         notes.append("the output ends before the collection script's last line: it was cut or interrupted")
-    collected = Collected(sections, notes, recognised, complete, cut or not complete, agent_time, None)
+        cut = True
+    collected = Collected(sections, notes, recognised, complete or not layout, cut, agent_time, None)
     collected.unreadable_reason = _unreadable_reason(text, collected)
     return collected
 

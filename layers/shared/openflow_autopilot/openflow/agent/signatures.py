@@ -52,9 +52,9 @@ _REPO_MISSING = re.compile(
     r"repository with name ['\"](?P<repo>[^'\"\s]{1,256})['\"] does not exist in the registry", re.I
 )
 _INDIRECT_EXPANSION_NOTE = (
-    "The evidence shows bash's 'invalid variable name' error: the template's ensure-ecr-repo.sh "
-    "uses the indirect expansion ${!exists_check}, so its RepositoryNotFoundException check never "
-    "matches and it never creates the repository (`openflow-autopilot template doctor` rule OFD001)."
+    "The evidence includes bash's 'invalid variable name' error from ensure-ecr-repo.sh: this "
+    "deployment's template has that defect (`openflow-autopilot template doctor` rule OFD001 finds "
+    "and fixes it for the next deployment)."
 )
 
 

@@ -1,0 +1,46 @@
+"""One way to turn a phase function into a Lambda handler, so every handler file stays a few lines.
+
+The function's environment is validated once at cold start (FunctionEnv); each invocation logs
+which phase ran and how many actions it took — never the event (it may name secrets' ARNs, and
+payloads are the state machine's business).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel
+
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases.models import PhaseResult
+
+logger = Logger(service="openflow-autopilot")
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    if isinstance(result, PhaseResult):
+        return {"phase": result.phase, "status": result.status, "actions": len(result.actions)}
+    if isinstance(result, dict):
+        return {k: result[k] for k in ("status", "attempt", "done", "ready", "kind") if k in result}
+    return {}
+
+
+def phase_handler(fn: Callable[..., Any]) -> Callable[[dict[str, Any], Any], Any]:
+    """`fn(event, [env=FunctionEnv])` -> a pydantic model or JSON-able value."""
+    wants_env = "env" in inspect.signature(fn).parameters
+    env = FunctionEnv.from_environ() if wants_env else None
+
+    @logger.inject_lambda_context(log_event=False)
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+        result = fn(event, env=env) if wants_env else fn(event)
+        logger.info(f"{fn.__name__} finished", extra=_summary(result))
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json")
+        if isinstance(result, list):
+            return {"results": [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]}
+        return result
+
+    return lambda_handler

@@ -1,0 +1,220 @@
+"""The source database phases: pre-flight doctor (read-only, before any change), RDS logical
+replication (parameter group, reboot), and the connector's user, publication and grants.
+
+The admin login comes from Secrets Manager (the RDS-managed master secret, or one named in the
+request); the connector's generated password goes to Secrets Manager and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as pysecrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+
+from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, PreconditionFailed
+from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.postgres.connection import Connection, connect
+from openflow_autopilot.postgres.doctor import run_doctor
+from openflow_autopilot.postgres.prepare import prepare_source
+
+
+def slot_name(request: ProvisionRequest) -> str:
+    """The connector's replication slot: one per request, a valid PostgreSQL name."""
+    return "openflow_" + re.sub(r"[^a-z0-9_]", "_", request.name.lower())[:50]
+
+
+def connector_secret_name(request: ProvisionRequest, prefix: str = "openflow-autopilot/") -> str:
+    return f"{prefix}{request.name}/source-connector"
+
+
+@dataclass(frozen=True)
+class SourceAdmin:
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str = field(repr=False)
+
+    def dsn(self) -> str:
+        return make_conninfo(
+            host=self.host,
+            port=str(self.port),
+            dbname=self.database,
+            user=self.user,
+            password=self.password,
+            application_name="openflow-autopilot",
+        )
+
+
+def admin_login(request: ProvisionRequest, *, secrets: Any, rds: Any | None) -> SourceAdmin:
+    """Where and as whom to connect: the request's host override, else the RDS endpoint."""
+    src = request.source
+    status = rds_status(rds, src.rds_instance_id) if (rds is not None and src.rds_instance_id) else None
+    secret_arn = src.master_secret_arn or (status.master_secret_arn if status else None)
+    if not secret_arn:
+        raise ConfigurationError(
+            "no admin login for the source database",
+            fix="set source.master_secret_arn, or enable the RDS-managed master user secret",
+        )
+    data = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+    host = src.host or (status.endpoint_address if status else None) or data.get("host")
+    if not host:
+        raise ConfigurationError("the source database has no endpoint yet", fix="set source.host")
+    port = (
+        src.port
+        if src.host
+        else int((status.endpoint_port if status else None) or data.get("port") or src.port)
+    )
+    return SourceAdmin(
+        host=str(host),
+        port=port,
+        database=src.database,
+        user=str(data.get("username") or data.get("user")),
+        password=str(data.get("password", "")),
+    )
+
+
+def _connect(admin: SourceAdmin) -> Connection:
+    return connect(admin.dsn())
+
+
+def preflight(request: ProvisionRequest, admin: SourceAdmin) -> PhaseResult:
+    """Read-only checks (issue: pre-flight doctor). Blocking findings stop the workflow here,
+    before anything anywhere has changed."""
+    started = utcnow()
+    with _connect(admin) as conn:
+        report = run_doctor(conn, request.source.tables, connector_slot=slot_name(request))
+    notes = [f"{f.severity}: {f.id} {f.subject}: {f.evidence}" for f in report.findings]
+    if report.blocking:
+        blocking = [f for f in report.findings if f.severity == "blocking"]
+        raise PreconditionFailed(
+            f"the source database has {len(blocking)} blocking finding(s): "
+            + "; ".join(f"{f.id} ({f.subject}): {f.evidence}" for f in blocking[:5]),
+            call="source pre-flight doctor",
+            fix=" | ".join(f.fix for f in blocking[:3]),
+        )
+    return PhaseResult(
+        phase="SourcePreflight",
+        status="unchanged",
+        notes=notes or ["no findings"],
+        outputs={"server": report.server.model_dump(mode="json"), "warnings": report.warnings},
+        started_at=started,
+        ended_at=utcnow(),
+    )
+
+
+def rds_parameters(request: ProvisionRequest, *, rds: Any, allow_reboot: bool | None = None) -> PhaseResult:
+    started = utcnow()
+    src = request.source
+    if not src.rds_instance_id:
+        return PhaseResult(
+            phase="SourceParameters",
+            status="unchanged",
+            notes=["not an RDS instance: wal_level is checked by the pre-flight doctor"],
+            outputs={"reboot_required": False, "rebooted": False, "rds": False},
+            started_at=started,
+            ended_at=utcnow(),
+        )
+    result = ensure_logical_replication(
+        rds, src.rds_instance_id, allow_reboot=src.allow_reboot if allow_reboot is None else allow_reboot
+    )
+    actions = [
+        Action(kind="rds", target=f"{src.rds_instance_id}: {a}"[:200], statement=a) for a in result.actions
+    ]
+    return PhaseResult(
+        phase="SourceParameters",
+        status="changed" if actions else "unchanged",
+        actions=actions,
+        notes=[result.message, *result.notes],
+        outputs={
+            "rds": True,
+            "instance_id": src.rds_instance_id,
+            "parameter_group": result.parameter_group,
+            "reboot_required": result.reboot_required,
+            "rebooted": result.rebooted,
+            "attempt": 0,
+        },
+        started_at=started,
+        ended_at=utcnow(),
+    )
+
+
+def rds_ready(
+    request: ProvisionRequest, *, rds: Any, state: dict[str, Any], max_attempts: int
+) -> dict[str, Any]:
+    """One poll of the instance: available and parameters in-sync."""
+    attempt = int(state.get("attempt", 0)) + 1
+    if not request.source.rds_instance_id:
+        return {**state, "attempt": attempt, "ready": True}
+    status = rds_status(rds, request.source.rds_instance_id)
+    if status.ready:
+        return {**state, "attempt": attempt, "ready": True, "status": status.status}
+    if attempt >= max_attempts:
+        raise BudgetExhausted(
+            f"RDS instance {request.source.rds_instance_id} is still {status.status} "
+            f"(parameters {status.parameter_apply_status}) after {attempt} checks",
+            call="rds:DescribeDBInstances",
+            fix="look at the instance in the RDS console; redrive the execution to keep waiting",
+        )
+    return {**state, "attempt": attempt, "ready": False, "status": status.status}
+
+
+def _connector_password(secrets: Any, name: str, user: str) -> tuple[str, str, bool]:
+    """(password, secret ARN, created now). An existing secret is reused, never rotated here."""
+    try:
+        value = secrets.get_secret_value(SecretId=name)
+        return json.loads(value["SecretString"])["password"], str(value["ARN"]), False
+    except secrets.exceptions.ResourceNotFoundException:
+        pass
+    password = pysecrets.token_urlsafe(32)
+    arn = secrets.create_secret(
+        Name=name,
+        Description="Openflow PostgreSQL CDC connector login (managed by openflow-autopilot)",
+        SecretString=json.dumps({"username": user, "password": password}),
+    )["ARN"]
+    return password, str(arn), True
+
+
+def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secret_name: str) -> PhaseResult:
+    started = utcnow()
+    src = request.source
+    password, secret_arn, created = _connector_password(secrets, secret_name, src.replication_user)
+    with _connect(admin) as conn:
+        result = prepare_source(
+            conn,
+            tables=src.tables,
+            publication=src.publication,
+            user=src.replication_user,
+            password=password,
+            update_password=created,
+            connector_slot=slot_name(request),
+        )
+    actions = [Action(kind="postgres", target=a[:200], statement=a) for a in result.actions]
+    if created:
+        actions.insert(
+            0, Action(kind="create_secret", target=secret_name, statement="generated connector password")
+        )
+    return PhaseResult(
+        phase="SourcePrepare",
+        status="changed" if actions else "unchanged",
+        actions=actions,
+        notes=[f"publication {result.publication}: {', '.join(result.tables)}"],
+        outputs={
+            "host": admin.host,
+            "port": admin.port,
+            "database": admin.database,
+            "user": result.user,
+            "publication": result.publication,
+            "slot_name": slot_name(request),
+            "tables": result.tables,
+            "password_secret_arn": secret_arn,
+        },
+        started_at=started,
+        ended_at=utcnow(),
+    )
