@@ -5,8 +5,10 @@
   dispatch, so the numbers are the function's own work: routing, HMAC verification, parsing,
   planning and serialising the job. The first request (which imports slack_sdk) is reported
   separately.
-- Cold import: a fresh interpreter importing the webhook entry module (median of `runs`), and a
-  fresh interpreter answering its first signed request (import + build + handle).
+- Cold import: a fresh interpreter importing the webhook entry module (median of `runs`), the
+  function's handler module as Lambda loads it (functions/webhook/app.py: the entry module plus
+  Powertools' logger and the environment read), and a fresh interpreter answering its first signed
+  request (import + build + handle).
 
 Run: `python -m openflow_sandbox.bench_webhook [--n 1000] [--runs 7]`.
 """
@@ -21,6 +23,7 @@ import sys
 import textwrap
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from openflow_autopilot.triggers.config import WebhookConfig
@@ -29,6 +32,7 @@ from openflow_autopilot.triggers.store import MemoryIdempotencyStore
 from openflow_autopilot.triggers.verify import slack_signature
 from openflow_autopilot.triggers.webhook import WebhookDeps, handle
 
+HANDLER = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "app.py"
 SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway value for signing bench requests
 USER = "U0BENCH"
 TEXTS = ("status", "stop", "extend 2", "setup sales-cdc", "help", "cost", "start", "status OTHER_DEP")
@@ -50,6 +54,15 @@ _COLD_IMPORT = textwrap.dedent(
     import time
     t0 = time.perf_counter()
     import openflow_autopilot.triggers.webhook
+    print(time.perf_counter() - t0)
+    """
+)
+_COLD_IMPORT_HANDLER = textwrap.dedent(
+    f"""
+    import importlib.util, time
+    t0 = time.perf_counter()
+    spec = importlib.util.spec_from_file_location("app", {str(HANDLER)!r})
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
     print(time.perf_counter() - t0)
     """
 )
@@ -147,6 +160,7 @@ def bench_webhook(n: int = 1000, runs: int = 7) -> dict[str, Any]:
         "first_request_ms": round(first_ms, 2),
         "cold_import_runs": runs,
         "cold_import_ms": round(_median_subprocess_seconds(_COLD_IMPORT, runs) * 1000, 1),
+        "cold_import_handler_ms": round(_median_subprocess_seconds(_COLD_IMPORT_HANDLER, runs) * 1000, 1),
         "cold_first_request_ms": round(_median_subprocess_seconds(_COLD_FIRST_REQUEST, runs) * 1000, 1),
     }
 

@@ -122,8 +122,32 @@ def print_summary(console: Console, report: ExecutionReport, wall_seconds: float
         console.print(f"[red]{report.error}: {report.cause}[/red]")
 
 
+# The seed's story: the template doctor reports the ensure-ecr-repo.sh defect but the stack runs the
+# template as downloaded, so the agent gets stuck and agent health diagnoses and repairs it.
+SCENARIOS: dict[str, dict[str, str]] = {"seed": {"openflow__template_repair": "report"}, "repaired": {}}
+
+
+def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> None:
+    """The schedules the provisioning created, then one scheduled stop and the next start."""
+    from openflow_sandbox.power_rehearsal import rehearse
+
+    with console.status("power: a scheduled stop, then the next morning's start..."):
+        rehearsal = rehearse(sandbox, request, sandbox.compute)
+    table = Table(title="power schedule rehearsal")
+    for column in ("action", "at", "status", "runtime", "connector", "node groups (desired)"):
+        table.add_column(column)
+    for run in rehearsal.runs:
+        sizes = ", ".join(f"{name}={s.desired}" for name, s in run.sizes.items())
+        table.add_row(run.action, run.now, run.report.status, run.runtime, run.connector, sizes)
+    console.print(table)
+
+
 def demo(
-    *, report_path: Path | None, request_path: Path = EXAMPLE_REQUEST, console: Console | None = None
+    *,
+    report_path: Path | None,
+    request_path: Path = EXAMPLE_REQUEST,
+    console: Console | None = None,
+    scenario: str = "seed",
 ) -> int:
     console = console or Console()
     t0 = time.perf_counter()
@@ -131,8 +155,12 @@ def demo(
         sandbox = Sandbox().start()
     try:
         console.print(f"sandbox up in {sandbox.timings.seconds['total']:.2f}s")
-        report = run_provisioning(sandbox, sandbox.request(request_path), console=console)
+        report = run_provisioning(
+            sandbox, sandbox.request(request_path, **SCENARIOS[scenario]), console=console
+        )
         print_summary(console, report, time.perf_counter() - t0)
+        if report.status == "SUCCEEDED":
+            _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             report_path.write_text(report.model_dump_json(indent=2))

@@ -18,8 +18,11 @@ import boto3
 import psycopg
 import yaml
 
+from openflow_sandbox import ssm_bridge
 from openflow_sandbox.agent import SimulatedAgents
+from openflow_sandbox.connector_relay import ConnectorRelay
 from openflow_sandbox.deploy import DeployedApp, deploy
+from openflow_sandbox.eks import OpenflowCompute
 from openflow_sandbox.human import Human
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.moto_server import MotoSandbox
@@ -55,6 +58,8 @@ class Sandbox:
         self.postgres: LocalPostgres | None = LocalPostgres() if with_postgres else None
         self.app: DeployedApp | None = None
         self.agents: SimulatedAgents | None = None
+        self.relay: ConnectorRelay | None = None
+        self.compute = OpenflowCompute(REGION)
         self.human: Human | None = None
         self.human_uploads_template = human_uploads_template
         self.template_wait_seconds = template_wait_seconds
@@ -94,9 +99,14 @@ class Sandbox:
                 region=REGION,
             )
             self.timings.seconds["deploy"] = time.perf_counter() - t0
+            self.compute.start()
             self._seed()
             self.agents = SimulatedAgents(self.snowflake, endpoint_url=self.moto.endpoint, region=REGION)
             self.agents.start()
+            ssm_bridge.install(self.agents)
+            if self.postgres is not None:
+                self.relay = ConnectorRelay(self.snowflake, self.postgres.dsn())
+                self.relay.start()
             self.human = Human(
                 self, uploads_template=self.human_uploads_template, approves=self.human_approves
             )
@@ -109,7 +119,17 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        for part in (self.human, self.agents, self.postgres, self.snowflake, self.moto):
+        if self.agents is not None:
+            ssm_bridge.uninstall(self.agents)
+        for part in (
+            self.human,
+            self.relay,
+            self.agents,
+            self.compute,
+            self.postgres,
+            self.snowflake,
+            self.moto,
+        ):
             if part is None:
                 continue
             try:
@@ -177,6 +197,13 @@ class Sandbox:
     def provision_arn(self) -> str:
         assert self.app is not None, "sandbox not started"
         return self.app.state_machines["ProvisionStateMachine"]
+
+    runtime_name = "POSTGRES_CDC_RUNTIME"  # the example request's runtime.name
+
+    @property
+    def power_arn(self) -> str:
+        assert self.app is not None, "sandbox not started"
+        return self.app.state_machines["PowerStateMachine"]
 
     @property
     def artifact_bucket(self) -> str:

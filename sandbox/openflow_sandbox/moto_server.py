@@ -3,7 +3,9 @@
 moto has no supported in-process Lambda runtime: we replace its simple backend's `invoke` with
 one that imports our handler (functions/<name>/app.py) and calls it with the function's
 environment, returning a raised exception as a function error the way Lambda does, so the
-state machine's Retry/Catch see our error class names.
+state machine's Retry/Catch see our error class names. Asynchronous invocations
+(`InvocationType=Event`) are answered 202 at once and run on a thread, as Lambda queues them; a
+configuration update makes the next invocation a cold start, as in Lambda.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ class FunctionRegistry:
     def _capture_logs(self) -> None:
         """Point the Powertools loggers' stream handlers at log_lines instead of stdout."""
         sink = _LineSink(self.log_lines)
-        for name in ("openflow-autopilot", "openflow_autopilot"):
+        for name in ("openflow-autopilot", "openflow_autopilot", "openflow_autopilot.triggers"):
             for h in logging.getLogger(name).handlers:
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                # Exactly Powertools' StreamHandler: test runners attach subclasses of their own.
+                if type(h) is logging.StreamHandler:
                     h.setStream(sink)
 
     def handler(self, function_name: str, handler: str) -> Any:
@@ -85,6 +88,11 @@ class FunctionRegistry:
             self._capture_logs()
             self.modules[key] = module
         return getattr(self.modules[key], attr)
+
+    def cold_start(self, function_name: str) -> None:
+        """Forget the loaded handler modules: the next invocation reads the environment again."""
+        for key in [k for k in self.modules if k.startswith(f"{function_name}:")]:
+            del self.modules[key]
 
 
 class _LineSink(io.TextIOBase):
@@ -123,15 +131,35 @@ def _invoke_in_process(
     headers: Any,
     response_headers: Any,
 ) -> bytes:
-    import time
-
     registry = _ACTIVE
     fn = self.get_function(function_name, qualifier)
     name = fn.function_name
     if registry is None or name not in registry.sources:
         raise RuntimeError(f"sandbox: no source registered for function {name}")
+    if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
+        # Lambda queues it and answers 202 at once. The caller is often a handler holding
+        # _INVOKE_LOCK (the webhook dispatching a job to itself): running it inline would deadlock.
+        threading.Thread(
+            target=_run_handler,
+            args=(registry, fn, body, {}),
+            name=f"lambda-event-{name}",
+            daemon=True,
+        ).start()
+        return b""
+    return _run_handler(registry, fn, body, response_headers)
+
+
+def _run_handler(registry: FunctionRegistry, fn: Any, body: Any, response_headers: Any) -> bytes:
+    import time
+
+    name = fn.function_name
     event = json.loads(body) if body else {}
-    env = dict(fn.environment_vars or {})
+    # The variables Lambda's runtime sets itself (the webhook dispatches jobs to its own name).
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        **dict(fn.environment_vars or {}),
+    }
     with _INVOKE_LOCK:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update({k: str(v) for k, v in env.items()})
@@ -162,6 +190,19 @@ def _invoke_in_process(
 
 
 LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
+_update_function_configuration = LambdaSimpleBackend.update_function_configuration
+
+
+def _update_and_cold_start(
+    self: LambdaSimpleBackend, function_name: str, qualifier: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    config = _update_function_configuration(self, function_name, qualifier, body)
+    if _ACTIVE is not None and config:
+        _ACTIVE.cold_start(str(config["FunctionName"]))
+    return config
+
+
+LambdaSimpleBackend.update_function_configuration = _update_and_cold_start  # type: ignore[method-assign,assignment]
 
 
 def _s3_event_to_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:

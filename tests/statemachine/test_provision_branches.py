@@ -29,6 +29,14 @@ def app() -> Iterator[tuple[MotoSandbox, DeployedApp]]:
         moto.stop()
 
 
+def approve(event: dict[str, Any]) -> dict[str, Any]:
+    """A human who approves at once (what `openflow-autopilot resume` does)."""
+    boto3.client("stepfunctions", region_name="us-east-1").send_task_success(
+        taskToken=event["task_token"], output=json.dumps({"approved": True, "by": "test"})
+    )
+    return {"approval_id": "a0", "kind": event["kind"]}
+
+
 def phase_result(name: str, **outputs: Any) -> dict[str, Any]:
     return {"phase": name, "status": "unchanged", "actions": [], "notes": [], "outputs": outputs}
 
@@ -50,6 +58,18 @@ DEFAULTS: dict[str, Handler] = {
     ),
     "SourceStatusFunction": lambda e, _n: {**e["source"], "ready": True},
     "SourcePrepareFunction": lambda e, _n: phase_result("SourcePrepare"),
+    "AgentHealthFunction": lambda e, _n: phase_result("AgentHealth", done=True, wait_seconds=0),
+    "RuntimeFunction": lambda e, _n: phase_result("Runtime", runtime={"name": "OPENFLOW.OPENFLOW.RT"}),
+    "RuntimeStatusFunction": lambda e, _n: {"done": True, "status": "ACTIVE"},
+    "DestinationFunction": lambda e, _n: phase_result("Destination", key_secret_arn="arn:k"),
+    "ConnectorFunction": lambda e, _n: phase_result("Connector"),
+    "ConnectorStatusFunction": lambda e, _n: {"done": True, "status": "RUNNING"},
+    "AwaitApprovalFunction": lambda e, _n: approve(e),
+    "PowerSchedulesFunction": lambda e, _n: phase_result("Schedules"),
+    "VerifyInsertFunction": lambda e, _n: phase_result(
+        "VerifyInsert", canary={"id": "c1"}, attempt=0, found=False
+    ),
+    "VerifyCheckFunction": lambda e, _n: phase_result("CheckCanary", **{**e["verify"], "found": True}),
 }
 
 
@@ -131,9 +151,13 @@ def test_a_gen1_deployment_skips_the_template_and_stack_phases(app: Any) -> None
         "SourcePreflight",
         "SnowflakePrerequisites",
         "Deployment",
+        "AwaitRuntime",
+        "CheckRuntime",
         "SourceParameters",
         "CheckSource",
         "SourcePrepare",
+        "Destination",
+        "Schedules",
         "NotifySuccess",
     ]
     assert "StackFunction" not in calls
@@ -194,7 +218,7 @@ def test_a_reboot_the_request_does_not_allow_waits_for_an_approval_then_reboots(
     report, calls = run(
         app,
         "reboot-approved",
-        GEN1,
+        GEN2_WITH_TEMPLATE,
         SourceParametersFunction=reboot_pending,
         AwaitApprovalFunction=approve_at_once,
     )
@@ -211,7 +235,7 @@ def test_a_reboot_nobody_approves_fails_with_what_to_do(app: Any) -> None:
     report, calls = run(
         app,
         "reboot-ignored",
-        GEN1,
+        GEN2_WITH_TEMPLATE,
         SourceParametersFunction=reboot_pending,
         AwaitApprovalFunction=ask_and_wait,
     )
@@ -219,3 +243,44 @@ def test_a_reboot_nobody_approves_fails_with_what_to_do(app: Any) -> None:
     [notification] = calls["NotifyFunction"]
     assert "Nobody approved the reboot of RDS instance sales-db" in notification["state"]["error"]["Cause"]
     assert "SourcePrepareFunction" not in calls
+
+
+def test_the_agent_health_loop_waits_until_the_deployment_is_active(app: Any) -> None:
+    def stuck_then_active(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+        state = {**event["agent"], "done": attempt >= 3, "attempt": attempt, "wait_seconds": 0}
+        return phase_result("AgentHealth", **state)
+
+    report, calls = run(app, "agent-loop", GEN2_WITH_TEMPLATE, AgentHealthFunction=stuck_then_active)
+    assert report.status == "SUCCEEDED"
+    assert [c["agent"].get("attempt") for c in calls["AgentHealthFunction"]] == [None, 1, 2]
+    assert next(p for p in report.phases if p.name == "AgentHealth").attempts == 3
+    assert calls["RuntimeFunction"] and calls["VerifyCheckFunction"]
+
+
+def test_an_agent_that_never_turns_active_fails_with_the_last_diagnosis(app: Any) -> None:
+    from openflow_autopilot.errors import BudgetExhausted
+
+    def never(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+        if attempt >= 2:
+            raise BudgetExhausted(
+                "deployment D is still INACTIVE after 2 checks; last diagnosis: ECR_REPOSITORY_MISSING"
+            )
+        return phase_result("AgentHealth", done=False, attempt=attempt, wait_seconds=0)
+
+    report, calls = run(app, "agent-budget", GEN2_WITH_TEMPLATE, AgentHealthFunction=never)
+    assert report.status == "FAILED" and report.error == "BudgetExhausted"
+    assert "ECR_REPOSITORY_MISSING" in calls["NotifyFunction"][0]["state"]["error"]["Cause"]
+    assert "RuntimeFunction" not in calls
+
+
+def test_a_canary_that_never_arrives_fails_the_execution(app: Any) -> None:
+    from openflow_autopilot.errors import BudgetExhausted
+
+    def missing(event: dict[str, Any], attempt: int) -> dict[str, Any]:
+        if attempt >= 2:
+            raise BudgetExhausted("the canary did not arrive; the replication slot did not advance")
+        return phase_result("CheckCanary", **{**event["verify"], "found": False})
+
+    report, calls = run(app, "no-canary", GEN2_WITH_TEMPLATE, VerifyCheckFunction=missing)
+    assert report.status == "FAILED" and report.error == "BudgetExhausted"
+    assert "slot did not advance" in calls["NotifyFunction"][0]["state"]["error"]["Cause"]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from openflow_autopilot import cli_agent, cli_cost, cli_source, cli_template
+from openflow_autopilot import cli_agent, cli_cost, cli_sandbox, cli_source, cli_template
 from openflow_autopilot.config import load_request_file
 from openflow_autopilot.errors import AutopilotError
 
@@ -15,7 +15,7 @@ from openflow_autopilot.errors import AutopilotError
 def _cmd_demo(args: argparse.Namespace) -> int:
     from openflow_sandbox.demo import demo  # local-only: the sandbox is never deployed
 
-    return demo(report_path=args.report, request_path=args.request)
+    return demo(report_path=args.report, request_path=args.request, scenario=args.scenario)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("events/provision/request.yaml"),
         help="request file to run (pointed at the sandbox's account and secrets)",
     )
+    p.add_argument(
+        "--scenario",
+        choices=["seed", "repaired"],
+        default="seed",
+        help="seed (default): the template doctor only reports the seed's defect, the agent gets stuck and "
+        "agent health repairs it; repaired: the doctor repairs the template before the stack is created",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -116,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plan)
 
     # Each command family registers itself; they import their heavy dependencies lazily.
-    for module in (cli_source, cli_template, cli_agent, cli_cost):
+    for module in (cli_source, cli_template, cli_agent, cli_cost, cli_sandbox):
         module.register(sub)
     return parser
 

@@ -116,6 +116,11 @@ class OpenflowSettings(Strict):
     vpc_type: VpcType = VpcType.MANAGED
     subnet_ids: list[str] = Field(default_factory=list)
     template_s3_uri: str | None = Field(None, description="s3://bucket/key of the deployment's template")
+    template_repair: Literal["apply", "report"] = Field(
+        "apply",
+        description="apply: repair known template defects before the stack is created; report: only report "
+        "them (the stack runs the template as downloaded, and agent health repairs what it can)",
+    )
     data_plane_integration: SnowflakeName | None = Field(
         None, description="Gen 1 only: the existing OPENFLOW_DATAPLANE_<uuid> integration (found if omitted)"
     )
@@ -287,6 +292,11 @@ class Schedule(Strict):
     holidays: list[date] = Field(default_factory=list)
     # The agent instance keeps running while runtimes are stopped unless the request opts in.
     stop_agent: bool = Field(False, exclude_if=lambda v: v is False)
+    # The warehouse auto-suspends anyway; this suspends it at once when the runtime stops.
+    suspend_warehouse: bool = Field(False, exclude_if=lambda v: v is False)
+    # When the WAL guard finds the source cannot keep WAL for the whole off period: False refuses
+    # the stop; True stops anyway and schedules an early start within the safe time.
+    shorten_stops: bool = Field(False, exclude_if=lambda v: v is False)
 
     @field_validator("timezone")
     @classmethod
@@ -365,6 +375,9 @@ class ProvisionRequest(Strict):
     notifications: list[NotificationTarget] = Field(default_factory=list)
     allow_recreate_stack: bool = False
     diagnose_only: bool = False
+    remove_canary: bool = Field(
+        False, description="delete the verification row at the source once it arrived"
+    )
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -22,6 +22,10 @@ class FunctionEnv(BaseModel):
     notify_topic_arn: str | None = None
     stack_role_arn: str | None = None  # the role CloudFormation assumes for the deployment's stack
     secrets_prefix: str = "openflow-autopilot/"  # secrets the workflow creates are named under it
+    # The power workflow: what its EventBridge Scheduler schedules start, as which role, in which group.
+    power_state_machine_arn: str | None = None
+    scheduler_role_arn: str | None = None
+    schedule_group: str = "openflow-autopilot-power"
 
     @field_validator(
         "snowflake_host",
@@ -29,6 +33,8 @@ class FunctionEnv(BaseModel):
         "artifact_bucket",
         "notify_topic_arn",
         "stack_role_arn",
+        "power_state_machine_arn",
+        "scheduler_role_arn",
         mode="before",
     )
     @classmethod

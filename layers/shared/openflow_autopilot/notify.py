@@ -3,11 +3,13 @@ the stack's topic and the request's targets.
 
 The failed phase is derived from the phases that finished (the state payload carries their
 results), and the diagnosis from the error's Cause: message, the call that failed, the fix.
+A run started from a ticket or a Slack command also hears back there (triggers.replies).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from typing import Any, Literal
 
@@ -16,10 +18,12 @@ from pydantic import BaseModel, Field
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.power.notify_text import power_message
+from openflow_autopilot.triggers.replies import OriginSettings, client_provider, console_url, deliver
 
 # Provisioning phases in workflow order (state names in provision.asl.json): the fallback for
 # naming the failed phase when the execution history cannot be read.
-PHASE_ORDER = ("Validate", "SnowflakePrerequisites", "Deployment", "TemplateDoctor", "Stack")
+PHASE_ORDER = ("Validate", "SnowflakePrerequisites", "Deployment", "TemplateDoctor", "Stack", "Schedules")
 
 
 class Diagnosis(BaseModel):
@@ -90,6 +94,21 @@ def _summary_lines(phases: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _execution_lines(execution: str | None) -> list[str]:
+    url = console_url(execution)
+    return [*([f"Execution: {execution}"] if execution else []), *([f"Console: {url}"] if url else [])]
+
+
+def _next_steps(request: ProvisionRequest | None) -> list[str]:
+    if request is None:
+        return []
+    deployment = request.openflow.deployment_name
+    return [
+        f"What next: nothing is required. `/openflow status {deployment}` shows the latest runs; running "
+        "the same request again changes nothing."
+    ]
+
+
 def build(
     event: dict[str, Any], *, failed_in: str | None = None
 ) -> tuple[Notification, ProvisionRequest | None]:
@@ -107,6 +126,19 @@ def build(
     phases = state.get("phases") or {}
     error = state.get("error")
     execution = event.get("execution")
+    power = power_message(state, name=name, execution=execution, failed_in=failed_in)
+    if power is not None:
+        status, subject, text = power
+        return Notification(
+            workflow="power",
+            request_name=name,
+            status=status,
+            subject=subject,
+            text=text,
+            execution=execution,
+            diagnosis=_diagnose(error, phases, failed_in) if error else None,
+            phases=phases,
+        ), request
     if error:
         diag = _diagnose(error, phases, failed_in)
         subject = f"Openflow Autopilot: {name} FAILED in {diag.phase}"
@@ -118,7 +150,7 @@ def build(
                 "(aws stepfunctions redrive-execution --execution-arn <arn>) or start it again; finished "
                 "phases take no action on a rerun.",
                 *(["Phases finished before the failure:", *_summary_lines(phases)] if phases else []),
-                *([f"Execution: {execution}"] if execution else []),
+                *_execution_lines(execution),
             ]
         )
         return Notification(
@@ -135,7 +167,8 @@ def build(
         [
             f"Provisioning '{name}' finished.",
             *_summary_lines(phases),
-            *([f"Execution: {execution}"] if execution else []),
+            *_next_steps(request),
+            *_execution_lines(execution),
         ]
     )
     return Notification(
@@ -150,7 +183,11 @@ def send(
     sns: Any = None,
     secrets: Any = None,
     sfn: Any = None,
+    settings: OriginSettings | None = None,
+    opener: Any = None,
 ) -> Notification:
+    """`settings` (default: from the environment) say where replies to the run's origin may go."""
+    injected_secrets = secrets
     failed_in = None
     state = event.get("state") or {}
     if state.get("error") and str(event.get("execution", "")).startswith("arn:"):
@@ -179,16 +216,30 @@ def send(
             url = secrets.get_secret_value(SecretId=arn)["SecretString"].strip()
             _post_slack(url, f"*{note.subject}*\n{note.text}")
             note.delivered_to.append(f"slack webhook ({arn})")
+    if state.get("origin"):
+        label = deliver(
+            state["origin"],
+            subject=note.subject,
+            text=note.text,
+            settings=settings or OriginSettings.from_environ(),
+            secrets=client_provider(injected_secrets) if injected_secrets is not None else None,
+            opener=opener,
+        )
+        if label:
+            note.delivered_to.append(label)
     return note
 
 
-def _post_slack(url: str, text: str) -> None:
+def _post_slack(
+    url: str, text: str, *, blocks: list[dict[str, Any]] | None = None, opener: Any = None
+) -> None:
     if not url.startswith("https://hooks.slack.com/"):
         raise InvalidRequest("the Slack webhook secret must hold an https://hooks.slack.com/ URL")
+    body: dict[str, Any] = {"text": text, **({"blocks": blocks} if blocks else {})}
     req = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+    with (opener or urllib.request.urlopen)(req, timeout=10) as resp:
         resp.read()
 
 
@@ -200,8 +251,13 @@ def send_action_needed(
     default_topic_arn: str | None,
     sns: Any = None,
     approval_id: str | None = None,
+    secrets: Any = None,
+    origin: Any = None,
+    settings: OriginSettings | None = None,
+    opener: Any = None,
 ) -> list[str]:
-    """A pause that needs a human: the same targets as the outcome notifications."""
+    """A pause that needs a human: the same targets as the outcome notifications. In Slack, an
+    approval comes with Approve/Reject buttons (handled by the webhook function)."""
     topics = [default_topic_arn] if default_topic_arn else []
     topics += [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]
     message = json.dumps(
@@ -218,4 +274,54 @@ def send_action_needed(
         sns = sns or client("sns", request.aws.region)
         for arn in dict.fromkeys(topics):
             sns.publish(TopicArn=arn, Subject=subject[:99], Message=message)
-    return list(dict.fromkeys(topics))
+    delivered = list(dict.fromkeys(topics))
+    blocks = _approval_blocks(approval_id, f"*{subject}*\n{text}")
+    for target in request.notifications:
+        if target.slack_webhook_secret_arn:
+            label = _post_action_to_slack(
+                target.slack_webhook_secret_arn, subject, text, blocks, secrets, request.aws.region, opener
+            )
+            delivered += [label] if label else []
+    if origin:
+        label = deliver(
+            origin,
+            subject=subject,
+            text=text,
+            settings=settings or OriginSettings.from_environ(),
+            secrets=client_provider(secrets) if secrets is not None else None,
+            opener=opener,
+            blocks=blocks,
+        )
+        delivered += [label] if label else []
+    return delivered
+
+
+def _approval_blocks(approval_id: str | None, text: str) -> list[dict[str, Any]] | None:
+    if not approval_id:
+        return None
+    from openflow_autopilot.triggers.slack import approval_blocks
+
+    return approval_blocks(approval_id, text)
+
+
+def _post_action_to_slack(
+    secret_arn: str,
+    subject: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    secrets: Any,
+    region: str,
+    opener: Any,
+) -> str | None:
+    """Best effort: the run is paused either way, and the topic and the CLI still reach a human."""
+    try:
+        url = (secrets or client("secretsmanager", region)).get_secret_value(SecretId=secret_arn)[
+            "SecretString"
+        ]
+        _post_slack(url.strip(), f"*{subject}*\n{text}", blocks=blocks, opener=opener)
+    except Exception as exc:  # logged by type: the message could quote the webhook URL (a secret)
+        logging.getLogger(__name__).warning(
+            "could not post to the Slack webhook", extra={"secret": secret_arn, "error": type(exc).__name__}
+        )
+        return None
+    return f"slack webhook ({secret_arn})"

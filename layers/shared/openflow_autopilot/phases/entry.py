@@ -18,6 +18,7 @@ from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
+from openflow_autopilot.phases.runtime import gen1_runtime_instructions
 from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
 from openflow_autopilot.phases.template_doctor import repair_template
 from openflow_autopilot.phases.template_intake import await_upload, read_template, resume_on_upload
@@ -27,7 +28,10 @@ from openflow_autopilot.snowflake.session import Connector, _default_connector, 
 def validate(event: dict[str, Any]) -> dict[str, Any]:
     """The Validate state: the normalised request, or InvalidRequest naming the fields."""
     request = parse_request(event.get("request"))
-    return {"request": request.model_dump(mode="json"), "phases": {}}
+    state: dict[str, Any] = {"request": request.model_dump(mode="json"), "phases": {}}
+    if event.get("origin"):
+        state["origin"] = event["origin"]  # a ticket or Slack command: Notify reports back there
+    return state
 
 
 def snowflake_prerequisites(
@@ -139,6 +143,7 @@ def template_doctor(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) 
         execution=str(event.get("execution", "manual")),
         template_uri=str(event["template_s3_uri"]),
         expected_parameters=expected,
+        repair=request.openflow.template_repair == "apply",
     )
 
 
@@ -267,4 +272,6 @@ def approval_text(request: ProvisionRequest, kind: str) -> str:
             "(rds.logical_replication = 1 is pending-reboot); the database is unavailable for a few minutes. "
             "The request does not allow a reboot now (source.allow_reboot: false)."
         )
+    if kind == "gen1_runtime":
+        return gen1_runtime_instructions(request, resume_hint="approve this request (the command is below)")
     raise ConfigurationError(f"unknown approval kind {kind!r}")

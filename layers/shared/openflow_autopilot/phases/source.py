@@ -19,6 +19,7 @@ from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, PreconditionFailed
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.phases.verify import CANARY_TABLE, create_canary_table
 from openflow_autopilot.postgres.connection import Connection, connect
 from openflow_autopilot.postgres.doctor import run_doctor
 from openflow_autopilot.postgres.prepare import prepare_source
@@ -186,16 +187,20 @@ def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secr
     src = request.source
     password, secret_arn, created = _connector_password(secrets, secret_name, src.replication_user)
     with _connect(admin) as conn:
+        # The canary table the verify phase writes to is replicated like the requested tables.
+        canary_actions = create_canary_table(conn)
         result = prepare_source(
             conn,
-            tables=src.tables,
+            tables=[*src.tables, str(CANARY_TABLE)],
             publication=src.publication,
             user=src.replication_user,
             password=password,
             update_password=created,
             connector_slot=slot_name(request),
         )
-    actions = [Action(kind="postgres", target=a[:200], statement=a) for a in result.actions]
+    actions = [
+        Action(kind="postgres", target=a[:200], statement=a) for a in [*canary_actions, *result.actions]
+    ]
     if created:
         actions.insert(
             0, Action(kind="create_secret", target=secret_name, statement="generated connector password")

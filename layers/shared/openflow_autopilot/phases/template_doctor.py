@@ -42,10 +42,11 @@ def repair_template(
     execution: str,
     template_uri: str,
     expected_parameters: dict[str, str] | None = None,
+    repair: bool = True,
 ) -> PhaseResult:
     started = utcnow()
     text = read_template(s3, template_uri)
-    report = doctor(text, expected_parameters=expected_parameters, fix=True)
+    report = doctor(text, expected_parameters=expected_parameters, fix=repair)
     prefix = execution_prefix(execution)
     fixed_text = report.fixed_text if report.fixed_text is not None else text
     original_uri = _put(
@@ -76,7 +77,12 @@ def repair_template(
         f"findings: {findings_uri}"
     )
     remaining = (report.fixed_counts or report.counts).get("error", 0)
-    if remaining:
+    if remaining and not repair:
+        notes.append(
+            f"{remaining} error-level finding(s) left as downloaded (openflow.template_repair: report); "
+            "the stack runs the template unchanged"
+        )
+    elif remaining:
         raise PreconditionFailed(
             f"the template still has {remaining} error-level finding(s) that cannot be repaired "
             f"automatically (see {findings_uri})",

@@ -131,6 +131,19 @@ def ensure_canary_table(
     return done
 
 
+def create_canary_table(pg_conn: Connection, table: TableName | str = CANARY_TABLE) -> list[str]:
+    """Only the table (no publication yet): the source phase then publishes it with the others."""
+    t = _table_name(table)
+    with translated_errors("creating the canary table"):
+        row = pg_conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", [t.identifier().as_string(pg_conn)]
+        ).fetchone()
+        if row and row[0]:
+            return []
+        pg_conn.execute(pgsql.SQL(_CREATE).format(table=t.identifier()))
+    return [f"created table {t}"]
+
+
 def _slot_position(pg_conn: Connection, slot_name: str) -> tuple[bool, bool | None, str | None, int | None]:
     """(exists, active, confirmed_flush_lsn, retained WAL bytes) of a replication slot."""
     row = pg_conn.execute(

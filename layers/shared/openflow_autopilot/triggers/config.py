@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from openflow_autopilot.errors import ConfigurationError
 
 MAX_BODY_BYTES = 256 * 1024
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
 
 
 class ServiceNowAuth(BaseModel):
@@ -56,6 +57,10 @@ class WebhookConfig(BaseModel):
     servicenow: ServiceNowAuth = Field(default_factory=ServiceNowAuth)
     servicenow_instance_url: str | None = None
     servicenow_table: str = "incident"
+    github_api_url: str = Field(
+        DEFAULT_GITHUB_API_URL,
+        description="GitHub's REST API (Enterprise Server: https://HOST/api/v3): the token goes nowhere else",
+    )
     max_body_bytes: int = Field(MAX_BODY_BYTES, ge=1024, le=6 * 1024 * 1024)
 
     @field_validator("slack_allowed_users", mode="before")
@@ -76,6 +81,11 @@ class WebhookConfig(BaseModel):
     @classmethod
     def _instance(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _github_api(cls, v: str) -> str:
+        return v.rstrip("/")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> WebhookConfig:

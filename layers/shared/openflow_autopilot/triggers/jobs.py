@@ -292,7 +292,13 @@ def _comment(job: Job, deps: WebhookDeps) -> JobResult:
     if token is None:
         logger.warning("no token to comment with", extra={"system": job.origin.system})
         return JobResult(kind="comment", ok=False, text=f"no {job.origin.system} token in the webhook secret")
-    request = comment_payload(job.origin, job.text, token=token.get_secret_value(), user=user)
+    request = comment_payload(
+        job.origin,
+        job.text,
+        token=token.get_secret_value(),
+        user=user,
+        github_api_url=deps.config.github_api_url,
+    )
     try:
         status = send_comment(request, opener=deps.opener)
     except OSError as exc:

@@ -321,12 +321,27 @@ def _auth(token: str, user: str | None) -> str:
 
 
 def comment_payload(
-    origin: TicketOrigin, text: str, *, token: str, user: str | None = None
+    origin: TicketOrigin,
+    text: str,
+    *,
+    token: str,
+    user: str | None = None,
+    github_api_url: str | None = None,
 ) -> CommentRequest:
     """The HTTP call that adds `text` to the ticket. GitHub: a token (Bearer). Jira: an API token
     with the account's e-mail as `user` (Basic; Cloud) or a personal access token (Bearer; Data
-    Center). ServiceNow: a password with `user` (Basic) or an OAuth token (Bearer)."""
-    if not origin.comment_url or not origin.comment_url.startswith("https://"):
+    Center). ServiceNow: a password with `user` (Basic) or an OAuth token (Bearer).
+
+    With `github_api_url`, a GitHub comment URL must lie under that API (the token is never sent
+    anywhere else); an explicitly configured http:// API (a local stand-in) is then accepted."""
+    url = origin.comment_url or ""
+    if origin.system == "github" and github_api_url is not None:
+        if not url.startswith(github_api_url.rstrip("/") + "/"):
+            raise InvalidRequest(
+                f"cannot comment on github {origin.ref}: its comment URL is not under {github_api_url}",
+                fix="set GITHUB_API_URL to the GitHub API that sends the webhooks",
+            )
+    elif not url.startswith("https://"):
         raise InvalidRequest(f"cannot comment on {origin.system} {origin.ref}: no https comment URL is known")
     text = text if len(text) <= MAX_COMMENT else text[: MAX_COMMENT - 20] + "\n…(truncated)"
     headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": ""}
@@ -339,11 +354,11 @@ def comment_payload(
                 "Authorization": f"Bearer {token}",
             }
         )
-        return CommentRequest(origin.comment_url, headers, json.dumps({"body": text}).encode())
+        return CommentRequest(url, headers, json.dumps({"body": text}).encode())
     headers["Authorization"] = _auth(token, user)
     if origin.system == "jira":
-        return CommentRequest(origin.comment_url, headers, json.dumps({"body": text}).encode())
-    return CommentRequest(origin.comment_url, headers, json.dumps({"work_notes": text}).encode(), "PATCH")
+        return CommentRequest(url, headers, json.dumps({"body": text}).encode())
+    return CommentRequest(url, headers, json.dumps({"work_notes": text}).encode(), "PATCH")
 
 
 def send_comment(req: CommentRequest, *, opener: Callable[..., Any] = urllib.request.urlopen) -> int:

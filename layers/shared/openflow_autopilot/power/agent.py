@@ -1,0 +1,74 @@
+"""The deployment's agent instance (`openflow-agent-<key>`): stopped with the runtime only when the
+request opts in (`schedule.stop_agent`), started first on the way back, since the agent must
+report before a runtime can resume."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.errors import BudgetExhausted
+from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.power.openflow import Poll
+
+_EC2_BUSY = frozenset({"IncorrectInstanceState"})
+
+
+def _instance(ec2: Any, key: str) -> dict[str, Any] | None:
+    with aws_call("ec2:DescribeInstances"):
+        reservations = ec2.describe_instances(
+            Filters=[
+                {"Name": "tag:Name", "Values": [f"openflow-agent-{key}"]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )["Reservations"]
+    instances = [i for r in reservations for i in r["Instances"]]
+    return max(instances, key=lambda i: i["LaunchTime"]) if instances else None
+
+
+def set_agent(ec2: Any, key: str, *, want: Literal["stopped", "running"]) -> PhaseResult:
+    started = utcnow()
+    phase = "StopAgent" if want == "stopped" else "StartAgent"
+    actions: list[Action] = []
+    notes: list[str] = []
+    instance = _instance(ec2, key)
+    if instance is None:
+        notes.append(f"no agent instance tagged openflow-agent-{key}: nothing to do")
+        return PhaseResult(
+            phase=phase, status="unchanged", notes=notes, started_at=started, ended_at=utcnow()
+        )
+    instance_id = str(instance["InstanceId"])
+    state = str(instance["State"]["Name"])
+    if want == "stopped" and state in ("running", "pending"):
+        with aws_call("ec2:StopInstances", busy=_EC2_BUSY):
+            ec2.stop_instances(InstanceIds=[instance_id])
+        actions.append(Action(kind="stop_instance", target=instance_id, statement="ec2:StopInstances"))
+    elif want == "running" and state in ("stopped", "stopping"):
+        with aws_call("ec2:StartInstances", busy=_EC2_BUSY):
+            ec2.start_instances(InstanceIds=[instance_id])
+        actions.append(Action(kind="start_instance", target=instance_id, statement="ec2:StartInstances"))
+    else:
+        notes.append(f"agent instance {instance_id} is already {state}: nothing to do")
+    return PhaseResult(
+        phase=phase,
+        status="changed" if actions else "unchanged",
+        actions=actions,
+        notes=notes,
+        outputs={"instance_id": instance_id, "state_before": state},
+        started_at=started,
+        ended_at=utcnow(),
+    )
+
+
+def agent_reached(ec2: Any, key: str, *, want: Literal["running"], state: Poll, max_checks: int) -> Poll:
+    attempt = state.attempt + 1
+    instance = _instance(ec2, key)
+    status = str(instance["State"]["Name"]) if instance else "missing"
+    done = instance is None or status == want
+    if not done and attempt >= max_checks:
+        raise BudgetExhausted(
+            f"agent instance {instance['InstanceId'] if instance else ''} is still {status} "
+            f"after {attempt} checks",
+            fix="look at the instance in the EC2 console, then start again",
+        )
+    return Poll(attempt=attempt, done=done, status=status)

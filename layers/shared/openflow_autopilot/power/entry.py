@@ -1,0 +1,582 @@
+"""Glue between the power state machine's events and the power steps: parse, open clients and
+sessions, run one step, return a small JSON-able result. Handlers call exactly one function here.
+
+The state machine's payload: `request` (read from S3 by Load), `power` (deployment, action, reason,
+now, until), `decision`, `target` (where the compute is), `wal`, `phases` (each step's result),
+`polls` (the wait loops' state) and `settings` (budgets). `at` in an event is the real time the
+state was entered (`$$.State.EnteredTime`): WAL rates and records use it, while decisions use the
+scheduled `now`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from openflow_autopilot.aws.calls import aws_call, error_code
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.aws.rds import read_free_storage_bytes
+from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.cost.records import PowerRecord, append_record
+from openflow_autopilot.errors import ConfigurationError, InvalidRequest
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases import source as source_phase
+from openflow_autopilot.phases.models import PhaseResult, utcnow
+from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.wal_guard import check_wal
+from openflow_autopilot.power import agent as agent_power
+from openflow_autopilot.power import openflow as openflow_power
+from openflow_autopilot.power.decide import Decision, decide
+from openflow_autopilot.power.memory import load_memory, update_memory
+from openflow_autopilot.power.nifi import nifi_secret_name, read_nifi_access, set_flow_state
+from openflow_autopilot.power.nodegroups import ComputeCheck, check_compute, find_groups, restore
+from openflow_autopilot.power.request_store import load_request, save_request
+from openflow_autopilot.power.restart import cancel_restart, schedule_restart
+from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
+from openflow_autopilot.power.scheduler_api import (
+    active_override,
+    apply_override,
+    apply_schedules,
+    name_base,
+    remove_override,
+    remove_schedules,
+)
+from openflow_autopilot.power.slot import SlotCheck, check_slot, read_position
+from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
+from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
+
+RECORDS_PREFIX = "power-records"
+WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
+
+
+# --- small helpers ----------------------------------------------------------------------------------
+def _bucket(env: FunctionEnv) -> str:
+    if not env.artifact_bucket:
+        raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
+    return env.artifact_bucket
+
+
+def _time(value: Any, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"{field}: {value!r} is not an ISO date-time", fix="e.g. 2026-03-10T20:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest(f"{field}: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
+    return parsed
+
+
+def _request(event: dict[str, Any]) -> ProvisionRequest:
+    return parse_request(event.get("request"))
+
+
+def _power(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(event.get("power") or {})
+
+
+def _settings(event: dict[str, Any], name: str, default: int) -> int:
+    return int((event.get("settings") or {}).get(name, default))
+
+
+def _poll(event: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict((event.get("polls") or {}).get(name) or {})
+
+
+def _target_arn(event: dict[str, Any], env: FunctionEnv) -> str:
+    arn = event.get("state_machine") or env.power_state_machine_arn
+    if not arn:
+        raise ConfigurationError(
+            "the power state machine's ARN is unknown", fix="set POWER_STATE_MACHINE_ARN"
+        )
+    return str(arn)
+
+
+def _role_arn(env: FunctionEnv) -> str:
+    if not env.scheduler_role_arn:
+        raise ConfigurationError(
+            "SCHEDULER_ROLE_ARN is not set", fix="deploy with template.yaml, which sets it"
+        )
+    return env.scheduler_role_arn
+
+
+def _snowflake(
+    request: ProvisionRequest, role: str, env: FunctionEnv, secrets: Any, connector: Connector
+) -> Any:
+    creds = load_credentials(
+        secrets or client("secretsmanager", request.aws.region), request.snowflake.credentials_secret_arn
+    )
+    return session(
+        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
+    )
+
+
+def _owner_role(request: ProvisionRequest) -> str:
+    """Gen 2 runtimes belong to the Openflow admin role; gen 1 objects are seen by the login role."""
+    gen1 = request.openflow.generation is Generation.GEN1
+    return request.snowflake.login_role if gen1 else request.snowflake.admin_role
+
+
+def _gen1(request: ProvisionRequest) -> bool:
+    return request.openflow.generation is Generation.GEN1
+
+
+def _noop(phase: str, note: str) -> PhaseResult:
+    now = utcnow()
+    return PhaseResult(phase=phase, status="unchanged", notes=[note], started_at=now, ended_at=now)
+
+
+# --- Load and Decide ----------------------------------------------------------------------------------
+def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+    """The execution's input checked, and the stored request loaded: the payload the states share."""
+    raw = dict(event.get("input") or {})
+    deployment = str(raw.get("deployment") or "")
+    if not deployment:
+        raise InvalidRequest(
+            "deployment: missing", fix='start the power workflow with {"deployment": "<NAME>", ...}'
+        )
+    action = str(raw.get("action") or "")
+    if action not in ("stop", "start", "extend"):
+        raise InvalidRequest(f"action: {action!r} is not one of stop, start, extend")
+    now = _time(raw.get("now") or event.get("started_at"), "now")
+    request = load_request(s3 or client("s3"), _bucket(env), deployment)
+    schedule = request.schedule
+    return {
+        "request": request.model_dump(mode="json"),
+        "power": {
+            "deployment": request.openflow.deployment_name,
+            "action": action,
+            "reason": str(raw.get("reason") or "manual"),
+            "now": now.isoformat(),
+            "until": raw.get("until"),
+            "execution": event.get("execution"),
+            # the state machine's Choice states branch on these, so they are always present
+            "stop_agent": bool(schedule and schedule.stop_agent),
+            "suspend_warehouse": bool(schedule and schedule.suspend_warehouse),
+        },
+        "settings": event.get("settings") or {},
+        "phases": {},
+        "polls": {},
+        "target": None,
+        "wal": None,
+    }
+
+
+def decide_step(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
+) -> dict[str, Any]:
+    """Stop, start or skip, from the schedule, the override and the manual hold. An `extend` puts
+    its override in place here; a manual stop cancels an override; any start cancels a pending
+    early start."""
+    request, power = _request(event), _power(event)
+    deployment = str(power["deployment"])
+    now = _time(power["now"], "now")
+    s3 = s3 or client("s3")
+    scheduler = scheduler or client("scheduler")
+    group = env.schedule_group
+    memory = load_memory(s3, _bucket(env), deployment)
+    override = (
+        active_override(scheduler, deployment=deployment, group=group, now=now) if request.schedule else None
+    )
+    decision = decide(
+        request.schedule,
+        action=str(power["action"]),
+        reason=str(power.get("reason") or "manual"),
+        now=now,
+        override=override,
+        hold=memory.hold,
+        until=power.get("until"),
+    )
+    notes: list[str] = []
+    if decision.override is not None:
+        name = apply_override(
+            scheduler,
+            deployment=deployment,
+            override=decision.override,
+            target_arn=_target_arn(event, env),
+            role_arn=_role_arn(env),
+            group=group,
+        )
+        notes.append(f"override schedule {name} stops it at {decision.override.keep_on_until.isoformat()}")
+    if decision.cancel_override and remove_override(scheduler, deployment=deployment, group=group):
+        notes.append("the override was cancelled by the manual stop")
+    if decision.run == "start" and cancel_restart(scheduler, deployment=deployment, group=group):
+        notes.append("the pending early start (WAL guard) was removed: this start replaces it")
+    return {**decision.model_dump(mode="json"), "notes": notes}
+
+
+# --- WAL guard ------------------------------------------------------------------------------------------
+def wal_guard_step(
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    rds: Any = None,
+    cloudwatch: Any = None,
+    s3: Any = None,
+    scheduler: Any = None,
+) -> dict[str, Any]:
+    """One WAL check before a stop; "measure" asks the state machine to wait and check again when
+    there is no earlier sample to measure the WAL rate against."""
+    request, power = _request(event), _power(event)
+    decision = Decision.model_validate(event["decision"])
+    at = _time(event.get("at") or utcnow(), "at")
+    region = request.aws.region
+    loop = WalVerdict.model_validate(event["wal"]) if event.get("wal") else None
+    attempt = (loop.attempt if loop else 0) + 1
+    window = max(_settings(event, "poll_seconds", 30), 1) * WAL_WINDOW_POLLS
+    s3 = s3 or client("s3", region)
+    bucket = _bucket(env)
+    memory = load_memory(s3, bucket, str(power["deployment"]))
+    first = loop.first_sample if loop else None
+    previous = next((s for s in (first, memory.wal_sample) if usable_sample(s, at, window)), None)
+    secrets = secrets or client("secretsmanager", region)
+    rds_client = (rds or client("rds", region)) if request.source.rds_instance_id else None
+    admin = source_phase.admin_login(request, secrets=secrets, rds=rds_client)
+    free = None
+    if request.source.rds_instance_id:
+        free = read_free_storage_bytes(
+            cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
+        )
+    with connect(admin.dsn()) as conn:
+        report = check_wal(
+            conn, source_phase.slot_name(request), now=at, previous=previous, free_storage_bytes=free
+        )
+    max_attempts = _settings(event, "wal_max_checks", WAL_WINDOW_POLLS + 5)
+    if report.rate_bytes_per_second is None and report.slot_found and attempt < max_attempts:
+        return WalVerdict(
+            decision="measure",
+            reason=f"measuring the WAL rate over {window} s: {report.message}",
+            off_hours=decision.off_hours or 0.0,
+            needed_hours=0.0,
+            first_sample=first or report.sample,
+            attempt=attempt,
+            level=report.level,
+        ).model_dump(mode="json")
+    schedule = request.schedule
+    verdict = judge(
+        report,
+        off_hours=decision.off_hours,
+        at=at,
+        allow_shorten=bool(schedule and schedule.shorten_stops),
+        attempt=attempt,
+    )
+    if verdict.decision in ("allow", "shorten"):
+        update_memory(s3, bucket, str(power["deployment"]), wal_sample=report.sample)
+    result = verdict.model_dump(mode="json")
+    if verdict.decision == "shorten" and verdict.restart_at is not None:
+        result["restart_schedule"] = schedule_restart(
+            scheduler or client("scheduler"),
+            deployment=str(power["deployment"]),
+            at=verdict.restart_at,
+            target_arn=_target_arn(event, env),
+            role_arn=_role_arn(env),
+            group=env.schedule_group,
+        )
+    result["report"] = report.model_dump(mode="json", exclude={"sample"})
+    return result
+
+
+# --- Openflow (SQL) ------------------------------------------------------------------------------------
+def connector_step(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> Any:
+    """op: stop | start | stopped (one poll) | running (one poll)."""
+    request, op = _request(event), str(event["op"])
+    region = request.aws.region
+    if _gen1(request):
+        if op in ("stopped", "running"):
+            return openflow_power.Poll(attempt=1, done=True, status="gen 1 (not observable)")
+        secrets = secrets or client("secretsmanager", region)
+        access = read_nifi_access(secrets, nifi_secret_name(env.secrets_prefix, request.name))
+        actions, notes = set_flow_state(access, "STOPPED" if op == "stop" else "RUNNING")
+        now = utcnow()
+        return PhaseResult(
+            phase="StopConnector" if op == "stop" else "StartConnector",
+            status="changed" if actions else "unchanged",
+            actions=actions,
+            notes=notes,
+            started_at=now,
+            ended_at=utcnow(),
+        )
+    with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
+        if op == "stop":
+            return openflow_power.stop_connector(sql, request)
+        if op == "start":
+            return openflow_power.start_connector(sql, request)
+        want: Literal["STOPPED", "RUNNING"] = "STOPPED" if op == "stopped" else "RUNNING"
+        return openflow_power.connector_reached(
+            sql,
+            request,
+            want=want,
+            state=openflow_power.Poll.model_validate(_poll(event, f"connector_{op}")),
+            max_checks=_settings(event, "max_checks", 60),
+        )
+
+
+def runtime_step(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> Any:
+    """op: locate (the deployment's key, the runtime's node type, runtimes sharing its nodes) |
+    suspend | resume | suspended (one poll) | active (one poll)."""
+    request, op = _request(event), str(event["op"])
+    if op == "locate":
+        with _snowflake(request, _owner_role(request), env, secrets, connector) as sql:
+            return openflow_power.locate(sql, request)
+    if _gen1(request):
+        if op in ("suspended", "active"):
+            return openflow_power.Poll(attempt=1, done=True, status="gen 1 (not observable)")
+        return _noop(
+            "SuspendRuntime" if op == "suspend" else "ResumeRuntime",
+            "gen 1 runtimes have no SQL suspend/resume: their node groups are scaled instead",
+        )
+    with _snowflake(request, request.snowflake.admin_role, env, secrets, connector) as sql:
+        if op == "suspend":
+            return openflow_power.suspend_runtime(sql, request)
+        if op == "resume":
+            return openflow_power.resume_runtime(sql, request)
+        want: Literal["SUSPENDED", "ACTIVE"] = "SUSPENDED" if op == "suspended" else "ACTIVE"
+        return openflow_power.runtime_reached(
+            sql,
+            request,
+            want=want,
+            state=openflow_power.Poll.model_validate(_poll(event, f"runtime_{op}")),
+            max_checks=_settings(event, "max_checks", 60),
+        )
+
+
+def warehouse_step(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> PhaseResult:
+    request = _request(event)
+    with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
+        return openflow_power.suspend_warehouse(sql, request)
+
+
+# --- AWS compute ------------------------------------------------------------------------------------------
+def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = None) -> Any:
+    """op: check (one poll of the stop's compute check) | restore (the start's remembered sizes)."""
+    request, op = _request(event), str(event["op"])
+    target = dict(event.get("target") or {})
+    key = str(target.get("key") or "")
+    if not key:
+        return _noop("RestoreCompute", "the deployment has no key yet: no node groups to look at")
+    size = str(target.get("node_type") or request.runtime.size.value)
+    eks = eks or client("eks", request.aws.region)
+    autoscaling = autoscaling or client("autoscaling", request.aws.region)
+    if op == "restore":
+        started = utcnow()
+        groups = find_groups(eks, autoscaling, key=key, size=size)
+        actions, notes = [], []
+        for group in groups:
+            done, said = restore(eks, autoscaling, group)
+            actions += done
+            notes += said
+        if not groups:
+            notes.append(f"no node group found for deployment key {key}: nothing to restore")
+        return PhaseResult(
+            phase="RestoreCompute",
+            status="changed" if actions else "unchanged",
+            actions=actions,
+            notes=notes,
+            outputs={"groups": [g.describe() for g in groups]},
+            started_at=started,
+            ended_at=utcnow(),
+        )
+    shared = list(target.get("shared_with") or [])
+    return check_compute(
+        eks,
+        autoscaling,
+        key=key,
+        size=size,
+        state=ComputeCheck.model_validate(_poll(event, "compute")),
+        grace_checks=0 if _gen1(request) else _settings(event, "compute_grace_checks", 10),
+        max_checks=_settings(event, "max_checks", 60),
+        may_force=not shared,
+        shared_with=shared,
+    )
+
+
+def agent_step(event: dict[str, Any], *, ec2: Any = None) -> Any:
+    """op: stop | start | running (one poll)."""
+    request, op = _request(event), str(event["op"])
+    key = str((event.get("target") or {}).get("key") or "")
+    ec2 = ec2 or client("ec2", request.aws.region)
+    if op == "running":
+        return agent_power.agent_reached(
+            ec2,
+            key,
+            want="running",
+            state=openflow_power.Poll.model_validate(_poll(event, "agent")),
+            max_checks=_settings(event, "max_checks", 60),
+        )
+    return agent_power.set_agent(ec2, key, want="stopped" if op == "stop" else "running")
+
+
+# --- the replication slot after a start ---------------------------------------------------------------
+def slot_step(
+    event: dict[str, Any], *, secrets: Any = None, rds: Any = None, s3: Any = None, env: FunctionEnv
+) -> Any:
+    """op: baseline (before the connector starts) | check (one poll: has the slot advanced?)."""
+    request, op = _request(event), str(event["op"])
+    region = request.aws.region
+    at = _time(event.get("at") or utcnow(), "at")
+    admin = source_phase.admin_login(
+        request,
+        secrets=secrets or client("secretsmanager", region),
+        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
+    )
+    with connect(admin.dsn()) as conn:
+        position = read_position(conn, source_phase.slot_name(request), at=at)
+    if op == "baseline":
+        return SlotCheck(baseline=position)
+    state = SlotCheck.model_validate(_poll(event, "slot"))
+    result = check_slot(position, state, max_checks=_settings(event, "max_checks", 60))
+    if result.done:  # a WAL sample for the next stop's rate
+        update_memory(
+            s3 or client("s3", region),
+            _bucket(env),
+            str(_power(event)["deployment"]),
+            wal_sample=position.sample(),
+        )
+    return result
+
+
+# --- Record ---------------------------------------------------------------------------------------------
+def _changed(event: dict[str, Any]) -> bool:
+    phases = event.get("phases") or {}
+    if any(isinstance(p, dict) and p.get("status") == "changed" for p in phases.values()):
+        return True
+    compute = (event.get("polls") or {}).get("compute") or {}
+    return bool(compute.get("actions"))
+
+
+def _summary(event: dict[str, Any]) -> str:
+    parts = []
+    for name, result in (event.get("phases") or {}).items():
+        if isinstance(result, dict):
+            kinds = [a.get("kind") for a in result.get("actions") or []]
+            parts.append(f"{name}: {', '.join(k for k in kinds if k) or 'no change'}")
+    compute = (event.get("polls") or {}).get("compute") or {}
+    if compute.get("actions"):
+        parts.append("compute: " + ", ".join(str(a.get("kind")) for a in compute["actions"]))
+    return "; ".join(parts)[:900]
+
+
+def record_step(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+    """After a stop or start: an on/off record (only if something changed), and the memory: the
+    manual hold this run creates, and the outcome."""
+    power = _power(event)
+    decision = Decision.model_validate(event["decision"])
+    deployment = str(power["deployment"])
+    at = _time(event.get("at") or utcnow(), "at")
+    s3 = s3 or client("s3")
+    bucket = _bucket(env)
+    action: Literal["stop", "start"] = "stop" if decision.run == "stop" else "start"
+    result = "stopped" if action == "stop" else "started"
+    changed = _changed(event)
+    key = None
+    if changed:
+        reason = "override" if decision.action == "extend" else str(power.get("reason") or "manual")
+        key = append_record(
+            s3,
+            bucket,
+            RECORDS_PREFIX,
+            PowerRecord(
+                deployment=deployment, action=action, at=at, reason=reason, note=_summary(event) or None
+            ),
+        )
+    update_memory(
+        s3,
+        bucket,
+        deployment,
+        hold=decision.hold,
+        last_action=action,
+        last_outcome=result if changed else f"already {result}",
+        last_at=at,
+    )
+    restart_at = (event.get("wal") or {}).get("restart_at")
+    return {
+        "result": result,
+        "changed": changed,
+        "record_key": key,
+        "why": decision.why,
+        "restart_at": restart_at,
+        "note": None if changed else f"nothing changed: it was already {result} (no record written)",
+    }
+
+
+# --- the schedules (called by the provisioning workflow at its end) -----------------------------------
+def _snapshot(scheduler: Any, group: str, base: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    try:
+        with aws_call("scheduler:ListSchedules"):
+            pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=f"{base}-")
+            names = [s["Name"] for page in pages for s in page.get("Schedules", [])]
+        for name in names:
+            with aws_call("scheduler:GetSchedule"):
+                s = scheduler.get_schedule(Name=name, GroupName=group)
+            found[name] = [
+                s.get(k) for k in ("ScheduleExpression", "ScheduleExpressionTimezone", "State")
+            ] + [json.loads(s.get("Target", {}).get("Input") or "null")]
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    return found
+
+
+def ensure_schedules(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
+) -> PhaseResult:
+    """Store the request for the power workflow and create, update or remove the deployment's
+    EventBridge Scheduler schedules to match its schedule (none: always on, schedules removed).
+    Event: {"request": {...}, "now"?: ISO time (for the DST notes; default: the current time)}."""
+    started = utcnow()
+    request = _request(event)
+    deployment = request.openflow.deployment_name
+    group = env.schedule_group
+    s3 = s3 or client("s3")
+    scheduler = scheduler or client("scheduler")
+    key = save_request(s3, _bucket(env), request)
+    now = _time(event["now"], "now") if event.get("now") else datetime.now(UTC)
+    base = name_base(deployment)
+    before = _snapshot(scheduler, group, base)
+    notes: list[str] = []
+    outputs: dict[str, Any] = {"request_key": key, "group": group}
+    schedule = request.schedule
+    if schedule is None:
+        removed = remove_schedules(scheduler, deployment=deployment, group=group)
+        notes.append(
+            "no schedule: the deployment stays on" + (f"; removed {', '.join(removed)}" if removed else "")
+        )
+        outputs["schedules"] = []
+    else:
+        specs = scheduler_expressions(schedule, now=now)
+        names = apply_schedules(
+            scheduler,
+            deployment=deployment,
+            specs=specs,
+            target_arn=_target_arn(event, env),
+            role_arn=_role_arn(env),
+            group=group,
+        )
+        for name, spec in zip(names, specs, strict=True):
+            notes.append(f"{name}: {spec.action} {','.join(spec.days)} {spec.time} {spec.timezone}")
+            notes += spec.notes
+        outputs["schedules"] = names
+        outputs["next"] = [
+            {"at": t.at.isoformat(), "action": t.action} for t in next_transitions(schedule, now, n=4)
+        ]
+    after = _snapshot(scheduler, group, base)
+    return PhaseResult(
+        phase="Schedules",
+        status="changed" if before != after else "unchanged",
+        notes=list(dict.fromkeys(notes)),
+        outputs=outputs,
+        started_at=started,
+        ended_at=utcnow(),
+    )
