@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --template template.yaml
 	$(PY) -m openflow_autopilot.asl check
+	$(PY) -m openflow_autopilot.template_lint template.yaml
 
 bench: $(STAMP)
 	$(PY) -m openflow_sandbox.bench --out build/bench.json
