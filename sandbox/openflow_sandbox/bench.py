@@ -82,12 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         **bench_sandbox(args.runs),
     }
-    try:
-        from openflow_sandbox.bench_source import bench_source
-    except ModuleNotFoundError:
-        pass
-    else:
-        results["source_1000_tables"] = bench_source(n_tables=1000, runs=args.runs)
+    from openflow_sandbox.bench_source import bench_source
+    from openflow_sandbox.bench_webhook import bench_webhook
+
+    results["source_1000_tables"] = bench_source(n_tables=1000, runs=args.runs)
+    results["webhook_ack"] = bench_webhook(n=1000)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"{'measure':48} value")

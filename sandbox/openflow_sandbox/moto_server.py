@@ -277,6 +277,11 @@ class MotoSandbox:
             self._server = None
         if _ACTIVE is self.registry:
             _ACTIVE = None
+        # Powertools caches its parameter providers (and their boto3 clients, bound to this
+        # server's endpoint) process-wide: drop them with the server.
+        from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
+
+        powertools_parameters.DEFAULT_PROVIDERS.clear()
         for k, v in self._saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

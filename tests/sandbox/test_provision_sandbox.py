@@ -41,6 +41,7 @@ PROVISION_STATES = [
     "CheckConnector",
     "VerifyInsert",
     "CheckCanary",
+    "Schedules",
     "NotifySuccess",
 ]
 # Phases that act on every run by design: the doctor repairs the run's copy of the template, and
