@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(PY) -m openflow_autopilot.template_lint template.yaml
 
 bench: $(STAMP)
-	$(PY) -m openflow_sandbox.bench --out build/bench.json
+	$(PY) -m openflow_sandbox.bench --out build/bench.json --readme README.md
 
 # sam build needs python3.13 on PATH: the virtualenv's.
 build: $(STAMP)

@@ -21,21 +21,12 @@ from typing import Any
 
 import boto3
 
+from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORY_NAMES
 from openflow_sandbox.agent_scripts import run_agent_script, stack_refs
 from openflow_sandbox.snowflake import SnowflakeEmulator
 
-REPOSITORIES = (
-    "openflow-data-plane-agent-aws",
-    "runtime-extensions",
-    "runtime-operator",
-    "runtime-operator-chart",
-    "runtime-server",
-    "openflow-dataplane-service",
-    "openflow-dataplane-service-chart",
-    "openflow-dataplane-ui",
-    "openflow-dataplane-ui-chart",
-    "openflow-runtime-gateway",
-)
+# The ten repositories the agent mirrors images into (one list, shared with the diagnosis).
+REPOSITORIES = OPENFLOW_REPOSITORY_NAMES
 UNITS = ("docker", "openflow-sync-images", "openflow-apply-infrastructure", "cloud-init")
 _PROCESS = {
     "docker": "dockerd[2702]",

@@ -69,10 +69,42 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
     }
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The README's table: one row per measure, medians first."""
+    m = results["machine"]
+    rows = [
+        f"Measured on {m['platform']}, {m['cpus']} CPUs, Python {m['python']} (`make bench`, medians).",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    for key, value in results.items():
+        if key == "machine":
+            continue
+        if isinstance(value, dict) and "median_s" in value:
+            rows.append(f"| {key} | {value['median_s']:.3f} s (median of {value['runs']}) |")
+        elif isinstance(value, dict):
+            inner = ", ".join(f"{k} {v}" for k, v in value.items() if not isinstance(v, dict | list))
+            rows.append(f"| {key} | {inner} |")
+        else:
+            rows.append(f"| {key} | {value} |")
+    return "\n".join(rows) + "\n"
+
+
+def update_readme(readme: Path, results: dict[str, Any]) -> None:
+    text = readme.read_text()
+    start, end = "<!-- bench -->", "<!-- /bench -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{markdown(results)}{end}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m openflow_sandbox.bench")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
+    parser.add_argument("--readme", type=Path, help="also rewrite the table between <!-- bench --> markers")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
         "machine": {
@@ -98,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{key:48} {value}")
     print(f"written to {args.out}")
+    if args.readme is not None:
+        update_readme(args.readme, results)
     return 0
 
 

@@ -74,6 +74,7 @@ class Sandbox:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto logs every failed execution with its internal state; the report says it better
         logging.getLogger("moto").setLevel(logging.CRITICAL)
+        logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics warning is noise here
         t0 = time.perf_counter()
         try:
             self.moto.start()

@@ -223,6 +223,14 @@ def _s3_event_to_lambda(account_id: str, event_body: Any, fn_arn: str, region_na
 moto_s3_notifications._invoke_awslambda = _s3_event_to_lambda
 
 
+def _forget_cached_clients() -> None:
+    """Powertools caches its parameter providers, and their boto3 clients bound to whatever
+    endpoint was current, process-wide: a new or stopped server must not inherit them."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    DEFAULT_PROVIDERS.clear()
+
+
 class MotoSandbox:
     """A moto server on a free loopback port, configured for executing state machines."""
 
@@ -250,6 +258,7 @@ class MotoSandbox:
         }
         self._saved_env = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        _forget_cached_clients()
         self._post("/moto-api/reset", {})
         self._post(
             "/moto-api/config",
@@ -277,11 +286,7 @@ class MotoSandbox:
             self._server = None
         if _ACTIVE is self.registry:
             _ACTIVE = None
-        # Powertools caches its parameter providers (and their boto3 clients, bound to this
-        # server's endpoint) process-wide: drop them with the server.
-        from aws_lambda_powertools.utilities.parameters import base as powertools_parameters
-
-        powertools_parameters.DEFAULT_PROVIDERS.clear()
+        _forget_cached_clients()
         for k, v in self._saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
