@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench build diagrams clean
+.PHONY: setup demo test lint bench faults build diagrams clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -29,6 +29,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m openflow_sandbox.bench --out build/bench.json --readme README.md
+
+# the fault-injection suite, then the README's fault table from what it recorded
+faults: $(STAMP)
+	rm -f build/faults.json
+	$(BIN)/pytest -q tests/sandbox/test_faults.py; status=$$?; \
+	$(PY) -m openflow_sandbox.fault_table --readme README.md && exit $$status
 
 # sam build needs python3.13 on PATH: the virtualenv's.
 build: $(STAMP)

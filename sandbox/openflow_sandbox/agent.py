@@ -47,6 +47,7 @@ class Agent:
     booted: bool = False
     healthy: bool = False
     sync_runs: int = 0
+    destroyed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, unit: str, message: str, *, now: datetime | None = None) -> None:
@@ -104,6 +105,20 @@ class SimulatedAgents:
         if agent is not None:
             agent.write("openflow-sync-images", "Started openflow-sync-images.service (manual start).")
         self._wake.set()
+
+    def run_destroy(self, instance_id: str) -> None:
+        """What the agent's `destroy.sh` does: stop the timers, remove the data plane, stop
+        reporting. The deployment turns NOT_REPORTING in the Snowflake emulation."""
+        agent = self.agents.get(instance_id)
+        if agent is None:
+            return
+        agent.write("openflow-apply-infrastructure", "Stopped openflow-apply-infrastructure.timer.")
+        agent.write("openflow-apply-infrastructure", "Destroying the data plane (terraform destroy)...")
+        agent.write("openflow-apply-infrastructure", "Destroy complete! Resources: 87 destroyed.")
+        agent.destroyed = True
+        for dep in self.emulator.state.deployments.values():
+            if dep.key == agent.key:
+                self.emulator.set_deployment_status(dep.name, "NOT_REPORTING")
 
     def agent_for(self, instance_id: str) -> Agent | None:
         return self.agents.get(instance_id)
@@ -200,7 +215,7 @@ class SimulatedAgents:
 
     def _sync(self, agent: Agent) -> None:
         """One run of the sync-images and apply-infrastructure timers."""
-        if agent.healthy:
+        if agent.healthy or agent.destroyed:
             return
         agent.sync_runs += 1
         existing = self._existing()

@@ -254,6 +254,9 @@ class ConnectorRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snowflake: dict[str, Any] = {}  # connector -> an open connection as its service user
+        # gen 1 flows a human configured on a runtime's canvas: name -> parameters (gen 2 names as keys;
+        # the canvas holds the pasted key and passphrase themselves, not Snowflake secret references)
+        self.canvas_flows: dict[str, dict[str, Any]] = {}
 
     def start(self) -> ConnectorRelay:
         if self._thread is None or not self._thread.is_alive():
@@ -289,12 +292,15 @@ class ConnectorRelay:
     def run_once(self) -> int:
         """Serve every running connector once; returns the rows applied (also usable without the thread)."""
         applied = 0
-        for name, definition, config in self.emulator.running_connectors():
-            if definition != CONNECTOR_DEFINITION:
-                continue
+        flows = [
+            (name, config.get(PARAMETERS_KEY) or {})
+            for name, definition, config in self.emulator.running_connectors()
+            if definition == CONNECTOR_DEFINITION
+        ] + list(self.canvas_flows.items())
+        for name, params in flows:
             state = self.state.setdefault(name, ConnectorState(name))
             try:
-                applied += self._serve(name, config.get(PARAMETERS_KEY) or {}, state)
+                applied += self._serve(name, params, state)
                 state.last_error = None
                 state.polls += 1
             except Exception as exc:  # keep serving; the error is visible on the state
@@ -313,14 +319,9 @@ class ConnectorRelay:
     def _session(self, name: str, params: dict[str, Any]) -> Any:
         if name in self._snowflake:
             return self._snowflake[name]
-        key_secret = self.emulator.secret_value(str(params[gen2_name(P.PRIVATE_KEY)]))
-        passphrase = None
-        if params.get(gen2_name(P.PRIVATE_KEY_PASSWORD)):
-            passphrase = self.emulator.secret_value(str(params[gen2_name(P.PRIVATE_KEY_PASSWORD)]))[
-                "secret_string"
-            ]
+        pem, passphrase = self._key_material(params)
         key = serialization.load_pem_private_key(
-            str(key_secret["secret_string"]).encode(), password=passphrase.encode() if passphrase else None
+            pem.encode(), password=passphrase.encode() if passphrase else None
         )
         conn = snowflake.connector.connect(
             **self.emulator.connect_kwargs(
@@ -333,6 +334,16 @@ class ConnectorRelay:
         )
         self._snowflake[name] = conn
         return conn
+
+    def _key_material(self, params: dict[str, Any]) -> tuple[str, str | None]:
+        """The private key PEM and its passphrase: pasted on a gen 1 canvas, or Snowflake secrets (gen 2)."""
+        key_ref = str(params[gen2_name(P.PRIVATE_KEY)])
+        pass_ref = params.get(gen2_name(P.PRIVATE_KEY_PASSWORD))
+        if key_ref.startswith("-----BEGIN"):
+            return key_ref, (str(pass_ref) if pass_ref else None)
+        pem = str(self.emulator.secret_value(key_ref)["secret_string"])
+        passphrase = self.emulator.secret_value(str(pass_ref))["secret_string"] if pass_ref else None
+        return pem, passphrase
 
     def _serve(self, name: str, params: dict[str, Any], state: ConnectorState) -> int:
         slot = str(params[gen2_name(P.REPLICATION_SLOT)])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ import boto3
 import psycopg
 import yaml
 
-from openflow_sandbox import ssm_bridge
+from openflow_autopilot.phases.stack import CAPABILITIES
+from openflow_sandbox import ssm_bridge, stack_delete
 from openflow_sandbox.agent import SimulatedAgents
 from openflow_sandbox.connector_relay import ConnectorRelay
 from openflow_sandbox.deploy import DeployedApp, deploy
@@ -26,6 +29,8 @@ from openflow_sandbox.eks import OpenflowCompute
 from openflow_sandbox.human import Human
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.moto_server import MotoSandbox
+from openflow_sandbox.nifi_server import NifiEmulator
+from openflow_sandbox.openflow_ui import BUGGY, FIXED, gen1_template
 from openflow_sandbox.postgres import LocalPostgres
 from openflow_sandbox.snowflake import SnowflakeEmulator
 
@@ -52,6 +57,7 @@ class Sandbox:
         human_uploads_template: bool = True,
         template_wait_seconds: int = 120,
         human_approves: bool = True,
+        nifi: bool = False,
     ) -> None:
         self.moto = MotoSandbox()
         self.snowflake = SnowflakeEmulator(account=ACCOUNT)
@@ -64,6 +70,9 @@ class Sandbox:
         self.human_uploads_template = human_uploads_template
         self.template_wait_seconds = template_wait_seconds
         self.human_approves = human_approves
+        self.with_nifi = nifi  # a gen 1 runtime's NiFi API (start_nifi() also starts it later)
+        self.nifi: NifiEmulator | None = None
+        self.nifi_token_secret_arn = ""
         self.login_secret_arn = ""
         self.source_secret_arn = ""
         self.timings = Timings()
@@ -105,6 +114,7 @@ class Sandbox:
             self.agents = SimulatedAgents(self.snowflake, endpoint_url=self.moto.endpoint, region=REGION)
             self.agents.start()
             ssm_bridge.install(self.agents)
+            stack_delete.install()  # moto's DeleteStack of a stack with its own VPC
             if self.postgres is not None:
                 self.relay = ConnectorRelay(self.snowflake, self.postgres.dsn())
                 self.relay.start()
@@ -112,6 +122,8 @@ class Sandbox:
                 self, uploads_template=self.human_uploads_template, approves=self.human_approves
             )
             self.human.start()
+            if self.with_nifi:
+                self.start_nifi()
         except BaseException:
             self.stop()
             raise
@@ -123,6 +135,7 @@ class Sandbox:
         if self.agents is not None:
             ssm_bridge.uninstall(self.agents)
         for part in (
+            self.nifi,
             self.human,
             self.relay,
             self.agents,
@@ -234,6 +247,40 @@ class Sandbox:
                 node = node.setdefault(p, {})
             node[leaf] = value
         return data
+
+    def add_gen1_deployment(self, *, repaired: bool = False) -> tuple[str, str]:
+        """An existing gen 1 deployment, as the Openflow UI left it: a data plane integration and the
+        agent's CloudFormation stack (the seed's template, or the repaired one), whose simulated agent
+        boots in the background. Returns (integration name, stack name)."""
+        plane_uuid = str(uuid.uuid4())
+        key = plane_uuid.replace("-", "")[:10]
+        integration = self.snowflake.add_data_plane_integration(plane_uuid)
+        body = gen1_template(
+            self.snowflake, key=key, plane_uuid=plane_uuid, source=FIXED if repaired else BUGGY
+        )
+        stack = f"openflow-gen1-{key}"
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.put_object(Bucket=self.artifact_bucket, Key=f"gen1/{stack}.yaml", Body=body.encode())
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=stack,
+            TemplateURL=f"https://{self.artifact_bucket}.s3.{REGION}.amazonaws.com/gen1/{stack}.yaml",
+            Parameters=[{"ParameterKey": "DataPlaneUUID", "ParameterValue": plane_uuid}],
+            Capabilities=CAPABILITIES,  # type: ignore[arg-type]
+        )
+        return integration, stack
+
+    def start_nifi(self) -> NifiEmulator:
+        """The gen 1 runtime's NiFi REST API (once): the emulation on a loopback port, its bearer token
+        in Secrets Manager under the secrets prefix; a started flow replicates through the relay."""
+        if self.nifi is None:
+            token = f"sandbox-pat-{secrets.token_urlsafe(24)}"
+            self.nifi_token_secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+                Name="openflow-autopilot/nifi-token", SecretString=json.dumps({"token": token})
+            )["ARN"]
+            self.nifi = NifiEmulator(
+                token=token, relay=self.relay, flow_name=f"canvas:{self.runtime_name}"
+            ).start()
+        return self.nifi
 
     def function_env(self) -> dict[str, str]:
         """Environment that points the CLI (plan) at this sandbox, as the functions are."""

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from openflow_autopilot.approvals import resolve_approval
+from openflow_autopilot.openflow.connector_parameters import PARAMETERS
 from openflow_sandbox.openflow_ui import download_template
 
 if TYPE_CHECKING:
     from openflow_sandbox.environment import Sandbox
 
 log = logging.getLogger(__name__)
+# "the 'password' field of Secrets Manager secret arn:...": where the canvas value is read from
+_STORED = re.compile(r"the '(\w+)' field(?: \(PEM\))? of Secrets Manager secret (\S+)")
 _UPLOAD = re.compile(
     r"download the CloudFormation template for deployment (\S+) .*? upload it, unchanged, to (s3://\S+?) "
 )
@@ -40,6 +43,7 @@ class Human:
         self.uploads_template = uploads_template
         self.approves = approves
         self.approvals: list[str] = []
+        self.canvases: list[list[str]] = []  # the parameter names set on each gen 1 canvas
         self.poll_seconds = poll_seconds
         self.messages: list[dict[str, Any]] = []
         self.uploads: list[str] = []
@@ -81,6 +85,27 @@ class Human:
                 log.exception("sandbox human could not read the inbox")
             self._stop.wait(self.poll_seconds)
 
+    def configure_canvas(self, instructions: str) -> dict[str, Any]:
+        """The gen 1 canvas step: set each parameter the instructions list, pasting secret values read
+        from Secrets Manager, then start the flow (the sandbox's relay runs it)."""
+        sm = boto3.client("secretsmanager")
+        params: dict[str, Any] = {}
+        for p in PARAMETERS:
+            match = re.search(rf"^  {re.escape(p.gen1)}  +(.+)$", instructions, re.MULTILINE)
+            if not match:
+                continue
+            value = match.group(1).strip()
+            stored = _STORED.search(value)
+            if stored:
+                secret = json.loads(sm.get_secret_value(SecretId=stored.group(2))["SecretString"])
+                value = str(secret[stored.group(1)])
+            params[p.gen2] = value
+        if self.sandbox.relay is None:
+            raise RuntimeError("the sandbox runs without PostgreSQL: no connector to configure")
+        self.sandbox.relay.canvas_flows[f"canvas:{self.sandbox.runtime_name}"] = params
+        self.canvases.append(sorted(params))
+        return params
+
     def _act(self, note: dict[str, Any]) -> None:
         if note.get("status") != "ACTION_NEEDED":
             return
@@ -88,6 +113,8 @@ class Human:
             if self.approves and "(gen1_runtime)" in note.get("subject", ""):
                 # the UI step the notification asks for: create the runtime, then approve
                 self.sandbox.snowflake.add_runtime_integration(self.sandbox.runtime_name)
+            if self.approves and "(gen1_connector)" in note.get("subject", ""):
+                self.configure_canvas(note.get("text", ""))
             if self.approves:
                 # what `openflow-autopilot resume <id>` does
                 resolve_approval(

@@ -27,7 +27,15 @@ from typing import Any
 
 import moto.s3.notifications as moto_s3_notifications
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from openflow_sandbox.faults import AwsFaults, handler_running
 
 ACCOUNT_ID = "123456789012"
 _ids = itertools.count()
@@ -166,7 +174,8 @@ def _run_handler(registry: FunctionRegistry, fn: Any, body: Any, response_header
         started = time.perf_counter()
         error_type = None
         try:
-            result = registry.handler(name, fn.handler or "app.lambda_handler")(event, _Context(name))
+            with handler_running(name):
+                result = registry.handler(name, fn.handler or "app.lambda_handler")(event, _Context(name))
             payload = json.dumps(result)
         except Exception as exc:  # a function error, as Lambda reports it
             error_type = type(exc).__name__
@@ -231,18 +240,36 @@ def _forget_cached_clients() -> None:
     DEFAULT_PROVIDERS.clear()
 
 
+class _FaultableMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer with its WSGI app behind the sandbox's fault injector (faults.py)."""
+
+    def __init__(self, faults: AwsFaults, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._faults = faults
+
+    def _server_entry(self) -> None:
+        app = self._faults.wrap(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class MotoSandbox:
     """A moto server on a free loopback port, configured for executing state machines."""
 
     def __init__(self) -> None:
         self._server: ThreadedMotoServer | None = None
         self.registry = FunctionRegistry()
+        # Passes every request through until a test arms a fault.
+        self.faults = AwsFaults()
         self.endpoint = ""
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> str:
         global _ACTIVE
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = _FaultableMotoServer(self.faults, ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

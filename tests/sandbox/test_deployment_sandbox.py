@@ -149,7 +149,7 @@ def test_a_data_plane_key_edited_by_hand_is_restored_to_the_deployments_key(sand
 
 
 def test_gen1_sets_the_event_table_of_the_existing_data_plane_integration(sandbox: Sandbox) -> None:
-    name = sandbox.snowflake.add_data_plane_integration()
+    name, _stack = sandbox.add_gen1_deployment(repaired=True)
     report = run_provisioning(sandbox, sandbox.request(openflow__generation=1), name="gen1")
     assert report.status == "SUCCEEDED", report.cause
     kinds = [a["kind"] for a in phase(report, "Deployment").actions]
@@ -159,3 +159,31 @@ def test_gen1_sets_the_event_table_of_the_existing_data_plane_integration(sandbo
         == "OPENFLOW.OPENFLOW.OPENFLOW_EVENTS"
     )
     assert "Stack" not in [p.name for p in report.phases]
+
+
+def test_gen1_heals_the_stuck_agent_then_hands_runtime_and_canvas_to_a_human(sandbox: Sandbox) -> None:
+    """An existing gen 1 deployment on the seed's template: its agent is stuck on missing ECR
+    repositories; the workflow diagnoses and repairs it, waits for the agent's success line, asks a
+    human for the runtime and the canvas, and ends only when the canary row arrives."""
+    integration, stack = sandbox.add_gen1_deployment()
+    report = run_provisioning(sandbox, sandbox.request(openflow__generation=1), name="gen1-full")
+    assert report.status == "SUCCEEDED", report.cause
+    names = [p.name for p in report.phases]
+    assert names.index("AgentHealth") < names.index("AwaitRuntime") < names.index("AwaitConnector")
+    assert names.index("AwaitConnector") < names.index("VerifyInsert") < names.index("CheckCanary")
+    assert "Stack" not in names and "Connector" not in names
+    agent = phase(report, "AgentHealth")
+    created = [a for a in agent.actions if a["kind"] == "create_ecr_repositories"]
+    assert len(created) == 1  # once: the seed's template left all ten missing
+    assert created[0]["target"].count("snowflake-openflow/") == len(REPOSITORIES)
+    assert any("integration ENABLED" in n and "ecr" in n.lower() for n in agent.notes), agent.notes
+    ecr = boto3.client("ecr", region_name=REGION)
+    repos = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    assert {f"snowflake-openflow/{r}" for r in REPOSITORIES} <= repos
+    # the canvas got every parameter, the secrets pasted from Secrets Manager, never from the message
+    [canvas] = sandbox.human.canvases
+    assert {"Source Database Connection URL", "Snowflake Private Key", "Replication Slot Name"} <= set(canvas)
+    [note] = [m for m in sandbox.human.messages if "(gen1_connector)" in m.get("subject", "")]
+    assert "BEGIN ENCRYPTED PRIVATE KEY" not in note["text"] and "Secrets Manager secret" in note["text"]
+    assert integration in {a["target"] for a in phase(report, "Deployment").actions}
+    assert stack.startswith("openflow-gen1-")

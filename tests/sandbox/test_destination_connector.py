@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from moto import mock_aws
 from psycopg import sql as pgsql
 
-from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
 from openflow_autopilot.phases.connector import (
     SourceEndpoint,
@@ -523,3 +523,63 @@ def test_a_key_rotation_with_a_running_connector_replaces_only_the_connectors_co
     ]
     assert refreshed.outputs["config_changed"] is False
     assert found is not None, relay.state
+
+
+def test_rotate_key_swaps_the_key_refreshes_the_connector_and_rows_still_arrive(
+    emu: SnowflakeEmulator, sql: Sql, secrets: Any, provisioned: Provisioned
+) -> None:
+    from openflow_autopilot.phases.destination import _key_fingerprints
+    from openflow_autopilot.phases.key_rotation import rotate_with_sql
+
+    _configure(provisioned, sql, secrets)
+    _until_running(sql, "OPENFLOW.OPENFLOW.POSTGRES_CDC")
+    request = provisioned.request
+    before = read_service_key(secrets, SECRET_NAME).key
+    assert before is not None
+
+    steps: list[str] = []
+    results = rotate_with_sql(sql, request, secrets=secrets, secret_name=SECRET_NAME, on_step=steps.append)
+
+    after = read_service_key(secrets, SECRET_NAME).key
+    assert after is not None and after.fingerprint != before.fingerprint
+    assert _key_fingerprints(sql, "OPENFLOW_SERVICE_USER") == (after.fingerprint, None)
+    assert [r.phase for r in results] == [
+        "ServiceUserKeyRotation",
+        "ConnectorKeyRefresh",
+        "ServiceUserKeyRotation",
+    ]
+    assert len(steps) == 3 and "retired" in steps[-1]
+    assert emu.secret_value("OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY")["secret_string"] == (
+        after.private_key_pem
+    )
+    relay = ConnectorRelay(emu, provisioned.admin_dsn)  # a fresh login with the connector's new key
+    with provisioned.connect() as pg:
+        relay.run_once()
+        canary = insert_canary(pg, slot_name=provisioned.source.slot_name)
+        relay.run_once()
+        found = find_canary(sql, destination_database="OPENFLOW_REPLICATED_DATA", canary=canary)
+    relay.stop()
+    assert found is not None, relay.state
+
+
+def test_a_gen1_rotation_keeps_the_old_key_until_the_canvas_is_updated(
+    sql: Sql, secrets: Any, provisioned: Provisioned
+) -> None:
+    from openflow_autopilot.phases.destination import _key_fingerprints
+    from openflow_autopilot.phases.key_rotation import rotate_with_sql
+
+    gen1 = provisioned.request.model_copy(
+        update={"openflow": provisioned.request.openflow.model_copy(update={"generation": Generation.GEN1})}
+    )
+    before = read_service_key(secrets, SECRET_NAME).key
+    assert before is not None
+    [half] = rotate_with_sql(sql, gen1, secrets=secrets, secret_name=SECRET_NAME)
+    new = read_service_key(secrets, SECRET_NAME).key
+    assert new is not None
+    assert _key_fingerprints(sql, "OPENFLOW_SERVICE_USER") == (before.fingerprint, new.fingerprint)
+    assert any("--canvas-updated" in n for n in half.notes)
+    finished = rotate_with_sql(sql, gen1, secrets=secrets, secret_name=SECRET_NAME, canvas_updated=True)
+    # the second run starts from the half-done state: it does not generate a third key
+    assert read_service_key(secrets, SECRET_NAME).key.fingerprint == new.fingerprint  # type: ignore[union-attr]
+    assert _key_fingerprints(sql, "OPENFLOW_SERVICE_USER") == (new.fingerprint, None)
+    assert finished[-1].outputs["finished"] is True

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.sandbox
 
 PROVISION_STATES = [
     "Validate",
+    "AcquireLock",
     "SourcePreflight",
     "SnowflakePrerequisites",
     "Deployment",
@@ -42,6 +43,7 @@ PROVISION_STATES = [
     "VerifyInsert",
     "CheckCanary",
     "Schedules",
+    "ReleaseLock",
     "NotifySuccess",
 ]
 # Phases that act on every run by design: the doctor repairs the run's copy of the template, and
@@ -137,7 +139,7 @@ def test_the_outcome_is_published_to_the_stack_notification_topic(sandbox: Sandb
 
 
 def test_a_gen1_request_grants_the_gen1_privileges(sandbox: Sandbox) -> None:
-    sandbox.snowflake.add_data_plane_integration()  # gen 1 deployments exist already (made in the UI)
+    sandbox.add_gen1_deployment(repaired=True)  # gen 1 deployments exist already (made in the UI)
     report = run_provisioning(sandbox, sandbox.request(openflow__generation=1), name="gen1")
     assert report.status == "SUCCEEDED"
     privileges = {g.privilege for g in sandbox.snowflake.state.grants if g.grantee == "OPENFLOW_ADMIN_ROLE"}

@@ -437,3 +437,85 @@ def test_bad_input_fails_before_anything_is_touched(app: Any) -> None:
     report, calls = run(app, "bad-action", {"action": "reboot", "now": tokyo(2026, 3, 10, 12, 0)}, World())
     assert report.status == "FAILED" and report.error == "InvalidRequest"
     assert set(calls) == {"NotifyFunction"}
+
+
+# --- the deployment's lock (the lock functions run for real, on moto's DynamoDB) --------------------
+LOCK_KEY = f"MYORG-MYACCOUNT/{DEPLOYMENT}"
+
+
+def lock_table(app: tuple[MotoSandbox, DeployedApp]) -> str:
+    return app[1].resources["LockTable"]
+
+
+def held_by(app: tuple[MotoSandbox, DeployedApp]) -> str | None:
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=lock_table(app), Key={"deployment": {"S": LOCK_KEY}}, ConsistentRead=True
+    )
+    return item["Item"]["holder"]["S"] if "Item" in item else None
+
+
+def provisioning_in_progress(app: tuple[MotoSandbox, DeployedApp], name: str) -> str:
+    """A RUNNING execution (a long Wait) holding the lock, standing in for a provisioning run."""
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = sfn.create_state_machine(
+        name=f"stand-in-{name}",
+        definition=json.dumps(
+            {
+                "StartAt": "W",
+                "States": {"W": {"Type": "Wait", "Seconds": 300, "Next": "D"}, "D": {"Type": "Succeed"}},
+            }
+        ),
+        roleArn="arn:aws:iam::123456789012:role/stand-in",
+    )["stateMachineArn"]
+    arn = str(sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"])
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=lock_table(app),
+        Item={
+            "deployment": {"S": LOCK_KEY},
+            "holder": {"S": arn},
+            "kind": {"S": "provision"},
+            "started_at": {"S": "2026-03-10T10:55:00Z"},
+            "acquired_at": {"N": "1773140100"},
+            "expires_at": {"N": str(int(datetime.now(UTC).timestamp()) + 3600)},
+        },
+    )
+    return arn
+
+
+def test_a_stop_during_provisioning_is_skipped_untouched_and_runs_once_provisioning_ended(app: Any) -> None:
+    world = World()
+    holder = provisioning_in_progress(app, "provisioning-in-progress")
+    stop = {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)}
+    report, calls = run(app, "stop-during-provisioning", stop, world)
+    assert report.status == "SUCCEEDED", report.cause
+    assert states(report) == ["Load", "AcquireLock", "Notify"]
+    assert set(calls) == {"NotifyFunction"}  # nothing was touched
+    assert (world.connector, world.runtime, world.desired) == ("RUNNING", "ACTIVE", 1)
+    outcome = final_state(calls)["outcome"]
+    assert outcome["result"] == "skipped"
+    assert outcome["why"].startswith(
+        f"skipped: provisioning execution {holder} (started 2026-03-10T10:55:00Z)"
+    )
+    assert "is in progress" in outcome["why"]
+    assert held_by(app) == holder  # the skipped run did not give back a lock it never held
+    assert records() == []
+
+    boto3.client("stepfunctions", region_name="us-east-1").stop_execution(executionArn=holder)
+    after, _ = run(app, "stop-after-provisioning", stop, world)
+    assert after.status == "SUCCEEDED", after.cause
+    assert (world.connector, world.runtime, world.desired) == ("STOPPED", "SUSPENDED", 0)
+    assert held_by(app) is None  # taken over from the ended holder, then given back
+
+
+def test_every_power_run_gives_its_lock_back_whether_it_succeeds_or_fails(app: Any) -> None:
+    def stuck(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise BudgetExhausted("EKS node group k1-sm-group still has 1 instance(s) after 60 checks")
+
+    stop = {"action": "stop", "reason": "manual", "now": tokyo(2026, 3, 10, 12, 0)}
+    ok, _ = run(app, "lock-ok", stop, World())
+    assert ok.status == "SUCCEEDED" and states(ok)[-2:] == ["Notify", "ReleaseLock"]
+    assert held_by(app) is None
+    failed, _ = run(app, "lock-failed", stop, World(), PowerComputeFunction=stuck)
+    assert failed.status == "FAILED" and failed.error == "BudgetExhausted"
+    assert states(failed)[-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
+    assert held_by(app) is None

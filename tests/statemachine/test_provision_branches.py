@@ -10,7 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
-from openflow_autopilot.errors import PermissionDenied, SnowflakeRetryableError, StackFailed
+from openflow_autopilot.errors import (
+    AlreadyInProgress,
+    PermissionDenied,
+    SnowflakeRetryableError,
+    StackFailed,
+)
 from openflow_autopilot.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.deploy import DeployedApp, deploy
 from openflow_sandbox.moto_server import MotoSandbox
@@ -41,8 +46,14 @@ def phase_result(name: str, **outputs: Any) -> dict[str, Any]:
     return {"phase": name, "status": "unchanged", "actions": [], "notes": [], "outputs": outputs}
 
 
+def lock_taken(event: dict[str, Any], _n: int) -> dict[str, Any]:
+    return {"acquired": True, "key": "MYORG-MYACCOUNT/D", "holder": event["execution"], "kind": event["kind"]}
+
+
 DEFAULTS: dict[str, Handler] = {
     "ValidateFunction": lambda e, _n: {"request": e["request"], "phases": {}},
+    "LockAcquireFunction": lock_taken,
+    "LockReleaseFunction": lambda e, _n: {"released": True, "key": e["lock"]["key"], "note": "released"},
     "PrerequisitesFunction": lambda e, _n: phase_result("SnowflakePrerequisites"),
     "DeploymentFunction": lambda e, _n: phase_result("Deployment", deployment={"name": "D", "key": "k1"}),
     "TemplateDoctorFunction": lambda e, _n: phase_result(
@@ -63,6 +74,7 @@ DEFAULTS: dict[str, Handler] = {
     "RuntimeStatusFunction": lambda e, _n: {"done": True, "status": "ACTIVE"},
     "DestinationFunction": lambda e, _n: phase_result("Destination", key_secret_arn="arn:k"),
     "ConnectorFunction": lambda e, _n: phase_result("Connector"),
+    "Gen1ConnectorFunction": lambda e, _n: phase_result("Gen1Connector", status="RUNNING"),
     "ConnectorStatusFunction": lambda e, _n: {"done": True, "status": "RUNNING"},
     "AwaitApprovalFunction": lambda e, _n: approve(e),
     "PowerSchedulesFunction": lambda e, _n: phase_result("Schedules"),
@@ -144,23 +156,65 @@ def test_an_unexpected_error_is_not_retried_but_still_notified(app: Any) -> None
 
 
 def test_a_gen1_deployment_skips_the_template_and_stack_phases(app: Any) -> None:
+    """Gen 1: the stack exists, so its agent's health is checked; runtime and canvas are human steps;
+    the canary still proves a row replicates."""
     report, calls = run(app, "gen1", GEN1)
     assert report.status == "SUCCEEDED"
     assert [p.name for p in report.phases] == [
         "Validate",
+        "AcquireLock",
         "SourcePreflight",
         "SnowflakePrerequisites",
         "Deployment",
+        "AgentHealth",
         "AwaitRuntime",
         "CheckRuntime",
         "SourceParameters",
         "CheckSource",
         "SourcePrepare",
         "Destination",
+        "AwaitConnector",
+        "VerifyInsert",
+        "CheckCanary",
         "Schedules",
+        "ReleaseLock",
         "NotifySuccess",
     ]
-    assert "StackFunction" not in calls
+    assert "StackFunction" not in calls and "ConnectorFunction" not in calls
+    asks = calls["AwaitApprovalFunction"]
+    assert [a["kind"] for a in asks] == ["gen1_runtime", "gen1_connector"]
+    assert {"source", "destination"} <= set(asks[1])  # the canvas instructions are built from them
+    assert calls["AgentHealthFunction"][0]["deployment"] is not None
+
+
+def test_a_gen1_request_with_the_runtime_nifi_url_configures_the_connector_over_nifi_rest(app: Any) -> None:
+    """Gen 1 with runtime.nifi_url (and its token secret): the connector step is the Gen1Connector task,
+    not a human on the canvas; only the runtime is still asked for."""
+    runtime = {
+        "nifi_url": "https://rt.example.com/nifi-api",
+        "nifi_token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/t",
+    }
+    report, calls = run(app, "gen1-nifi", {**GEN1, "runtime": runtime})
+    assert report.status == "SUCCEEDED"
+    names = [p.name for p in report.phases]
+    assert names.index("Destination") < names.index("Gen1Connector") < names.index("VerifyInsert")
+    assert "AwaitConnector" not in names and "ConnectorFunction" not in calls
+    assert [a["kind"] for a in calls["AwaitApprovalFunction"]] == ["gen1_runtime"]
+    [event] = calls["Gen1ConnectorFunction"]
+    assert event["request"]["runtime"]["nifi_url"] == runtime["nifi_url"]
+    assert {"source", "destination"} <= set(event)
+
+
+def test_a_gen1_connector_refused_by_nifi_is_not_retried_and_is_notified(app: Any) -> None:
+    def refused(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise PermissionDenied("the runtime's NiFi refused the token from secret arn:t (HTTP 401)")
+
+    runtime = {"nifi_url": "https://rt.example.com/nifi-api", "nifi_token_secret_arn": "arn:t"}
+    report, calls = run(app, "gen1-nifi-denied", {**GEN1, "runtime": runtime}, Gen1ConnectorFunction=refused)
+    assert report.status == "FAILED" and report.error == "PermissionDenied"
+    assert len(calls["Gen1ConnectorFunction"]) == 1 and "VerifyInsertFunction" not in calls
+    [notification] = calls["NotifyFunction"]
+    assert "arn:t" in notification["state"]["error"]["Cause"]
 
 
 def test_a_template_named_in_the_request_goes_straight_to_the_doctor(app: Any) -> None:
@@ -284,3 +338,63 @@ def test_a_canary_that_never_arrives_fails_the_execution(app: Any) -> None:
     report, calls = run(app, "no-canary", GEN2_WITH_TEMPLATE, VerifyCheckFunction=missing)
     assert report.status == "FAILED" and report.error == "BudgetExhausted"
     assert "slot did not advance" in calls["NotifyFunction"][0]["state"]["error"]["Cause"]
+
+
+# --- the deployment's lock ---------------------------------------------------------------------------
+def test_a_run_that_finds_the_deployment_locked_fails_before_any_phase_and_releases_nothing(app: Any) -> None:
+    def held(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise AlreadyInProgress(
+            "deployment D is already in progress: provisioning execution arn:aws:states:x:execution:m:first "
+            "(started 2026-03-10T08:00:00Z) holds its lock"
+        )
+
+    report, calls = run(app, "lock-held", GEN1, LockAcquireFunction=held)
+    assert report.status == "FAILED" and report.error == "AlreadyInProgress"
+    assert [p.name for p in report.phases] == ["Validate", "AcquireLock", "NotifyFailure"]
+    assert "SourcePreflightFunction" not in calls and "PrerequisitesFunction" not in calls
+    assert "LockReleaseFunction" not in calls  # the loser must not give back the winner's lock
+    [notification] = calls["NotifyFunction"]
+    assert notification["state"]["error"]["Error"] == "AlreadyInProgress"
+    assert "execution:m:first" in notification["state"]["error"]["Cause"]
+
+
+def test_a_successful_run_takes_the_lock_first_and_gives_it_back_before_notifying(app: Any) -> None:
+    report, calls = run(app, "lock-released", GEN1)
+    assert report.status == "SUCCEEDED"
+    names = [p.name for p in report.phases]
+    assert names.index("AcquireLock") < names.index("SourcePreflight")
+    assert names[-2:] == ["ReleaseLock", "NotifySuccess"]
+    [acquire] = calls["LockAcquireFunction"]
+    assert acquire["kind"] == "provision" and acquire["on_conflict"] == "fail"
+    assert acquire["execution"].endswith(":lock-released") and acquire["started_at"] and acquire["now"]
+    [release] = calls["LockReleaseFunction"]
+    assert release["execution"] == acquire["execution"]
+    assert release["lock"]["holder"] == acquire["execution"]
+    assert calls["NotifyFunction"][0]["state"]["lock"]["release"]["released"] is True
+
+
+def test_a_failed_run_gives_its_lock_back_and_still_fails_with_the_original_error(app: Any) -> None:
+    def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
+
+    report, calls = run(app, "lock-after-failure", GEN1, PrerequisitesFunction=denied)
+    assert report.status == "FAILED" and report.error == "PermissionDenied"
+    assert [p.name for p in report.phases][-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
+    [release] = calls["LockReleaseFunction"]
+    assert release["execution"].endswith(":lock-after-failure")
+
+
+def test_a_release_that_fails_does_not_change_the_outcome(app: Any) -> None:
+    def broken(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise KeyError("table gone")
+
+    def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
+
+    succeeded, calls = run(app, "release-broken-ok", GEN1, LockReleaseFunction=broken)
+    assert succeeded.status == "SUCCEEDED"
+    assert calls["NotifyFunction"][0]["state"]["lock"]["release_error"]["Error"] == "KeyError"
+    failed, _ = run(
+        app, "release-broken-failed", GEN1, LockReleaseFunction=broken, PrerequisitesFunction=denied
+    )
+    assert failed.status == "FAILED" and failed.error == "PermissionDenied"

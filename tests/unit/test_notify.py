@@ -50,7 +50,7 @@ def test_a_failure_names_the_phase_the_error_and_the_fix(request_dict: dict[str,
     assert note.diagnosis.phase == "SnowflakePrerequisites"
     assert note.diagnosis.error == "PermissionDenied"
     assert "CREATE ROLE X" in note.diagnosis.message
-    assert "redrive" in note.text and "Fix: grant it" in note.text
+    assert "start the workflow again" in note.text and "Fix: grant it" in note.text
     assert note.subject == "Openflow Autopilot: sales-cdc FAILED in SnowflakePrerequisites"
 
 

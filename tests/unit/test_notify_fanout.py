@@ -152,7 +152,7 @@ def test_a_failure_comment_on_jira_carries_the_diagnosis_and_what_to_do(
     body = json.loads(req.data)["body"]
     assert body.startswith("*Openflow Autopilot: sales-cdc FAILED in Deployment*")  # Jira's bold
     assert "RDS instance sales-db is not available" in body and "Fix: start it" in body
-    assert "redrive" in body
+    assert "start the workflow again" in body
 
 
 def test_a_slack_started_run_hears_back_on_its_response_url(request_dict: dict[str, Any]) -> None:

@@ -140,4 +140,4 @@ def test_the_verification_failure_is_a_budget_error_carrying_the_diagnosis() -> 
 
     assert type(error).__name__ == "BudgetExhausted"
     assert error.message.startswith("verification failed after 12 polls: canary")
-    assert "did not advance" in error.message and "redrive" in str(error)
+    assert "did not advance" in error.message and "start the workflow again" in str(error)

@@ -7,7 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from openflow_autopilot import cli_agent, cli_cost, cli_sandbox, cli_source, cli_template
+from openflow_autopilot import (
+    cli_agent,
+    cli_cost,
+    cli_keys,
+    cli_sandbox,
+    cli_source,
+    cli_start,
+    cli_teardown,
+    cli_template,
+)
 from openflow_autopilot.config import load_request_file
 from openflow_autopilot.errors import AutopilotError
 
@@ -123,7 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plan)
 
     # Each command family registers itself; they import their heavy dependencies lazily.
-    for module in (cli_source, cli_template, cli_agent, cli_cost, cli_sandbox):
+    for module in (
+        cli_source,
+        cli_template,
+        cli_agent,
+        cli_cost,
+        cli_keys,
+        cli_sandbox,
+        cli_start,
+        cli_teardown,
+    ):
         module.register(sub)
     return parser
 

@@ -8,6 +8,7 @@ never inlined.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from datetime import date, time
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -34,6 +35,7 @@ _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secr
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 _RDS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 # PostgreSQL table names: [schema.]table, unquoted or double-quoted parts; the source phase
@@ -124,6 +126,11 @@ class OpenflowSettings(Strict):
     data_plane_integration: SnowflakeName | None = Field(
         None, description="Gen 1 only: the existing OPENFLOW_DATAPLANE_<uuid> integration (found if omitted)"
     )
+    agent_instance_id: str | None = Field(
+        None,
+        description="Gen 1 only: the agent's EC2 instance (found if omitted: the instance of the "
+        "CloudFormation stack whose DataPlaneUUID parameter is the integration's data_plane_id)",
+    )
 
     @field_validator("subnet_ids")
     @classmethod
@@ -131,6 +138,13 @@ class OpenflowSettings(Strict):
         bad = [s for s in v if not _SUBNET.match(s)]
         if bad:
             raise ValueError(f"not subnet ids: {bad}; use ids like subnet-0123456789abcdef0")
+        return v
+
+    @field_validator("agent_instance_id")
+    @classmethod
+    def _instance(cls, v: str | None) -> str | None:
+        if v is not None and not _INSTANCE.match(v):
+            raise ValueError(f"{v!r} is not an EC2 instance id; use an id like i-0123456789abcdef0")
         return v
 
     @field_validator("template_s3_uri")
@@ -144,6 +158,10 @@ class OpenflowSettings(Strict):
     def _vpc(self) -> OpenflowSettings:
         if self.vpc_type is VpcType.PROVIDED and len(self.subnet_ids) < 2:
             raise ValueError("vpc_type PROVIDED needs subnet_ids: at least two private subnets in two AZs")
+        if self.agent_instance_id and self.generation is not Generation.GEN1:
+            raise ValueError(
+                "agent_instance_id is only used with generation 1 (gen 2 finds it from its stack)"
+            )
         if self.vpc_type is VpcType.MANAGED and self.subnet_ids:
             raise ValueError("subnet_ids are only used with vpc_type PROVIDED; remove them or set PROVIDED")
         return self
@@ -214,9 +232,77 @@ class DestinationSettings(Strict):
     service_role: SnowflakeName = "OPENFLOW_SERVICE_ROLE"
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _nifi_url(value: str) -> str:
+    """https://<runtime host>[:port]/<path>; plain http only on the loopback interface, where the
+    token never crosses a network."""
+    parts = urllib.parse.urlsplit(value)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
+    if not secure or not host or parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            f"{value!r} is not the https URL of the runtime's NiFi API; write it as "
+            "https://<runtime host>/nifi-api (no credentials, query or fragment: the token comes from "
+            "nifi_token_secret_arn)"
+        )
+    return value.rstrip("/")
+
+
 class RuntimeSettings(Strict):
     name: SnowflakeName = "POSTGRES_CDC_RUNTIME"
     size: Size = Size.SMALL
+    # Gen 1 only: configure the connector over the runtime's NiFi REST API instead of asking a human.
+    # Left out of dumps when unset, so requests without them round-trip unchanged (and the state
+    # machine's choice tests only for their presence).
+    nifi_url: Annotated[str, AfterValidator(_nifi_url)] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Gen 1 only: the runtime's NiFi API, e.g. https://<runtime host>/nifi-api",
+    )
+    nifi_token_secret_arn: SecretArn | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Gen 1 only: secret whose JSON field 'token' is a Snowflake programmatic access token "
+        "(sent as the bearer token to the runtime's NiFi)",
+    )
+    nifi_process_group_id: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Gen 1 only: the connector's process group (found by a name containing 'PostgreSQL' if "
+        "omitted)",
+    )
+
+    @field_validator("nifi_process_group_id")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and not _UUID.match(v):
+            raise ValueError(
+                f"{v!r} is not a NiFi process group id; copy the UUID from the group's Configuration "
+                "dialog on the canvas, or omit it to find the group by name"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _nifi_pair(self) -> RuntimeSettings:
+        if (self.nifi_url is None) != (self.nifi_token_secret_arn is None):
+            missing = "nifi_token_secret_arn" if self.nifi_token_secret_arn is None else "nifi_url"
+            raise ValueError(
+                f"nifi_url and nifi_token_secret_arn go together: add {missing}, or remove both to "
+                "configure the gen 1 connector on the canvas by hand"
+            )
+        if self.nifi_process_group_id is not None and self.nifi_url is None:
+            raise ValueError(
+                "nifi_process_group_id is only used with nifi_url and nifi_token_secret_arn; add them "
+                "or remove it"
+            )
+        return self
+
+    @property
+    def configures_nifi(self) -> bool:
+        return self.nifi_url is not None
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -378,6 +464,15 @@ class ProvisionRequest(Strict):
     remove_canary: bool = Field(
         False, description="delete the verification row at the source once it arrived"
     )
+
+    @model_validator(mode="after")
+    def _gen1_nifi(self) -> ProvisionRequest:
+        if self.runtime.configures_nifi and self.openflow.generation is not Generation.GEN1:
+            raise ValueError(
+                "runtime.nifi_url and runtime.nifi_token_secret_arn are only used with openflow.generation "
+                "1 (gen 2 connectors are configured over SQL); remove them"
+            )
+        return self
 
 
 def _format_errors(exc: ValidationError) -> str:

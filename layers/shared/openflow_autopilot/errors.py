@@ -83,6 +83,11 @@ class ApprovalRejected(PermanentError):
     """A human rejected a paused step (e.g. the reboot)."""
 
 
+class AlreadyInProgress(PermanentError):
+    """Another execution holds the deployment's lock (a provisioning or power run still running).
+    The message names it; nothing was changed."""
+
+
 # Names the ASL files refer to; a unit test checks they all exist here.
 RETRYABLE_ERROR_NAMES = (
     "SnowflakeRetryableError",
@@ -99,4 +104,5 @@ PERMANENT_ERROR_NAMES = (
     "BudgetExhausted",
     "TemplateNotUploaded",
     "ApprovalRejected",
+    "AlreadyInProgress",
 )

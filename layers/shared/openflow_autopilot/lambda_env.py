@@ -26,6 +26,8 @@ class FunctionEnv(BaseModel):
     power_state_machine_arn: str | None = None
     scheduler_role_arn: str | None = None
     schedule_group: str = "openflow-autopilot-power"
+    # The per-deployment lock that keeps provisioning and power runs from interleaving (locks.py).
+    lock_table: str | None = None
 
     @field_validator(
         "snowflake_host",
@@ -35,6 +37,7 @@ class FunctionEnv(BaseModel):
         "stack_role_arn",
         "power_state_machine_arn",
         "scheduler_role_arn",
+        "lock_table",
         mode="before",
     )
     @classmethod

@@ -146,9 +146,9 @@ def build(
             [
                 f"Provisioning '{name}' failed in phase {diag.phase} ({diag.error}).",
                 f"What happened: {diag.message}",
-                "What to do: fix the cause named above, then redrive the execution from the failed state "
-                "(aws stepfunctions redrive-execution --execution-arn <arn>) or start it again; finished "
-                "phases take no action on a rerun.",
+                "What to do: fix the cause named above, then start the workflow again with the same request "
+                "(openflow-autopilot start, or aws stepfunctions start-execution); finished phases take "
+                "no action on a rerun.",
                 *(["Phases finished before the failure:", *_summary_lines(phases)] if phases else []),
                 *_execution_lines(execution),
             ]

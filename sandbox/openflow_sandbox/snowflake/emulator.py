@@ -13,7 +13,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -228,14 +228,27 @@ class SnowflakeEmulator:
         with self._lock:
             self._statements.clear()
 
-    def inject_fault(self, pattern: str, kind: FaultKind, times: int = 1) -> None:
+    def inject_fault(
+        self, pattern: str, kind: FaultKind, times: int = 1, when: Callable[[], bool] | None = None
+    ) -> None:
         """Make the next ``times`` statements matching ``pattern`` (a regex, case-insensitive) fail.
 
         ``permission_denied`` and ``syntax`` return Snowflake's errors (3001 / 1003); ``http_503`` and
         ``http_429`` answer with that HTTP status and ``network_reset`` drops the connection, which the
-        connector retries itself, each retry counting as one more matching request.
+        connector retries itself, each retry counting as one more matching request. ``when``, if
+        given, must hold for the fault to fire (e.g. only while a given handler runs).
         """
-        self._faults.add(pattern, kind, times)
+        self._faults.add(pattern, kind, times, when)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault not fired yet."""
+        self._faults.clear()
+
+    @property
+    def fired_faults(self) -> list[tuple[str, FaultKind, str]]:
+        """(pattern, kind, statement) of each fault that fired, in order."""
+        with self._lock:
+            return list(self._faults.fired)
 
     # -- seeding and driving state (what happens outside SQL in a real account) ------------------
     def add_role(self, name: str, *, owner: str = "USERADMIN", comment: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -15,20 +16,24 @@ class Fault:
     pattern: re.Pattern[str]
     kind: FaultKind
     remaining: int
+    when: Callable[[], bool] | None = None  # fire only while this holds (e.g. a given handler runs)
 
 
 class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.fired: list[tuple[str, FaultKind, str]] = []  # (pattern, kind, statement) of each firing
 
-    def add(self, pattern: str, kind: FaultKind, times: int = 1) -> None:
+    def add(
+        self, pattern: str, kind: FaultKind, times: int = 1, when: Callable[[], bool] | None = None
+    ) -> None:
         if kind not in get_args(FaultKind):
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {get_args(FaultKind)}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append(Fault(re.compile(pattern, re.IGNORECASE | re.DOTALL), kind, times))
+            self._faults.append(Fault(re.compile(pattern, re.IGNORECASE | re.DOTALL), kind, times, when))
 
     def take(self, sql: str) -> FaultKind | None:
         """The fault for this statement, if any; each firing uses up one of its ``times``.
@@ -38,10 +43,11 @@ class FaultInjector:
         """
         with self._lock:
             for fault in self._faults:
-                if fault.pattern.search(sql):
+                if fault.pattern.search(sql) and (fault.when is None or fault.when()):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
+                    self.fired.append((fault.pattern.pattern, fault.kind, sql))
                     return fault.kind
         return None
 

@@ -240,13 +240,20 @@ def ensure_logical_replication(
         if existing is None:
             actions.append(f"create parameter group {target} ({family}) from {group}")
             if not plan_only:
-                with aws_errors("rds:CreateDBParameterGroup"):
-                    rds.create_db_parameter_group(
-                        DBParameterGroupName=target,
-                        DBParameterGroupFamily=family,
-                        Description=f"{group} with rds.logical_replication=1 for Openflow CDC",
-                        Tags=[CREATED_BY_TAG],
-                    )
+                try:
+                    with aws_errors("rds:CreateDBParameterGroup"):
+                        rds.create_db_parameter_group(
+                            DBParameterGroupName=target,
+                            DBParameterGroupFamily=family,
+                            Description=f"{group} with rds.logical_replication=1 for Openflow CDC",
+                            Tags=[CREATED_BY_TAG],
+                        )
+                except ClientError as exc:
+                    # the SDK retried a create whose answer was lost: the group is there, and what
+                    # follows (copying parameters, attaching) is idempotent
+                    already = _code(exc) == "DBParameterGroupAlreadyExists"
+                    if not already or _describe_group(rds, target) != family:
+                        raise
                 copied: list[ParameterTypeDef] = [
                     {
                         "ParameterName": p["ParameterName"],

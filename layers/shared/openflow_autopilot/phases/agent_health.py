@@ -1,6 +1,11 @@
 """Agent health: one step of the loop "check the deployment -> read the agent's journals over SSM
 -> diagnose -> remediate -> wait", until the deployment is ACTIVE or the budget is spent.
 
+Gen 2 is done when the deployment is ACTIVE. Gen 1 has no deployment status in SQL: it is done
+when its data plane integration is enabled and the agent's journal shows its success line
+("All resources applied successfully") with no unresolved error after it, so every gen 1 step
+reads the journals.
+
 Each call does one step and returns; the state machine waits in between with intervals that
 grow, so a 90-minute budget stays a few hundred history events. The step's state (pending
 command, remediation counts, a short history) rides in the phase's outputs; full diagnoses go
@@ -14,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from openflow_autopilot.aws.s3uri import execution_prefix
-from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.errors import BudgetExhausted, NotReadyYet
+from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import invocation_status, read_output, send_collect
 from openflow_autopilot.openflow.agent.diagnose import Diagnosis, diagnose, existing_repositories
 from openflow_autopilot.openflow.agent.remediate import plan_remediation, run_remediation
@@ -30,6 +35,44 @@ def deployment_status(sql: Sql, request: ProvisionRequest) -> str:
     name = qualified(request.openflow.deployment_name)
     rows = sql.query(f"SHOW OPENFLOW DEPLOYMENTS LIKE {literal(name)}")
     return str(rows[0].get("status") or "").upper() if rows else "MISSING"
+
+
+def integration_status(sql: Sql, name: str) -> str:
+    """Gen 1: ENABLED, DISABLED or MISSING for the data plane integration `name`."""
+    rows = [
+        r
+        for r in sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
+        if str(r.get("name") or "").strip('"').upper() == name.strip('"').upper()
+    ]
+    if not rows:
+        return "MISSING"
+    enabled = str(rows[0].get("enabled")).lower() in ("true", "1", "y", "yes")
+    return "ENABLED" if enabled else "DISABLED"
+
+
+def gen1_agent_instance(cfn: Any, *, data_plane_id: str) -> str:
+    """The agent instance of an existing gen 1 deployment: the EC2 instance of the CloudFormation
+    stack whose DataPlaneUUID parameter is the integration's data_plane_id."""
+    wanted = data_plane_id.lower()
+    if wanted:
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for stack in page["Stacks"]:
+                if stack["StackStatus"].startswith("DELETE"):
+                    continue
+                params = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+                if str(params.get("DataPlaneUUID") or "").lower() != wanted:
+                    continue
+                resources = cfn.describe_stack_resources(StackName=stack["StackName"])["StackResources"]
+                for r in resources:
+                    if r["ResourceType"] == "AWS::EC2::Instance" and r.get("PhysicalResourceId"):
+                        return str(r["PhysicalResourceId"])
+    raise PreconditionFailed(
+        f"no agent instance found for the gen 1 deployment (data plane {data_plane_id or 'unknown'}): "
+        "no CloudFormation stack in this region has that DataPlaneUUID with an EC2 instance",
+        call="cloudformation:DescribeStacks",
+        fix="set request.openflow.agent_instance_id to the agent's EC2 instance id (its Name tag is "
+        "openflow-agent-<key>), or set aws.region to the deployment's region",
+    )
 
 
 def _finding_line(diagnosis: Diagnosis) -> str:
@@ -56,6 +99,7 @@ def check_agent(
     execution: str,
     instance_id: str,
     state: dict[str, Any],
+    integration: str | None = None,
     max_attempts: int,
     max_remediations: int,
     base_wait_seconds: int,
@@ -72,17 +116,22 @@ def check_agent(
     prefix = f"{execution_prefix(execution)}/agent"
     last = state.get("last_diagnosis")
 
-    status = deployment_status(sql, request)
+    gen1 = request.openflow.generation is Generation.GEN1
+    if gen1:
+        status = integration_status(sql, integration or request.openflow.data_plane_integration or "")
+    else:
+        status = deployment_status(sql, request)
+    what = "integration" if gen1 else "deployment"
     done = status == "ACTIVE"
     if done:
-        history.append(f"check {attempt}: deployment {status}")
+        history.append(f"check {attempt}: {what} {status}")
     elif command_id:
         try:
             invocation = invocation_status(ssm, command_id, instance_id)
         except NotReadyYet:
             invocation = None
         if invocation is None or not invocation.done:
-            history.append(f"check {attempt}: deployment {status}; waiting for the journal read")
+            history.append(f"check {attempt}: {what} {status}; waiting for the journal read")
         else:
             diagnosis = diagnose(
                 read_output(s3, invocation), existing_repositories=existing_repositories(ecr), now=now
@@ -101,6 +150,8 @@ def check_agent(
                 diagnose_only=request.diagnose_only,
             )
             remediations = dict(plan.attempts_after)
+            # gen 1: the agent's success line (and nothing wrong after it) is the readiness signal
+            done = gen1 and diagnosis.healthy and status == "ENABLED"
             did = []
             for item in plan.run:
                 result = run_remediation(
@@ -136,7 +187,7 @@ def check_agent(
                 did.append(item.id)
             skipped = [f"{s.finding_id}: {s.detail}" for s in plan.skipped if s.reason != "covered"]
             history.append(
-                f"check {attempt}: deployment {status}; diagnosis: {last['summary']}"
+                f"check {attempt}: {what} {status}; diagnosis: {last['summary']}"
                 + (f"; remediation: {', '.join(did)}" if did else "")
                 + (f"; not remediated: {'; '.join(skipped)}" if skipped else "")
             )
@@ -144,21 +195,23 @@ def check_agent(
     else:
         try:
             command_id = send_collect(ssm, instance_id, output_bucket=bucket, output_prefix=prefix)
-            history.append(f"check {attempt}: deployment {status}; reading the agent's journals over SSM")
+            history.append(f"check {attempt}: {what} {status}; reading the agent's journals over SSM")
         except NotReadyYet as exc:
-            history.append(f"check {attempt}: deployment {status}; {exc.message}")
+            history.append(f"check {attempt}: {what} {status}; {exc.message}")
 
     if not done and attempt >= max_attempts:
         raise BudgetExhausted(
-            f"deployment {request.openflow.deployment_name} is still {status} after {attempt} checks; "
+            f"deployment {integration or request.openflow.deployment_name} is still "
+            f"{status + ' without a healthy agent' if gen1 else status} after {attempt} checks; "
             f"last diagnosis: {(last or {}).get('summary', 'none yet')}",
             call="agent health",
-            fix="read the diagnosis named above (its full text is in S3), fix the cause, then redrive",
+            fix="read the diagnosis named above (its full text is in S3), fix the cause, then start the workflow again with the same request",
         )
     wait = min(max_wait_seconds, int(base_wait_seconds * (1.5 ** min(attempt, 20))))
     outputs = {
         "done": done,
         "status": status,
+        "instance_id": instance_id,
         "attempt": attempt,
         "command_id": command_id,
         "remediations": remediations,

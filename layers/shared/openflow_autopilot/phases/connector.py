@@ -201,6 +201,12 @@ def _secrets(
         version=source.password_version,
         describe="source password",
     )
+    return (password, *_key_secrets(name, destination))
+
+
+def _key_secrets(name: str, destination: DestinationInfo) -> tuple[SnowflakeSecret, SnowflakeSecret | None]:
+    """The connector's Snowflake secrets holding the service user's key (and its passphrase)."""
+    db, schema, conn = split_qualified(name, 3, "connector")
     key = SnowflakeSecret(
         name=qualified(db, schema, f"{conn}_SNOWFLAKE_KEY"),
         kind="GENERIC_STRING",
@@ -219,7 +225,32 @@ def _secrets(
             version=destination.key_fingerprint or None,
             describe=f"passphrase of the private key {destination.key_fingerprint}",
         )
-    return password, key, passphrase
+    return key, passphrase
+
+
+def refresh_connector_key(
+    sql: Sql, request: ProvisionRequest, *, destination: DestinationInfo, runtime: str
+) -> PhaseResult:
+    """After a key rotation: put the new key into the connector's Snowflake secrets (replaced only when
+    the fingerprint changed), so the runtime's next login uses it; sessions already open stay valid."""
+    started = utcnow()
+    rec = _Recorder(sql, True)
+    full = connector_name(request)
+    replaced = {s.name: _ensure_secret(rec, s) for s in _key_secrets(full, destination) if s is not None}
+    rows = sql.query(f"DESC OPENFLOW RUNTIME {runtime}")
+    execute_as = _norm(rows[0].get("execute_as_role")) if rows else ""
+    if execute_as and execute_as != "NULL":
+        for secret_name, was_replaced in replaced.items():
+            _grant_secret_usage(rec, secret_name, qualified(execute_as), was_replaced)
+    return PhaseResult(
+        phase="ConnectorKeyRefresh",
+        status="changed" if rec.actions else "unchanged",
+        actions=rec.actions,
+        notes=rec.notes,
+        outputs={"connector": full, "key_fingerprint": destination.key_fingerprint},
+        started_at=started,
+        ended_at=utcnow(),
+    )
 
 
 def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:

@@ -15,6 +15,7 @@ from openflow_autopilot.config import Generation, ProvisionRequest, parse_reques
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
+from openflow_autopilot.phases.connector import gen1_connector_instructions
 from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
@@ -240,7 +241,7 @@ def await_approval(
     """Pause point for a human decision: store the token under an approval id, ask humans."""
     request = parse_request(event.get("request"))
     kind = str(event["kind"])
-    text = approval_text(request, kind)
+    text = approval_text(request, kind, event)
     approval = approvals.create_approval(
         s3 or client("s3", request.aws.region),
         bucket=_artifact_bucket(env),
@@ -265,7 +266,8 @@ def await_approval(
     return {"approval_id": approval.id, "kind": kind}
 
 
-def approval_text(request: ProvisionRequest, kind: str) -> str:
+def approval_text(request: ProvisionRequest, kind: str, event: dict[str, Any] | None = None) -> str:
+    event = event or {}
     if kind == "reboot":
         return (
             f"RDS instance {request.source.rds_instance_id} must reboot to turn on logical replication "
@@ -274,4 +276,21 @@ def approval_text(request: ProvisionRequest, kind: str) -> str:
         )
     if kind == "gen1_runtime":
         return gen1_runtime_instructions(request, resume_hint="approve this request (the command is below)")
+    if kind == "gen1_connector":
+        source, destination = dict(event.get("source") or {}), dict(event.get("destination") or {})
+        if not source or not destination:
+            raise ConfigurationError(
+                "the gen1_connector approval needs the source and destination phases' outputs",
+                fix="pass source and destination in the AwaitConnector state's payload",
+            )
+        return (
+            gen1_connector_instructions(
+                request,
+                source=source,
+                destination=destination,
+                password_secret_arn=str(source["password_secret_arn"]),
+                key_secret_arn=str(destination["key_secret_arn"]),
+            )
+            + "\nThen approve this request (the command is below); the workflow then proves a row replicates."
+        )
     raise ConfigurationError(f"unknown approval kind {kind!r}")

@@ -14,7 +14,7 @@ from openflow_autopilot.config import Generation, ProvisionRequest, parse_reques
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.agent_health import check_agent
+from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
 from openflow_autopilot.phases.connector import (
     SourceEndpoint,
     connector_name,
@@ -63,7 +63,7 @@ def _budget(event: dict[str, Any], state: dict[str, Any], what: str) -> int:
     attempt = int(state.get("attempt", 0)) + 1
     if attempt > int(event.get("max_attempts", 120)):
         raise BudgetExhausted(
-            f"{what} did not finish within {attempt - 1} checks", fix="redrive to keep waiting"
+            f"{what} did not finish within {attempt - 1} checks", fix="start the workflow again with the same request to keep waiting"
         )
     return attempt
 
@@ -74,7 +74,21 @@ def agent_health(
     request = parse_request(event.get("request"))
     region = request.aws.region
     settings = event.get("settings") or {}
-    with _snowflake(request, request.snowflake.admin_role, env, secrets, connector) as sql:
+    state = dict(event.get("agent") or {})
+    deployment = dict(event.get("deployment") or {})
+    instance_id = str(
+        (event.get("stack") or {}).get("agent_instance_id")
+        or state.get("instance_id")
+        or request.openflow.agent_instance_id
+        or ""
+    )
+    if not instance_id and request.openflow.generation is Generation.GEN1:
+        instance_id = gen1_agent_instance(
+            client("cloudformation", region), data_plane_id=str(deployment.get("key") or "")
+        )
+    # gen 1 integrations are visible to the login role (they were made in the UI, not by our admin role)
+    role = request.snowflake.login_role if request.openflow.generation is Generation.GEN1 else None
+    with _snowflake(request, role or request.snowflake.admin_role, env, secrets, connector) as sql:
         return check_agent(
             request,
             sql=sql,
@@ -83,8 +97,9 @@ def agent_health(
             ecr=client("ecr", region),
             bucket=_bucket(env),
             execution=str(event.get("execution", "manual")),
-            instance_id=str((event.get("stack") or {}).get("agent_instance_id") or ""),
-            state=dict(event.get("agent") or {}),
+            instance_id=instance_id,
+            state=state,
+            integration=str(deployment.get("name") or "") or None,
             max_attempts=int(settings.get("agent_max_checks", 60)),
             max_remediations=int(settings.get("max_remediations", 2)),
             base_wait_seconds=int(settings.get("poll_seconds", 30)),

@@ -161,7 +161,7 @@ def rds_ready(
             f"RDS instance {request.source.rds_instance_id} is still {status.status} "
             f"(parameters {status.parameter_apply_status}) after {attempt} checks",
             call="rds:DescribeDBInstances",
-            fix="look at the instance in the RDS console; redrive the execution to keep waiting",
+            fix="look at the instance in the RDS console; start the workflow again to keep waiting",
         )
     return {**state, "attempt": attempt, "ready": False, "status": status.status}
 

@@ -117,6 +117,12 @@ def _create(
             OnFailure="ROLLBACK",
         )["StackId"]
     except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "AlreadyExistsException":
+            # The SDK retried a CreateStack whose answer was lost (or a concurrent run created it):
+            # the stack exists now, and the state machine waits for it like any stack in progress.
+            existing = describe(cfn, stack_name)
+            if existing is not None:
+                return str(existing["StackId"])
         raise _aws_error(exc, "cloudformation:CreateStack") from None
     return stack_id
 
@@ -273,7 +279,7 @@ def check_stack(
                 if stack.get("operation") == "create"
                 else "cloudformation:UpdateStack",
                 fix="fix the cause named above (stack events in the CloudFormation console give the detail), "
-                "then set allow_recreate_stack: true or delete the stack, and redrive",
+                "then set allow_recreate_stack: true or delete the stack, and start the workflow again",
             )
     if status in DONE:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in current.get("Outputs", [])}
@@ -290,6 +296,6 @@ def check_stack(
         raise BudgetExhausted(
             f"stack {name} is still {status} after {attempt} checks",
             call="cloudformation:DescribeStacks",
-            fix="look at the stack in the CloudFormation console; redrive the execution to keep waiting",
+            fix="look at the stack in the CloudFormation console; start the workflow again to keep waiting",
         )
     return {**stack, "attempt": attempt, "status": status, "done": False}

@@ -88,7 +88,7 @@ def repair_template(
             f"automatically (see {findings_uri})",
             call="template doctor",
             fix="correct the template by hand (openflow-autopilot template doctor PATH shows each finding), "
-            "upload it again and redrive the execution",
+            "upload it again and start the workflow again",
         )
     return PhaseResult(
         phase="TemplateDoctor",

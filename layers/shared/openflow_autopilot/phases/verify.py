@@ -339,5 +339,5 @@ def verification_failure(
     waited = f" after {polls} polls" if polls is not None else ""
     return BudgetExhausted(
         f"verification failed{waited}: {diagnosis.message}",
-        fix="fix what the message names, then redrive the execution from the Verify state",
+        fix="fix what the message names, then start the workflow again with the same request (finished phases take no action)",
     )

@@ -380,8 +380,10 @@ def prepare_source(
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
                 plan = current_plan()  # read under the lock, so concurrent runs cannot interleave
-                for statement in plan.statements:
-                    conn.execute(statement)
+                for statement, action in zip(plan.statements, plan.actions, strict=True):
+                    # a refusal names the step that was refused, not only the phase
+                    with translated_errors(f"preparing the source database: {action}"):
+                        conn.execute(statement)
     return PrepareResult(
         database=server.database,
         user=role_name,

@@ -59,8 +59,8 @@ def power_message(
             f"The power workflow's {action} of {deployment} ('{name}') failed in {where} "
             f"({error.get('Error')}).",
             f"What happened: {_cause(error)[:2000]}",
-            "What to do: fix the cause named above, then run the power workflow again (or redrive the "
-            "execution); steps already done take no action on a rerun.",
+            "What to do: fix the cause named above, then run the power workflow again; steps already "
+            "done take no action on a rerun.",
             *tail,
         ]
         return "FAILED", f"Openflow Autopilot: {deployment} {action} FAILED in {where}", "\n".join(text)

@@ -1,0 +1,352 @@
+"""One lock per deployment, so two runs never act on the same deployment at the same time.
+
+A provisioning run takes the lock before its first change and gives it back at its end, on the
+success and the failure path; a power run takes it before it decides anything and gives it back at
+its end. Whoever comes second is told who holds it: a provisioning run stops at once with
+AlreadyInProgress (naming the other execution, what it is and when it started), a power run ends
+"skipped" with the same facts (a scheduled stop or start simply happens at its next schedule).
+
+DynamoDB's conditional writes make taking the lock atomic. A lock whose holder is no longer running
+(stopped by hand, timed out, or failed before it could give it back) is stale: the next run takes it
+over, conditionally on the old holder, so two runs taking over at once cannot both win. Giving it
+back is conditional on the holder too: a run never deletes a lock another run holds.
+
+Table (LockTable in template.yaml): partition key `deployment` (String) - the Snowflake account and
+the deployment's name; TTL attribute `expires_at` (Number, epoch seconds). The table belongs to one
+stack, so one AWS account and region.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from openflow_autopilot.aws.calls import aws_call, error_code
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.errors import (
+    AlreadyInProgress,
+    AwsRetryableError,
+    ConfigurationError,
+    InvalidRequest,
+    NotReadyYet,
+)
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.snowflake.identifiers import check_identifier
+
+Kind = Literal["provision", "power"]
+OnConflict = Literal["fail", "skip"]
+
+# Longer than any run can last (the longest pauses - a template upload, two approvals - are a day
+# each by default). It only matters for a holder that is still RUNNING: a holder that ended, however
+# it ended, is taken over at once. DynamoDB's TTL deletes forgotten items some time after it.
+TTL_SECONDS = 30 * 24 * 3600
+# Statuses of an execution that may still act (PENDING_REDRIVE: a redrive is about to resume it).
+LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+_ATTEMPTS = 3
+_FREE = "attribute_not_exists(deployment) OR holder = :me OR expires_at < :now"
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflictException",
+    }
+)
+_WHAT = {"provision": "provisioning", "power": "power"}
+
+
+class Lock(BaseModel):
+    """The item: who holds the deployment's lock, since when, until when at the latest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployment: str  # the key: <SNOWFLAKE ACCOUNT>/<DEPLOYMENT>
+    holder: str  # the holding execution's ARN
+    kind: Kind
+    started_at: str = ""  # when the holding execution started
+    acquired_at: int
+    expires_at: int
+
+    def item(self) -> dict[str, dict[str, str]]:
+        return {
+            "deployment": {"S": self.deployment},
+            "holder": {"S": self.holder},
+            "kind": {"S": self.kind},
+            "started_at": {"S": self.started_at},
+            "acquired_at": {"N": str(self.acquired_at)},
+            "expires_at": {"N": str(self.expires_at)},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Lock:
+        def value(name: str) -> str:
+            cell = item.get(name) or {}
+            return str(cell.get("S", cell.get("N", "")))
+
+        kind = value("kind")
+        return cls(
+            deployment=value("deployment"),
+            holder=value("holder"),
+            kind="power" if kind == "power" else "provision",
+            started_at=value("started_at"),
+            acquired_at=int(value("acquired_at") or 0),
+            expires_at=int(value("expires_at") or 0),
+        )
+
+
+class LockState(BaseModel):
+    """What AcquireLock returns into the execution's state (`$.lock`); ReleaseLock reads it back."""
+
+    acquired: bool
+    key: str
+    holder: str  # this execution
+    kind: Kind
+    expires_at: int | None = None
+    other: Lock | None = None  # the holder this run found (not acquired) or took over from (stale)
+    why: str | None = None  # not acquired: who holds it, for the notification
+    notes: list[str] = Field(default_factory=list)
+
+
+class Released(BaseModel):
+    released: bool
+    key: str | None = None
+    note: str
+
+
+# --- pure decisions -------------------------------------------------------------------------------------
+def lock_key(request: ProvisionRequest) -> str:
+    """A deployment is named within a Snowflake account: two accounts' deployments never share a key."""
+    account = request.snowflake.account.upper()
+    return f"{account}/{check_identifier(request.openflow.deployment_name, 'deployment')}"
+
+
+def free_for(current: Lock | None, *, me: str, now: int) -> bool:
+    """What the conditional put allows: no lock, this execution's own, or one past its expiry."""
+    return current is None or current.holder == me or current.expires_at < now
+
+
+def is_live(status: str | None) -> bool:
+    """A holder that is not running (or no longer exists) will never give the lock back."""
+    return status in LIVE_STATUSES
+
+
+def describe_holder(lock: Lock) -> str:
+    started = f" (started {lock.started_at})" if lock.started_at else ""
+    return f"{_WHAT[lock.kind]} execution {lock.holder}{started}"
+
+
+def refusal(lock: Lock, *, deployment: str, kind: Kind) -> AlreadyInProgress:
+    """The error a second provisioning run stops with: who holds the lock, and what to do."""
+    return AlreadyInProgress(
+        f"deployment {deployment} is already in progress: {describe_holder(lock)} holds its lock, so "
+        f"this {_WHAT[kind]} run stopped before changing anything.",
+        fix=(
+            "wait for that execution to finish, then start this one again; or stop it first with "
+            f"`aws stepfunctions stop-execution --execution-arn {lock.holder}` (the next run takes over "
+            "the lock of a stopped execution)"
+        ),
+        call="dynamodb:PutItem",
+    )
+
+
+def skip_reason(lock: Lock, *, action: str) -> str:
+    """Why a power run did nothing: the outcome's `why`."""
+    return (
+        f"skipped: {describe_holder(lock)} is in progress. Nothing was touched, so the two runs never "
+        f"interleave; a scheduled {action} happens at its next schedule, a manual one can be run again "
+        "when that execution has ended."
+    )
+
+
+# --- DynamoDB and Step Functions ------------------------------------------------------------------------
+def _failure(exc: ClientError, call: str, table: str) -> Exception:
+    code = error_code(exc)
+    if code in _RETRYABLE_CODES:
+        return AwsRetryableError(f"{call} failed: {code}", call=call)
+    if code == "ResourceNotFoundException":
+        return ConfigurationError(
+            f"the lock table {table} does not exist", fix="deploy with template.yaml (LockTable)", call=call
+        )
+    return exc
+
+
+def _put(db: Any, table: str, lock: Lock, condition: str, values: dict[str, Any]) -> bool:
+    """False when the condition did not hold."""
+    try:
+        with aws_call("dynamodb:PutItem"):
+            db.put_item(
+                TableName=table,
+                Item=lock.item(),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise _failure(exc, "dynamodb:PutItem", table) from exc
+    return True
+
+
+def read_lock(db: Any, table: str, key: str) -> Lock | None:
+    try:
+        with aws_call("dynamodb:GetItem"):
+            found = db.get_item(TableName=table, Key={"deployment": {"S": key}}, ConsistentRead=True)
+    except ClientError as exc:
+        raise _failure(exc, "dynamodb:GetItem", table) from exc
+    item = found.get("Item")
+    return Lock.from_item(item) if item else None
+
+
+def execution_status(sfn: Any, arn: str) -> str | None:
+    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE; None when it does not exist."""
+    try:
+        with aws_call("states:DescribeExecution"):
+            return str(sfn.describe_execution(executionArn=arn)["status"])
+    except ClientError as exc:
+        if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
+            return None
+        raise
+
+
+def acquire(
+    db: Any,
+    sfn: Any,
+    table: str,
+    *,
+    key: str,
+    me: str,
+    kind: Kind,
+    started_at: str,
+    now: int,
+    ttl_seconds: int = TTL_SECONDS,
+) -> LockState:
+    """Take the deployment's lock for execution `me`; taking it again is a no-op. When another
+    execution holds it: not acquired, naming it - unless that execution has ended, then it is taken
+    over."""
+    mine = Lock(
+        deployment=key,
+        holder=me,
+        kind=kind,
+        started_at=started_at,
+        acquired_at=now,
+        expires_at=now + ttl_seconds,
+    )
+    for _ in range(_ATTEMPTS):
+        if _put(db, table, mine, _FREE, {":me": {"S": me}, ":now": {"N": str(now)}}):
+            return LockState(acquired=True, key=key, holder=me, kind=kind, expires_at=mine.expires_at)
+        current = read_lock(db, table, key)
+        if current is None or free_for(current, me=me, now=now):
+            continue  # given back or expired between the put and the read: try again
+        status = execution_status(sfn, current.holder)
+        if is_live(status):
+            return LockState(
+                acquired=False,
+                key=key,
+                holder=me,
+                kind=kind,
+                other=current,
+                why=f"{describe_holder(current)} is in progress",
+            )
+        if _put(db, table, mine, "holder = :old", {":old": {"S": current.holder}}):
+            return LockState(
+                acquired=True,
+                key=key,
+                holder=me,
+                kind=kind,
+                expires_at=mine.expires_at,
+                other=current,
+                notes=[
+                    f"took over a stale lock: {describe_holder(current)} is {status or 'gone'} and never "
+                    "gave the lock back"
+                ],
+            )
+    raise NotReadyYet(f"the lock on {key} changed hands {_ATTEMPTS} times while this run tried to take it")
+
+
+def release(db: Any, table: str, *, key: str, me: str) -> Released:
+    """Give the lock back - only if execution `me` holds it."""
+    try:
+        with aws_call("dynamodb:DeleteItem"):
+            db.delete_item(
+                TableName=table,
+                Key={"deployment": {"S": key}},
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": me}},
+            )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise _failure(exc, "dynamodb:DeleteItem", table) from exc
+        current = read_lock(db, table, key)
+        note = (
+            "nothing to release: the lock was already given back"
+            if current is None
+            else f"not released: {describe_holder(current)} holds the lock now"
+        )
+        return Released(released=False, key=key, note=note)
+    return Released(released=True, key=key, note=f"released the lock on {key}")
+
+
+# --- the Lambda entry points (AcquireLock / ReleaseLock in both state machines) -------------------------
+def _table(env: FunctionEnv) -> str:
+    if not env.lock_table:
+        raise ConfigurationError("LOCK_TABLE is not set", fix="deploy with template.yaml, which sets it")
+    return env.lock_table
+
+
+def _epoch(value: Any) -> int:
+    if not value:
+        return int(time.time())
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise InvalidRequest(f"now: {value!r} is not an ISO date-time") from None
+
+
+def acquire_lock(
+    event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None, sfn: Any = None
+) -> dict[str, Any]:
+    """Event: {request, kind: provision|power, on_conflict: fail|skip, execution, started_at, now?}.
+    `fail` raises AlreadyInProgress when another live execution holds the lock; `skip` returns
+    `acquired: false` with `why`, for the state machine to end without doing anything."""
+    request = parse_request(event.get("request"))
+    kind = str(event.get("kind") or "")
+    if kind not in ("provision", "power"):
+        raise InvalidRequest(f"kind: {kind!r} is not one of provision, power")
+    on_conflict = str(event.get("on_conflict") or "fail")
+    me = str(event.get("execution") or "")
+    if not me:
+        raise InvalidRequest("execution: missing (the state machine passes $$.Execution.Id)")
+    state = acquire(
+        dynamodb or client("dynamodb"),
+        sfn or client("stepfunctions"),
+        _table(env),
+        key=lock_key(request),
+        me=me,
+        kind="power" if kind == "power" else "provision",
+        started_at=str(event.get("started_at") or ""),
+        now=_epoch(event.get("now")),
+    )
+    if not state.acquired and state.other is not None:
+        deployment = request.openflow.deployment_name
+        if on_conflict != "skip":
+            raise refusal(state.other, deployment=deployment, kind=state.kind)
+        action = str((event.get("power") or {}).get("action") or "run")
+        state = state.model_copy(update={"why": skip_reason(state.other, action=action)})
+    return state.model_dump(mode="json")
+
+
+def release_lock(event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None) -> dict[str, Any]:
+    """Event: {lock: what AcquireLock returned, execution}. Gives the lock back if this execution
+    holds it; a run that never took it (or lost it) releases nothing and says so."""
+    lock = dict(event.get("lock") or {})
+    me = str(event.get("execution") or "")
+    if not lock.get("acquired") or not lock.get("key") or not me:
+        return Released(released=False, note="this run did not hold the lock").model_dump(mode="json")
+    return release(dynamodb or client("dynamodb"), _table(env), key=str(lock["key"]), me=me).model_dump(
+        mode="json"
+    )

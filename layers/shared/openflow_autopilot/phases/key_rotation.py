@@ -1,0 +1,103 @@
+"""Rotate the service user's key pair without a moment where the connector's key is refused.
+
+Gen 2: new key accepted as RSA_PUBLIC_KEY_2 and stored in Secrets Manager -> the connector's
+Snowflake secrets get the new key (the runtime's next login uses it; open sessions stay valid) ->
+the new key becomes RSA_PUBLIC_KEY and the old one is retired.
+Gen 1: the canvas holds the pasted key, so the run stops after the new key is stored and accepted;
+once a human has pasted it into the canvas, a second run (canvas_updated) retires the old key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases.connector import (
+    connector_name,
+    destination_from_secret,
+    refresh_connector_key,
+)
+from openflow_autopilot.phases.destination import rotate_service_user_key, service_key_secret_name
+from openflow_autopilot.phases.models import PhaseResult
+from openflow_autopilot.phases.runtime import runtime_name
+from openflow_autopilot.snowflake.identifiers import literal, split_qualified
+from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
+
+
+def _connector_exists(sql: Sql, request: ProvisionRequest) -> bool:
+    db, schema, short = split_qualified(connector_name(request), 3, "connector")
+    return bool(sql.query(f"SHOW OPENFLOW CONNECTORS LIKE {literal(short)} IN SCHEMA {db}.{schema}"))
+
+
+def rotate_with_sql(
+    sql: Sql,
+    request: ProvisionRequest,
+    *,
+    secrets: Any,
+    secret_name: str,
+    keep_old_key: bool = False,
+    canvas_updated: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> list[PhaseResult]:
+    results = [
+        rotate_service_user_key(sql, request, secrets=secrets, secret_name=secret_name, retire_old_key=False)
+    ]
+    if on_step:
+        on_step("new key stored and accepted as RSA_PUBLIC_KEY_2")
+    gen1 = request.openflow.generation is Generation.GEN1
+    if not gen1 and _connector_exists(sql, request):
+        destination = destination_from_secret(request, secrets=secrets, key_secret=secret_name)
+        results.append(
+            refresh_connector_key(sql, request, destination=destination, runtime=runtime_name(request))
+        )
+        if on_step:
+            on_step("the connector's Snowflake secrets hold the new key")
+    retire = not keep_old_key and (canvas_updated or not gen1)
+    if gen1 and not canvas_updated:
+        results[0].notes.append(
+            "gen 1: paste the new key into the canvas parameters 'Snowflake Private Key' and "
+            f"'Snowflake Private Key Password' (from Secrets Manager secret {secret_name}), then run "
+            "`openflow-autopilot rotate-key -c FILE --canvas-updated` to retire the old key"
+        )
+    if retire:
+        results.append(
+            rotate_service_user_key(
+                sql, request, secrets=secrets, secret_name=secret_name, retire_old_key=True
+            )
+        )
+        if on_step:
+            on_step("old key retired: only the new key is accepted")
+    return results
+
+
+def rotate_key(
+    request: ProvisionRequest,
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+    keep_old_key: bool = False,
+    canvas_updated: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> list[PhaseResult]:
+    secrets = secrets or client("secretsmanager", request.aws.region)
+    creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
+    with session(
+        request.snowflake.account,
+        creds,
+        role=request.snowflake.login_role,
+        endpoint=env.snowflake_endpoint,
+        connector=connector,
+    ) as sql:
+        return rotate_with_sql(
+            sql,
+            request,
+            secrets=secrets,
+            secret_name=service_key_secret_name(request, env.secrets_prefix),
+            keep_old_key=keep_old_key,
+            canvas_updated=canvas_updated,
+            on_step=on_step,
+        )
