@@ -124,6 +124,7 @@ class Site:
 _AWS_ROTATION = ("throttling", "unavailable", "reset")
 # (phase, handler, IAM action): every AWS call the provisioning handlers make in a run.
 AWS_SITES = [
+    ("AcquireLock", "LockAcquireFunction", "dynamodb:PutItem"),
     ("SourcePreflight", "SourcePreflightFunction", "rds:DescribeDBInstances"),
     ("SourcePreflight", "SourcePreflightFunction", "secretsmanager:GetSecretValue"),
     ("SnowflakePrerequisites", "PrerequisitesFunction", "secretsmanager:GetSecretValue"),
@@ -176,6 +177,7 @@ AWS_SITES = [
     ("Schedules", "PowerSchedulesFunction", "scheduler:CreateScheduleGroup"),
     ("Schedules", "PowerSchedulesFunction", "scheduler:GetSchedule"),
     ("Schedules", "PowerSchedulesFunction", "scheduler:CreateSchedule"),
+    ("ReleaseLock", "LockReleaseFunction", "dynamodb:DeleteItem"),
     ("NotifySuccess", "NotifyFunction", "sns:Publish"),
 ]
 

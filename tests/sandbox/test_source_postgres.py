@@ -140,6 +140,27 @@ def test_the_seed_sample_table_is_published_granted_and_seen_by_the_connector_ro
     assert db.rows("SELECT count(*) FROM pg_replication_slots") == [(0,)]
 
 
+def test_a_run_waiting_behind_another_gives_up_retryably_and_changes_nothing(
+    db: Db, server: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another prepare holds the lock (or its client vanished mid-transaction): this run waits
+    LOCK_WAIT, then fails with a retryable error; the state machine retries it later."""
+    from openflow_autopilot.errors import PostgresRetryableError
+    from openflow_autopilot.postgres import prepare
+
+    monkeypatch.setattr(prepare, "LOCK_WAIT", "300ms")
+    db.conn.execute(SAMPLE_DATA)
+    with psycopg.connect(db.conn.info.dsn, password=db.conn.info.password) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [prepare._LOCK_KEY])  # held until rollback
+        with pytest.raises(PostgresRetryableError) as caught:
+            prepare_source(
+                db.conn, tables="sample_data", publication="openflow_pub", user=db.user, password=db.password
+            )
+        other.rollback()
+    assert "another run's lock" in caught.value.message
+    assert db.rows("SELECT count(*) FROM pg_publication") == [(0,)]
+
+
 def test_a_second_run_takes_no_action(db: Db) -> None:
     db.conn.execute(SAMPLE_DATA)
     kwargs: dict[str, Any] = {"tables": "sample_data", "publication": "openflow_pub", "user": db.user}

@@ -286,3 +286,20 @@ def test_a_repository_not_found_line_without_a_name_still_fails_until_ecr_is_che
     finding = diagnose(collected(extra={"sync-images": line}), now=NOW).finding("ECR_REPOSITORY_MISSING")
     assert finding is not None and finding.severity is Severity.ERROR and not finding.resolved
     assert finding.missing_repositories == []  # the remediation asks ECR which ones
+
+
+def test_a_repository_created_by_someone_else_first_is_benign_not_an_unknown_error() -> None:
+    """The first-boot script and a repair racing to create the same repository: the loser's
+    RepositoryAlreadyExistsException (an untimestamped cloud-init line) must not keep the agent
+    from being healthy."""
+    race = (
+        "An error occurred (RepositoryAlreadyExistsException) when calling the CreateRepository operation: "
+        "The repository with name 'snowflake-openflow/runtime-server' already exists in the registry with "
+        "id '123456789012'\n"
+    )
+    diagnosis = diagnose(collected("healthy", extra={"cloud-init": race}), now=NOW)
+    assert diagnosis.state == "healthy", diagnosis.summary
+    found = diagnosis.finding("ECR_REPOSITORY_ALREADY_EXISTS")
+    assert found is not None and found.severity is Severity.INFO
+    assert "snowflake-openflow/runtime-server" in json.dumps(found.model_dump(mode="json"))
+    assert "UNKNOWN_ERROR" not in ids(diagnosis)

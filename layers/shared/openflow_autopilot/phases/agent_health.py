@@ -205,7 +205,8 @@ def check_agent(
             f"{status + ' without a healthy agent' if gen1 else status} after {attempt} checks; "
             f"last diagnosis: {(last or {}).get('summary', 'none yet')}",
             call="agent health",
-            fix="read the diagnosis named above (its full text is in S3), fix the cause, then start the workflow again with the same request",
+            fix="read the diagnosis named above (its full text is in S3), fix the cause, "
+            "then start the workflow again with the same request",
         )
     wait = min(max_wait_seconds, int(base_wait_seconds * (1.5 ** min(attempt, 20))))
     outputs = {

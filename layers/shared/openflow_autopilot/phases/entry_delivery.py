@@ -63,7 +63,8 @@ def _budget(event: dict[str, Any], state: dict[str, Any], what: str) -> int:
     attempt = int(state.get("attempt", 0)) + 1
     if attempt > int(event.get("max_attempts", 120)):
         raise BudgetExhausted(
-            f"{what} did not finish within {attempt - 1} checks", fix="start the workflow again with the same request to keep waiting"
+            f"{what} did not finish within {attempt - 1} checks",
+            fix="start the workflow again with the same request to keep waiting",
         )
     return attempt
 

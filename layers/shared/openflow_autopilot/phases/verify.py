@@ -339,5 +339,6 @@ def verification_failure(
     waited = f" after {polls} polls" if polls is not None else ""
     return BudgetExhausted(
         f"verification failed{waited}: {diagnosis.message}",
-        fix="fix what the message names, then start the workflow again with the same request (finished phases take no action)",
+        fix="fix what the message names, then start the workflow again with the same request "
+        "(finished phases take no action)",
     )

@@ -35,6 +35,8 @@ from openflow_autopilot.postgres.names import (
 
 PUBLISH = "insert, update, delete, truncate"
 _LOCK_KEY = zlib.crc32(b"openflow-autopilot:prepare-source")  # one prepare at a time per database
+LOCK_WAIT = "30s"  # a rerun waits this long for a run in progress, then is retried later
+IDLE_TIMEOUT = "60s"  # the server ends a preparing session whose client went silent mid-transaction
 _SHOW_NAMES = 10
 
 
@@ -378,7 +380,15 @@ def prepare_source(
             plan = current_plan()
         else:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+                # A run whose client vanished mid-transaction must not hold the lock forever: the
+                # server ends such a session after IDLE_TIMEOUT, and a waiting rerun gives up after LOCK_WAIT
+                # (LockNotAvailable is retried by the state machine).
+                conn.execute(
+                    "SELECT set_config('idle_in_transaction_session_timeout', %s, true)", [IDLE_TIMEOUT]
+                )
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_WAIT])
+                with translated_errors("preparing the source database: waiting for another run's lock"):
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
                 plan = current_plan()  # read under the lock, so concurrent runs cannot interleave
                 for statement, action in zip(plan.statements, plan.actions, strict=True):
                     # a refusal names the step that was refused, not only the phase

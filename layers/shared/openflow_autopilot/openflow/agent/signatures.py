@@ -215,6 +215,18 @@ def _service_failed(entry: Entry) -> Hit | None:
     return None
 
 
+_ALREADY_EXISTS = re.compile(
+    r"RepositoryAlreadyExistsException\b.*?repository with name ['\"](?P<repo>[^'\"\s]{1,256})['\"]", re.I
+)
+
+
+def _repository_already_exists(entry: Entry) -> Hit | None:
+    match = _ALREADY_EXISTS.search(entry.message)
+    if match is None and "RepositoryAlreadyExistsException" in entry.message:
+        return Hit(("an ECR repository",))
+    return Hit((match["repo"],)) if match else None
+
+
 _HEALTHY = re.compile(r"All resources applied successfully", re.I)
 
 
@@ -313,6 +325,16 @@ SERVICE_RUN_FAILED: Final = Signature(
     _service_failed,
     frozenset({markers.SYNC_IMAGES, markers.APPLY_INFRASTRUCTURE, markers.DOCKER, markers.UNLABELLED}),
 )
+ECR_REPOSITORY_ALREADY_EXISTS: Final = Signature(
+    "ECR_REPOSITORY_ALREADY_EXISTS",
+    Severity.INFO,
+    "An ECR repository was created by someone else first",
+    "CreateRepository answered RepositoryAlreadyExistsException: the repository exists, which is what "
+    "the script wanted. It happens when the first-boot script and a repair (or a second run) create "
+    "the same repository at the same time. Nothing to do.",
+    None,
+    _repository_already_exists,
+)
 AGENT_HEALTHY: Final = Signature(
     "AGENT_HEALTHY",
     Severity.INFO,
@@ -358,6 +380,7 @@ OUTPUT_TRUNCATED: Final = Signature(
 
 # Entry matchers, in the order they are tried.
 ENTRY_SIGNATURES: Final = (
+    ECR_REPOSITORY_ALREADY_EXISTS,  # before the others: its line names a repository and says "exception"
     ECR_REPOSITORY_MISSING,
     IMAGE_SYNC_AUTH_FAILED,
     AGENT_ROLE_PERMISSION_DENIED,
