@@ -57,6 +57,14 @@ class FunctionEnv(BaseModel):
         except ValidationError as exc:
             raise ConfigurationError(f"function environment is invalid: {exc}") from None
 
+    def require_artifact_bucket(self) -> str:
+        """The artifact bucket, or a ConfigurationError saying how a deployment sets it."""
+        if not self.artifact_bucket:
+            raise ConfigurationError(
+                "ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it"
+            )
+        return self.artifact_bucket
+
     @property
     def snowflake_endpoint(self) -> SnowflakeEndpoint | None:
         if self.snowflake_host is None:

@@ -23,6 +23,7 @@ from openflow_autopilot.phases.runtime import gen1_runtime_instructions
 from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
 from openflow_autopilot.phases.template_doctor import repair_template
 from openflow_autopilot.phases.template_intake import await_upload, read_template, resume_on_upload
+from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
 
 
@@ -70,11 +71,7 @@ def run_prerequisites(
 def _session_as(
     request: ProvisionRequest, role: str, *, env: FunctionEnv, secrets: Any, connector: Connector
 ) -> Any:
-    secrets = secrets or client("secretsmanager", request.aws.region)
-    creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
-    return session(
-        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
-    )
+    return request_session(request, role, env=env, secrets=secrets, connector=connector)
 
 
 def deployment(
@@ -182,9 +179,7 @@ def stack_status(event: dict[str, Any], *, cfn: Any = None, ec2: Any = None) -> 
 
 
 def _artifact_bucket(env: FunctionEnv) -> str:
-    if not env.artifact_bucket:
-        raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
-    return env.artifact_bucket
+    return env.require_artifact_bucket()
 
 
 # --- the source database -----------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
-from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, PreconditionFailed
+from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
@@ -39,24 +39,18 @@ from openflow_autopilot.phases.verify import (
     verification_failure,
 )
 from openflow_autopilot.postgres.connection import connect
-from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
+from openflow_autopilot.snowflake.login import request_session
+from openflow_autopilot.snowflake.session import Connector, _default_connector
 
 
 def _bucket(env: FunctionEnv) -> str:
-    if not env.artifact_bucket:
-        raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
-    return env.artifact_bucket
+    return env.require_artifact_bucket()
 
 
 def _snowflake(
     request: ProvisionRequest, role: str, env: FunctionEnv, secrets: Any, connector: Connector
 ) -> Any:
-    creds = load_credentials(
-        secrets or client("secretsmanager", request.aws.region), request.snowflake.credentials_secret_arn
-    )
-    return session(
-        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
-    )
+    return request_session(request, role, env=env, secrets=secrets, connector=connector)
 
 
 def _budget(event: dict[str, Any], state: dict[str, Any], what: str) -> int:

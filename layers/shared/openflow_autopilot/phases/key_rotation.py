@@ -24,7 +24,8 @@ from openflow_autopilot.phases.destination import rotate_service_user_key, servi
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.runtime import runtime_name
 from openflow_autopilot.snowflake.identifiers import literal, split_qualified
-from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
+from openflow_autopilot.snowflake.login import request_session
+from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector
 
 
 def _connector_exists(sql: Sql, request: ProvisionRequest) -> bool:
@@ -84,13 +85,8 @@ def rotate_key(
     on_step: Callable[[str], None] | None = None,
 ) -> list[PhaseResult]:
     secrets = secrets or client("secretsmanager", request.aws.region)
-    creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
-    with session(
-        request.snowflake.account,
-        creds,
-        role=request.snowflake.login_role,
-        endpoint=env.snowflake_endpoint,
-        connector=connector,
+    with request_session(
+        request, request.snowflake.login_role, env=env, secrets=secrets, connector=connector
     ) as sql:
         return rotate_with_sql(
             sql,

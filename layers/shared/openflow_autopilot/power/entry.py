@@ -46,7 +46,8 @@ from openflow_autopilot.power.scheduler_api import (
 )
 from openflow_autopilot.power.slot import SlotCheck, check_slot, read_position
 from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
-from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
+from openflow_autopilot.snowflake.login import request_session
+from openflow_autopilot.snowflake.session import Connector, _default_connector
 
 RECORDS_PREFIX = "power-records"
 WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
@@ -54,9 +55,7 @@ WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll i
 
 # --- small helpers ----------------------------------------------------------------------------------
 def _bucket(env: FunctionEnv) -> str:
-    if not env.artifact_bucket:
-        raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="deploy with template.yaml, which sets it")
-    return env.artifact_bucket
+    return env.require_artifact_bucket()
 
 
 def _time(value: Any, field: str) -> datetime:
@@ -107,12 +106,7 @@ def _role_arn(env: FunctionEnv) -> str:
 def _snowflake(
     request: ProvisionRequest, role: str, env: FunctionEnv, secrets: Any, connector: Connector
 ) -> Any:
-    creds = load_credentials(
-        secrets or client("secretsmanager", request.aws.region), request.snowflake.credentials_secret_arn
-    )
-    return session(
-        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
-    )
+    return request_session(request, role, env=env, secrets=secrets, connector=connector)
 
 
 def _owner_role(request: ProvisionRequest) -> str:

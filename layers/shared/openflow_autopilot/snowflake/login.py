@@ -1,0 +1,29 @@
+"""One Snowflake session for a request: the login secret's key pair, as the given role."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
+
+
+def request_session(
+    request: ProvisionRequest,
+    role: str,
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+) -> AbstractContextManager[Sql]:
+    """Every function that talks to Snowflake opens its session here (secrets: a Secrets Manager
+    client; default: one for the request's region)."""
+    creds = load_credentials(
+        secrets or client("secretsmanager", request.aws.region), request.snowflake.credentials_secret_arn
+    )
+    return session(
+        request.snowflake.account, creds, role=role, endpoint=env.snowflake_endpoint, connector=connector
+    )
