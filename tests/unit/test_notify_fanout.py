@@ -93,7 +93,7 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield client
 
 
-SETTINGS = OriginSettings(webhook_secret_id=WEBHOOK_SECRET)
+SETTINGS = OriginSettings(webhook_secret_id=WEBHOOK_SECRET, jira_base_url="https://acme.atlassian.net")
 
 
 def succeeded(request: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
@@ -369,3 +369,24 @@ def test_settings_default_to_the_webhook_secret_under_the_secrets_prefix() -> No
 def test_validate_keeps_the_origin_for_the_notifier(request_dict: dict[str, Any]) -> None:
     assert validate({"request": request_dict, "origin": GITHUB_ORIGIN})["origin"] == GITHUB_ORIGIN
     assert "origin" not in validate({"request": request_dict})
+
+
+def test_without_a_configured_jira_site_the_jira_token_is_never_sent(
+    request_dict: dict[str, Any], secrets: Any
+) -> None:
+    jira = {
+        "system": "jira",
+        "delivery_id": "d-1",
+        "ref": "PLAT-7",
+        "comment_url": "https://attacker.example/rest/api/2/issue/10002/comment",
+    }
+    opener = Opener()
+    for settings in (OriginSettings(webhook_secret_id=WEBHOOK_SECRET), SETTINGS):
+        notify.send(
+            failed(request_dict, jira),
+            default_topic_arn=None,
+            secrets=secrets,
+            settings=settings,
+            opener=opener,
+        )
+    assert opener.requests == []

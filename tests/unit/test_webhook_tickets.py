@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.triggers.config import ServiceNowAuth, WebhookConfig
 from openflow_autopilot.triggers.jobs import run_job
 from openflow_autopilot.triggers.models import Job, TicketOrigin
@@ -90,6 +91,7 @@ class Harness:
                 "webhook_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf",
                 "idempotency_table": TABLE,
                 "servicenow_instance_url": "https://acme.service-now.com/",
+                "jira_base_url": "https://acme.atlassian.net",
             }
             | overrides
         )
@@ -451,12 +453,23 @@ def test_comment_payloads_for_each_system() -> None:
     assert gh.headers["X-GitHub-Api-Version"] == "2022-11-28" and gh.headers["User-Agent"]
 
     jira_url = "https://acme.atlassian.net/rest/api/2/issue/10002/comment"
-    jira = comment_payload(origin("jira", jira_url), "done", token="tok", user="bot@example.com")
+    site = "https://acme.atlassian.net"
+    jira = comment_payload(
+        origin("jira", jira_url), "done", token="tok", user="bot@example.com", jira_base_url=site
+    )
     assert jira.headers["Authorization"] == "Basic " + base64.b64encode(b"bot@example.com:tok").decode()
     assert json.loads(jira.body) == {"body": "done"}
     assert (
-        comment_payload(origin("jira", jira_url), "x", token="pat").headers["Authorization"] == "Bearer pat"
+        comment_payload(origin("jira", jira_url), "x", token="pat", jira_base_url=site).headers[
+            "Authorization"
+        ]
+        == "Bearer pat"
     )
+    # the Jira token never goes to a URL outside the configured site, nor anywhere when none is set
+    for base in (None, "https://other.atlassian.net", "https://acme.atlassian.net.evil.example"):
+        with pytest.raises(InvalidRequest) as caught:
+            comment_payload(origin("jira", jira_url), "x", token="pat", jira_base_url=base)
+        assert "JIRA_BASE_URL" in (caught.value.fix or "")
 
     snow_url = "https://acme.service-now.com/api/now/table/incident/abc"
     snow = comment_payload(origin("servicenow", snow_url), "done", token="pw", user="bot")
@@ -511,3 +524,11 @@ def test_dynamodb_store_maps_a_missing_table_to_a_configuration_error(aws: dict[
     store = DynamoDbIdempotencyStore(aws["dynamodb"], "no-such-table")
     with pytest.raises(ConfigurationError, match="idempotency table does not exist"):
         store.claim("k", now=0, ttl_seconds=60)
+
+
+def test_a_jira_issue_outside_the_configured_site_starts_but_gets_no_comment_url(aws: dict[str, Any]) -> None:
+    h = Harness(aws, jira_base_url="https://other.atlassian.net")
+    body, headers = jira_event()
+    assert h.post("/jira", body, headers)["json"]["status"] == "started"
+    [execution] = h.executions()
+    assert json.loads(execution["input"])["origin"]["comment_url"] is None

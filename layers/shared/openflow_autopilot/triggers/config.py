@@ -56,6 +56,10 @@ class WebhookConfig(BaseModel):
     jira_trigger_field: str | None = Field(None, description="custom field id, e.g. customfield_10050")
     servicenow: ServiceNowAuth = Field(default_factory=ServiceNowAuth)
     servicenow_instance_url: str | None = None
+    jira_base_url: str | None = Field(
+        None,
+        description="https://<site>.atlassian.net (or Data Center's base URL): Jira tokens go nowhere else",
+    )
     servicenow_table: str = "incident"
     github_api_url: str = Field(
         DEFAULT_GITHUB_API_URL,
@@ -77,9 +81,11 @@ class WebhookConfig(BaseModel):
             return tuple(p.strip() for p in v.split(",") if p.strip())
         return v
 
-    @field_validator("servicenow_instance_url")
+    @field_validator("servicenow_instance_url", "jira_base_url")
     @classmethod
     def _instance(cls, v: str | None) -> str | None:
+        if v and not v.startswith("https://"):
+            raise ValueError("must be an https:// URL (the ticket system's tokens are sent there)")
         return v.rstrip("/") if v else v
 
     @field_validator("github_api_url")

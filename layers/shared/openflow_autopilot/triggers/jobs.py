@@ -298,6 +298,7 @@ def _comment(job: Job, deps: WebhookDeps) -> JobResult:
         token=token.get_secret_value(),
         user=user,
         github_api_url=deps.config.github_api_url,
+        jira_base_url=deps.config.jira_base_url,
     )
     try:
         status = send_comment(request, opener=deps.opener)

@@ -43,6 +43,7 @@ class OriginSettings(BaseModel):
 
     webhook_secret_id: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    jira_base_url: str | None = None  # JIRA_BASE_URL: the Jira token goes nowhere else
     slack_response_url_prefixes: tuple[str, ...] = SLACK_HOOKS
 
     @classmethod
@@ -57,6 +58,7 @@ class OriginSettings(BaseModel):
         return cls(
             webhook_secret_id=env.get("WEBHOOK_SECRET_ARN") or f"{prefix}{DEFAULT_SECRET_NAME}",
             github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            jira_base_url=(env.get("JIRA_BASE_URL") or "").rstrip("/") or None,
             slack_response_url_prefixes=prefixes or SLACK_HOOKS,
         )
 
@@ -182,6 +184,7 @@ def _to_ticket(
         token=token.get_secret_value(),
         user=user,
         github_api_url=settings.github_api_url,
+        jira_base_url=settings.jira_base_url,
     )
     status = send_comment(request, opener=opener or urllib.request.urlopen)
     if not 200 <= status < 300:

@@ -202,8 +202,15 @@ def _field_set(value: Any) -> bool:
 
 
 def parse_jira(
-    headers: Mapping[str, str], body: bytes, *, label: str | None, trigger_field: str | None
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    label: str | None,
+    trigger_field: str | None,
+    base_url: str | None = None,
 ) -> TicketDecision:
+    """A comment goes back only to an issue under the configured `base_url` (JIRA_BASE_URL): the
+    issue's own `self` link decides nothing about where the Jira token is sent."""
     h = lower_headers(headers)
     payload = _json(body)
     event = str(payload.get("webhookEvent", ""))
@@ -238,7 +245,7 @@ def parse_jira(
         delivery_id=h.get("x-atlassian-webhook-identifier") or _body_digest(body),
         ref=key,
         url=f"{base}/browse/{key}" if base else None,
-        comment_url=f"{self_url}/comment" if self_url.startswith("https://") else None,
+        comment_url=f"{self_url}/comment" if _under(self_url, base_url) else None,
     )
     description = fields.get("description") or ""
     text = description if isinstance(description, str) else _adf_text(description)
@@ -249,6 +256,10 @@ def parse_jira(
         retrigger=f"remove and re-add {what}",
         reason=f"jira {event.removeprefix('jira:')} {key}",
     )
+
+
+def _under(url: str, base: str | None) -> bool:
+    return bool(base) and url.startswith(f"{str(base).rstrip('/')}/") and url.startswith("https://")
 
 
 # --- ServiceNow --------------------------------------------------------------------------------
@@ -292,11 +303,14 @@ def parse_ticket(
     jira_trigger_field: str | None,
     servicenow_instance_url: str | None,
     servicenow_table: str,
+    jira_base_url: str | None = None,
 ) -> TicketDecision:
     if system == "github":
         return parse_github(headers, body, label=github_label)
     if system == "jira":
-        return parse_jira(headers, body, label=jira_label, trigger_field=jira_trigger_field)
+        return parse_jira(
+            headers, body, label=jira_label, trigger_field=jira_trigger_field, base_url=jira_base_url
+        )
     return parse_servicenow(headers, body, instance_url=servicenow_instance_url, table=servicenow_table)
 
 
@@ -327,6 +341,7 @@ def comment_payload(
     token: str,
     user: str | None = None,
     github_api_url: str | None = None,
+    jira_base_url: str | None = None,
 ) -> CommentRequest:
     """The HTTP call that adds `text` to the ticket. GitHub: a token (Bearer). Jira: an API token
     with the account's e-mail as `user` (Basic; Cloud) or a personal access token (Bearer; Data
@@ -341,6 +356,11 @@ def comment_payload(
                 f"cannot comment on github {origin.ref}: its comment URL is not under {github_api_url}",
                 fix="set GITHUB_API_URL to the GitHub API that sends the webhooks",
             )
+    elif origin.system == "jira" and not _under(url, jira_base_url):
+        raise InvalidRequest(
+            f"cannot comment on jira {origin.ref}: its comment URL is not under the configured Jira",
+            fix="set the JiraBaseUrl parameter (JIRA_BASE_URL) to your Jira's https base URL",
+        )
     elif not url.startswith("https://"):
         raise InvalidRequest(f"cannot comment on {origin.system} {origin.ref}: no https comment URL is known")
     text = text if len(text) <= MAX_COMMENT else text[: MAX_COMMENT - 20] + "\n…(truncated)"

@@ -344,6 +344,7 @@ def _ticket(
         jira_trigger_field=config.jira_trigger_field,
         servicenow_instance_url=config.servicenow_instance_url,
         servicenow_table=config.servicenow_table,
+        jira_base_url=config.jira_base_url,
     )
     log = {"source": system, "reason": decision.reason}
     if decision.action == "ignore" or decision.origin is None:
