@@ -7,12 +7,16 @@ denial would, at the call sites our handlers use, and count what fired.
   the simulated agent's AWS CLI and the sandbox's bookkeeping pass untouched. A fault answers with
   the service's own error shape (JSON, query XML, EC2 XML, S3 XML), or drops the connection before
   the request is processed (`reset`) or after it was processed (`lost_response`, the harder case:
-  the call took effect but the caller never heard).
-- Snowflake: the emulation's `inject_fault` (HTTP 503/429, a dropped connection, or 003001).
+  the call took effect but the caller never heard). `timeout` lets moto process the request, then
+  holds the answer until the client gives up on it (its read timeout) and drops the connection.
+- Snowflake: the emulation's `inject_fault` (HTTP 503/429, a dropped connection, a request held past
+  the connector's socket timeout, or 003001).
 - PostgreSQL: `PgFaultProxy`, a TCP proxy in front of the local server that resets the handler's
-  connection (at connect, or after its n-th statement); `deny_ddl` installs an event trigger that
-  refuses a DDL command with SQLSTATE 42501, as a missing privilege does (the sandbox's admin login
-  is a superuser, which REVOKE cannot restrict).
+  connection (at connect, or after its n-th statement) or accepts it and never answers (`timeout`:
+  the client's connect_timeout fires); `deny_ddl` installs an event trigger that refuses a DDL
+  command with SQLSTATE 42501, as a missing privilege does (the sandbox's admin login is a
+  superuser, which REVOKE cannot restrict); `cancel_ddl` one that cancels it with the server's
+  statement-timeout error (SQLSTATE 57014).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import select
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -73,8 +79,13 @@ botocore.httpsession.URLLib3Session.send = _send_with_marker  # type: ignore[met
 
 
 # --- AWS ---------------------------------------------------------------------------------------------
-AwsFaultKind = Literal["throttling", "unavailable", "reset", "lost_response", "access_denied", "invalid"]
-TRANSIENT_AWS: tuple[AwsFaultKind, ...] = ("throttling", "unavailable", "reset", "lost_response")
+AwsFaultKind = Literal[
+    "throttling", "unavailable", "reset", "lost_response", "timeout", "access_denied", "invalid"
+]
+TRANSIENT_AWS: tuple[AwsFaultKind, ...] = ("throttling", "unavailable", "reset", "lost_response", "timeout")
+# `timeout` holds an answer until the client hangs up, at most this long (the SDK's default read
+# timeout is 30 s)
+MAX_HOLD_SECONDS = 60.0
 
 
 @dataclass
@@ -85,6 +96,7 @@ class AwsCall:
     params: dict[str, Any]
     status: int = 0
     fault: str | None = None
+    held: float = 0.0  # timeout: seconds the answer was held before the client hung up
 
     @property
     def iam_action(self) -> str:
@@ -267,16 +279,34 @@ def _drop(environ: dict[str, Any]) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def _hold_until_client_leaves(environ: dict[str, Any], limit: float) -> None:
+    """Keep the request open, unanswered, until the client closes its end (its read timeout fired)
+    or `limit` seconds pass. The request was read in full, so anything readable is the close."""
+    sock = environ.get("werkzeug.socket")
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        if sock is None:
+            time.sleep(min(left, 0.1))
+            continue
+        try:
+            readable, _, _ = select.select([sock], [], [], min(left, 0.5))
+            if readable and not sock.recv(1, socket.MSG_PEEK):
+                return
+        except (OSError, ValueError):
+            return
+
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class AwsFaults:
     """WSGI middleware around moto: records our handlers' calls and answers armed faults."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_hold: float = MAX_HOLD_SECONDS) -> None:
         self._lock = threading.Lock()
         self.rules: list[AwsRule] = []
         self.calls: list[AwsCall] = []
+        self.max_hold = max_hold
 
     def arm(self, function: str, iam_action: str, kind: AwsFaultKind, times: int | None = 1) -> AwsRule:
         """Fail the next `times` calls of `iam_action` made by functions whose name contains
@@ -335,7 +365,7 @@ class AwsFaults:
                 call.status = int(status.split(" ", 1)[0])
                 return start_response(status, headers, *args)
 
-            if rule is not None and rule.kind != "lost_response":
+            if rule is not None and rule.kind not in ("lost_response", "timeout"):
                 status, headers, body = error_response(rule.kind, protocol, call)
                 headers.append(("Content-Length", str(len(body))))
                 start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
@@ -343,7 +373,7 @@ class AwsFaults:
             result = app(environ, recording_start_response)
             if rule is None:
                 return result
-            # lost_response: moto did the work; the caller never hears about it
+            # lost_response, timeout: moto did the work; the caller never hears about it
             try:
                 for _ in result:
                     pass
@@ -351,6 +381,10 @@ class AwsFaults:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+            if rule.kind == "timeout":
+                started = time.monotonic()
+                _hold_until_client_leaves(environ, self.max_hold)
+                call.held = time.monotonic() - started
             _drop(environ)
             return []
 
@@ -358,7 +392,7 @@ class AwsFaults:
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
-PgFaultKind = Literal["reset_on_connect", "reset_after_statements"]
+PgFaultKind = Literal["reset_on_connect", "reset_after_statements", "timeout_on_connect"]
 
 
 @dataclass
@@ -453,6 +487,12 @@ class PgFaultProxy:
             if rule is not None and rule.kind == "reset_on_connect":
                 _reset(client)
                 continue
+            if rule is not None and rule.kind == "timeout_on_connect":
+                # accepted, never answered: the client's connect_timeout fires
+                with self._lock:
+                    self._open.add(client)
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
             try:
                 server = socket.create_connection(self.target, timeout=10)
             except OSError:
@@ -465,6 +505,18 @@ class PgFaultProxy:
                 target=self._pump_client, args=(client, server, rule, index), daemon=True
             ).start()
             threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _swallow(self, client: socket.socket) -> None:
+        """Read and discard what the client sends (its startup message), answer nothing, until it
+        hangs up (or MAX_HOLD_SECONDS pass)."""
+        client.settimeout(MAX_HOLD_SECONDS)
+        try:
+            while client.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            self._close(client)
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -560,6 +612,51 @@ def allow_ddl(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP EVENT TRIGGER IF EXISTS {}").format(sql.Identifier(_TRIGGER)))
         conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(_TRIGGER)))
+
+
+_CANCEL = "openflow_sandbox_cancel"
+
+
+def cancel_ddl(dsn: str, command_tag: str, times: int = 1) -> None:
+    """Cancel the next `times` `command_tag` commands (e.g. "CREATE PUBLICATION") in the database
+    with the error a statement timeout raises: SQLSTATE 57014 (query_canceled), "canceling statement
+    due to statement timeout". A sequence counts the attempts (nextval survives the rollback)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SEQUENCE IF EXISTS public.{}").format(sql.Identifier(_CANCEL)))
+        conn.execute(sql.SQL("CREATE SEQUENCE public.{}").format(sql.Identifier(_CANCEL)))
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION public.{fn}() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF nextval('public.{seq}') <= {times} THEN RAISE EXCEPTION USING "
+                "ERRCODE = 'query_canceled', MESSAGE = 'canceling statement due to statement timeout'; "
+                "END IF; END $$"
+            ).format(fn=sql.Identifier(_CANCEL), seq=sql.SQL(_CANCEL), times=sql.Literal(int(times)))
+        )
+        conn.execute(sql.SQL("DROP EVENT TRIGGER IF EXISTS {}").format(sql.Identifier(_CANCEL)))
+        conn.execute(
+            sql.SQL(
+                "CREATE EVENT TRIGGER {t} ON ddl_command_start WHEN TAG IN ({tag}) "
+                "EXECUTE FUNCTION public.{fn}()"
+            ).format(t=sql.Identifier(_CANCEL), tag=sql.Literal(command_tag), fn=sql.Identifier(_CANCEL))
+        )
+
+
+def ddl_cancelled(dsn: str, times: int = 1) -> int:
+    """How many commands `cancel_ddl` cancelled so far."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM public.{}").format(
+                sql.Identifier(_CANCEL)
+            )
+        ).fetchone()
+    return min(int(row[0]) if row else 0, times)
+
+
+def uncancel_ddl(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP EVENT TRIGGER IF EXISTS {}").format(sql.Identifier(_CANCEL)))
+        conn.execute(sql.SQL("DROP FUNCTION IF EXISTS public.{}()").format(sql.Identifier(_CANCEL)))
+        conn.execute(sql.SQL("DROP SEQUENCE IF EXISTS public.{}").format(sql.Identifier(_CANCEL)))
 
 
 @dataclass

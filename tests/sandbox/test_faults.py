@@ -19,7 +19,15 @@ from openflow_autopilot.errors import RETRYABLE_ERROR_NAMES
 from openflow_sandbox import fault_table
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import LOGIN_USER, SOURCE_DATABASE, Sandbox
-from openflow_sandbox.faults import PgFaultProxy, allow_ddl, current_function, deny_ddl
+from openflow_sandbox.faults import (
+    PgFaultProxy,
+    allow_ddl,
+    cancel_ddl,
+    current_function,
+    ddl_cancelled,
+    deny_ddl,
+    uncancel_ddl,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -190,6 +198,18 @@ def _aws_fault(index: int, action: str) -> str:
 
 
 TRANSIENT_AWS = [Site(p, f, c, _aws_fault(i, c)) for i, (p, f, c) in enumerate(AWS_SITES)]
+# Timeouts: moto carries the call out, the answer is held past the client's read timeout and dropped;
+# armed before the faults above, so they hit a site's first call (a create: it happened). None
+# before AgentHealth: a late handler there loses its race with the agent's boot, which then creates
+# the ECR repositories itself and leaves ecr:CreateRepository untried.
+TIMEOUT_AWS = [
+    Site("CheckSource", "SourceStatusFunction", "rds:DescribeDBInstances", "timeout"),
+    Site("Destination", "DestinationFunction", "secretsmanager:CreateSecret", "timeout"),
+    Site("Schedules", "PowerSchedulesFunction", "s3:PutObject", "timeout"),
+]
+# Short client timeouts for the run, so that a timeout costs seconds (defaults: 30 s and 60 s).
+AWS_READ_TIMEOUT = "2"
+SNOWFLAKE_SOCKET_TIMEOUT = "5"
 # Statements the Snowflake connector sends; the emulation answers 503/429 or drops the connection once.
 TRANSIENT_SNOWFLAKE = [
     Site("SnowflakePrerequisites", "PrerequisitesFunction", "CREATE ROLE IF NOT EXISTS", "http_503"),
@@ -206,52 +226,83 @@ TRANSIENT_SNOWFLAKE = [
         "CheckConnector", "ConnectorStatusFunction", "SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS", "http_429"
     ),
     Site("CheckCanary", "VerifyCheckFunction", "canary_id", "network_reset"),
+    # held (not run) past the connector's socket timeout, then dropped; armed first at its site
+    Site("Runtime", "RuntimeFunction", "CREATE OPENFLOW RUNTIME", "timeout"),
 ]
 # PostgreSQL: the proxy resets the handler's connection at connect or before its n-th statement.
 TRANSIENT_POSTGRES = [
     (Site("SourcePreflight", "SourcePreflightFunction", "connect", "reset_on_connect"), 0),
     (Site("SourcePrepare", "SourcePrepareFunction", "prepare transaction", "reset_after_statements"), 12),
     (Site("VerifyInsert", "VerifyInsertFunction", "canary insert", "reset_after_statements"), 2),
+    # accepted and never answered: psycopg's connect_timeout (10 s, not configurable) fires
+    (Site("SourcePreflight", "SourcePreflightFunction", "connect", "timeout"), 0),
 ]
+_PG_KINDS = {"timeout": "timeout_on_connect"}
+# an event trigger cancels the command once with the statement-timeout error (SQLSTATE 57014)
+STATEMENT_TIMEOUT = Site("SourcePrepare", "SourcePrepareFunction", "create publication", "timeout")
 
 
 def _snowflake_pattern(call: str) -> str:
     return re.escape(call).replace(r"\.\*", ".*")
 
 
-def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_twice(faulty: Faulty) -> None:
+def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_twice(
+    faulty: Faulty, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sandbox = faulty.sandbox
+    assert sandbox.postgres is not None
+    source_dsn = sandbox.postgres.dsn(dbname=SOURCE_DATABASE)
+    # the handlers run in-process: they see the process environment (under their functions' own)
+    monkeypatch.setenv("OPENFLOW_AUTOPILOT_AWS_READ_TIMEOUT", AWS_READ_TIMEOUT)
+    monkeypatch.setenv("OPENFLOW_AUTOPILOT_SNOWFLAKE_SOCKET_TIMEOUT", SNOWFLAKE_SOCKET_TIMEOUT)
     aws_rules = [
         (site, sandbox.moto.faults.arm(site.function, site.call, site.fault))  # type: ignore[arg-type]
-        for site in TRANSIENT_AWS
+        for site in [*TIMEOUT_AWS, *TRANSIENT_AWS]
     ]
-    for site in TRANSIENT_SNOWFLAKE:
+    timeouts_first = sorted(TRANSIENT_SNOWFLAKE, key=lambda s: s.fault != "timeout")
+    for site in timeouts_first:
         sandbox.snowflake.inject_fault(
             _snowflake_pattern(site.call),
             site.fault,  # type: ignore[arg-type]
             when=running(site.function),
         )
     pg_rules = [
-        (site, faulty.proxy.arm(site.function, site.fault, statements=n))  # type: ignore[arg-type]
+        (site, faulty.proxy.arm(site.function, _PG_KINDS.get(site.fault, site.fault), statements=n))  # type: ignore[arg-type]
         for site, n in TRANSIENT_POSTGRES
     ]
+    cancel_ddl(source_dsn, "CREATE PUBLICATION")
+    try:
+        report = run_provisioning(sandbox, faulty.request(), name="transient-faults")
+        cancelled = ddl_cancelled(source_dsn)
+    finally:
+        uncancel_ddl(source_dsn)
 
-    report = run_provisioning(sandbox, faulty.request(), name="transient-faults")
-
-    fired_sql = [pattern for pattern, _, _ in sandbox.snowflake.fired_faults]
+    fired_sql: list[tuple[str, str]] = [(p, k) for p, k, _ in sandbox.snowflake.fired_faults]
     rows = []
-    for order, (site, rule) in enumerate(aws_rules):
+    for site, aws_rule in aws_rules:
+        order = _order([(s.phase, s.call) for s in TRANSIENT_AWS], site)
         rows.append(
-            _row(order, site, "transient", report.status, rule.fired, sandbox, "SDK retry (botocore)")
+            _row(order, site, "transient", report.status, aws_rule.fired, sandbox, "SDK retry (botocore)")
         )
-    for order, site in enumerate(TRANSIENT_SNOWFLAKE, start=100):
-        fired = fired_sql.count(_snowflake_pattern(site.call))
+    for site in TRANSIENT_SNOWFLAKE:
+        order = 100 + _order([(s.phase, s.call) for s in TRANSIENT_SNOWFLAKE], site)
+        fired = fired_sql.count((_snowflake_pattern(site.call), site.fault))
         rows.append(_row(order, site, "transient", report.status, fired, sandbox, "connector retry"))
-    for order, (site, rule) in enumerate(pg_rules, start=200):
-        rows.append(_row(order, site, "transient", report.status, rule.fired, sandbox, "-"))
+    pg_sites = [(s.phase, s.call) for s, _ in TRANSIENT_POSTGRES]
+    pg_sites.insert(2, (STATEMENT_TIMEOUT.phase, STATEMENT_TIMEOUT.call))  # after SourcePrepare's
+    for site, pg_rule in pg_rules:
+        rows.append(
+            _row(200 + _order(pg_sites, site), site, "transient", report.status, pg_rule.fired, sandbox, "-")
+        )
+    order = 200 + _order(pg_sites, STATEMENT_TIMEOUT)
+    rows.append(_row(order, STATEMENT_TIMEOUT, "transient", report.status, cancelled, sandbox, "-"))
     fault_table.record(rows)
 
     assert report.status == "SUCCEEDED", f"{report.error}: {report.cause}"
+    # each AWS timeout held its answer until the client gave up on it: its read timeout fired
+    held = [c.held for c in sandbox.moto.faults.calls if c.fault == "timeout"]
+    assert len(held) == len(TIMEOUT_AWS)
+    assert all(float(AWS_READ_TIMEOUT) - 0.5 <= h < float(AWS_READ_TIMEOUT) + 5 for h in held), held
     not_fired = [r for r in rows if not r["details"]["fired"]]
     assert not_fired == [], "armed faults that never fired (a call site that moved?)"
 
@@ -269,12 +320,22 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     assert sum(1 for sql in writes if sql.startswith("CREATE OPENFLOW CONNECTOR")) == 1
 
 
+def _order(sites: list[tuple[str, str]], site: Site) -> float:
+    """A row's place in the table: its call site's, a timeout right after the site's other fault."""
+    return sites.index((site.phase, site.call)) + (0.5 if site.fault == "timeout" else 0)
+
+
 def _row(
-    order: int, site: Site, kind: str, status: str, fired: int, sandbox: Sandbox, client_retry: str
+    order: float, site: Site, kind: str, status: str, fired: int, sandbox: Sandbox, client_retry: str
 ) -> dict[str, Any]:
-    match = "" if site in (s for s, _ in TRANSIENT_POSTGRES) else site.call.partition(" .*")[0]
+    postgres = site == STATEMENT_TIMEOUT or site in (s for s, _ in TRANSIENT_POSTGRES)
+    match = "" if postgres else site.call.partition(" .*")[0]
+    if postgres and site.fault == "timeout":
+        # the error of this fault, not the site's other one
+        match = "statement timeout" if site == STATEMENT_TIMEOUT else "timeout expired"
     how = handled_by(sandbox, site.function, match, client_retry)
-    if site.fault == "lost_response" and how == client_retry:
+    creates = site.call.partition(":")[2].startswith("Create")
+    if (site.fault == "lost_response" or (site.fault == "timeout" and creates)) and how == client_retry:
         how = f"{client_retry}; the retry finds it exists"
     return {
         "order": order,

@@ -103,6 +103,9 @@ def translated_errors(call: str) -> Iterator[None]:
         pg_errors.LockNotAvailable,
         pg_errors.AdminShutdown,
         pg_errors.CannotConnectNow,
+        # 57014: the server cancelled the statement (statement_timeout, pg_cancel_backend);
+        # its transaction was rolled back, so the step can be run again
+        pg_errors.QueryCanceled,
     ) as exc:
         raise PostgresRetryableError(f"{call} failed transiently: {exc}", call=call) from None
     except pg_errors.ObjectNotInPrerequisiteState as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,6 +170,18 @@ class Sql:
 
 Connector = Callable[..., Any]
 
+SOCKET_TIMEOUT_ENV = "OPENFLOW_AUTOPILOT_SNOWFLAKE_SOCKET_TIMEOUT"
+
+
+def socket_timeout() -> int | None:
+    """The connector's per-request socket timeout (seconds) from the environment; None (the
+    connector's own default, 60 s) when unset or not a positive whole number."""
+    try:
+        value = int(os.environ.get(SOCKET_TIMEOUT_ENV, "").strip())
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
 
 def _default_connector(**kwargs: Any) -> Any:
     import snowflake.connector
@@ -194,6 +207,9 @@ def session(
         "network_timeout": 60,
         "application": "openflow-autopilot",
     }
+    if (timeout := socket_timeout()) is not None:
+        # a request not answered within this is dropped and retried by the connector
+        kwargs["socket_timeout"] = timeout
     if creds.private_key_pem:
         kwargs["private_key"] = _private_key_der(creds.private_key_pem, creds.passphrase)
     else:
