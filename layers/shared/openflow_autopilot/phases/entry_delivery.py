@@ -16,6 +16,7 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
 from openflow_autopilot.phases.connector import (
+    DestinationInfo,
     SourceEndpoint,
     connector_name,
     connector_status,
@@ -158,20 +159,28 @@ def _source_endpoint(request: ProvisionRequest, prepared: dict[str, Any], secret
     )
 
 
-def configure_connector(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
-) -> PhaseResult:
-    """CREATE ... FROM DEFINITION OPENFLOW_POSTGRES_CDC, configure (GET/edit/PUT), COMMIT, START."""
-    request = parse_request(event.get("request"))
-    secrets = secrets or client("secretsmanager", request.aws.region)
+def connector_inputs(
+    request: ProvisionRequest, event: dict[str, Any], secrets: Any
+) -> tuple[SourceEndpoint, DestinationInfo]:
+    """What the source and destination phases left, with the password and the service user's key
+    read from Secrets Manager (in memory only): the input of both connector paths."""
     dest = event.get("destination") or {}
-    endpoint = _source_endpoint(request, dict(event["source"]), secrets)
     target = destination_from_secret(
         request,
         secrets=secrets,
         key_secret=str(dest["key_secret_arn"]),
         key_fingerprint=dest.get("key_fingerprint"),
     )
+    return _source_endpoint(request, dict(event["source"]), secrets), target
+
+
+def configure_connector(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> PhaseResult:
+    """CREATE ... FROM DEFINITION OPENFLOW_POSTGRES_CDC, configure (GET/edit/PUT), COMMIT, START."""
+    request = parse_request(event.get("request"))
+    secrets = secrets or client("secretsmanager", request.aws.region)
+    endpoint, target = connector_inputs(request, event, secrets)
     with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
         return ensure_connector(
             sql, request, runtime=str(event["runtime"]), source=endpoint, destination=target

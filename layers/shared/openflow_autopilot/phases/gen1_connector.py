@@ -14,8 +14,7 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, parse_request
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.openflow.nifi import configure_gen1_connector, read_nifi_access
-from openflow_autopilot.phases.connector import destination_from_secret
-from openflow_autopilot.phases.entry_delivery import _source_endpoint
+from openflow_autopilot.phases.entry_delivery import connector_inputs
 from openflow_autopilot.phases.models import PhaseResult
 
 
@@ -28,14 +27,7 @@ def gen1_connector(event: dict[str, Any], *, secrets: Any = None, api_client: An
             fix="add both to the request, or let the state machine ask a human (AwaitConnector)",
         )
     secrets = secrets or client("secretsmanager", request.aws.region)
-    destination = event.get("destination") or {}
-    source = _source_endpoint(request, dict(event["source"]), secrets)
-    target = destination_from_secret(
-        request,
-        secrets=secrets,
-        key_secret=str(destination["key_secret_arn"]),
-        key_fingerprint=destination.get("key_fingerprint"),
-    )
+    source, target = connector_inputs(request, event, secrets)
     return configure_gen1_connector(
         request,
         access=read_nifi_access(secrets, request.runtime),
