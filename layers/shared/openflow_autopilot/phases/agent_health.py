@@ -25,6 +25,7 @@ from openflow_autopilot.openflow.agent.collect import invocation_status, read_ou
 from openflow_autopilot.openflow.agent.diagnose import Diagnosis, diagnose, existing_repositories
 from openflow_autopilot.openflow.agent.remediate import plan_remediation, run_remediation
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.phases.prerequisites import _norm
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -40,9 +41,7 @@ def deployment_status(sql: Sql, request: ProvisionRequest) -> str:
 def integration_status(sql: Sql, name: str) -> str:
     """Gen 1: ENABLED, DISABLED or MISSING for the data plane integration `name`."""
     rows = [
-        r
-        for r in sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
-        if str(r.get("name") or "").strip('"').upper() == name.strip('"').upper()
+        r for r in sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS") if _norm(r.get("name")) == _norm(name)
     ]
     if not rows:
         return "MISSING"

@@ -309,6 +309,13 @@ def _grant_secret_usage(rec: _Recorder, secret: str, role: str, replaced: bool) 
         )
 
 
+def show_connector(sql: Sql, full: str) -> dict[str, Any] | None:
+    """The connector's SHOW row, or None when it does not exist."""
+    db, schema, short = split_qualified(full, 3, "connector")
+    rows = sql.query(f"SHOW OPENFLOW CONNECTORS LIKE {literal(short)} IN SCHEMA {db}.{schema}")
+    return rows[0] if rows else None
+
+
 def ensure_connector(
     sql: Sql,
     request: ProvisionRequest,
@@ -325,14 +332,13 @@ def ensure_connector(
     rec = _Recorder(sql, apply)
     store = store or StageConfigStore(sql)
     full = connector_name(request, name)
-    db, schema, short = split_qualified(full, 3, "connector")
     rt = qualified(*split_qualified(runtime, 3, "runtime"))
 
-    rows = sql.query(f"SHOW OPENFLOW CONNECTORS LIKE {literal(short)} IN SCHEMA {db}.{schema}")
-    exists = bool(rows)
-    if exists and str(rows[0].get("connector_definition") or "").upper() != CONNECTOR_DEFINITION:
+    row = show_connector(sql, full)
+    exists = row is not None
+    if row is not None and str(row.get("connector_definition") or "").upper() != CONNECTOR_DEFINITION:
         raise PreconditionFailed(
-            f"Openflow connector {full} exists from definition {rows[0].get('connector_definition')}",
+            f"Openflow connector {full} exists from definition {row.get('connector_definition')}",
             fix="choose another connector name or drop that connector",
         )
     if not exists:

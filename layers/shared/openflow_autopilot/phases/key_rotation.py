@@ -19,18 +19,13 @@ from openflow_autopilot.phases.connector import (
     connector_name,
     destination_from_secret,
     refresh_connector_key,
+    show_connector,
 )
 from openflow_autopilot.phases.destination import rotate_service_user_key, service_key_secret_name
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.runtime import runtime_name
-from openflow_autopilot.snowflake.identifiers import literal, split_qualified
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector
-
-
-def _connector_exists(sql: Sql, request: ProvisionRequest) -> bool:
-    db, schema, short = split_qualified(connector_name(request), 3, "connector")
-    return bool(sql.query(f"SHOW OPENFLOW CONNECTORS LIKE {literal(short)} IN SCHEMA {db}.{schema}"))
 
 
 def rotate_with_sql(
@@ -49,7 +44,7 @@ def rotate_with_sql(
     if on_step:
         on_step("new key stored and accepted as RSA_PUBLIC_KEY_2")
     gen1 = request.openflow.generation is Generation.GEN1
-    if not gen1 and _connector_exists(sql, request):
+    if not gen1 and show_connector(sql, connector_name(request)) is not None:
         destination = destination_from_secret(request, secrets=secrets, key_secret=secret_name)
         results.append(
             refresh_connector_key(sql, request, destination=destination, runtime=runtime_name(request))
