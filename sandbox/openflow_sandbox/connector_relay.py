@@ -1,8 +1,10 @@
 """A stand-in for the Openflow PostgreSQL connector: rows from the real replication slot into the
 emulated Snowflake destination, so the verify phase checks a real row end to end.
 
-While an emulated OPENFLOW_POSTGRES_CDC connector is RUNNING, a background thread reads its
-committed config.json (the parameter names are the production table's), then, like the connector:
+While an emulated OPENFLOW_POSTGRES_CDC connector is RUNNING with a committed configuration that
+validated, a background thread reads that config.json (the documented gen 2 property names,
+connectors/postgres/setup; secret references resolved as a runtime resolves them), then, like the
+connector:
 - connects to PostgreSQL (the server of the connection URL; as the sandbox's admin, since the SQL
   slot functions are all it needs) and creates the replication slot if missing (pgoutput), then
   copies the tables' existing rows (the connector's snapshot stage);
@@ -15,7 +17,9 @@ committed config.json (the parameter names are the production table's), then, li
   loses rows, and a restart never duplicates them (the slot's confirmed position says where
   to resume).
 A STOPPED connector is not served: the slot keeps its place and WAL accumulates on the source,
-as with the real connector. Destination names follow connector_parameters.destination_identifier.
+as with the real connector. Destination names follow the Object Identifier Resolution property:
+CASE_SENSITIVE keeps the source names as quoted identifiers, CASE_INSENSITIVE upper-cases them.
+Gen 1 flows a human configured on a canvas arrive with the gen 1 parameter names and pasted values.
 """
 
 from __future__ import annotations
@@ -33,18 +37,62 @@ from cryptography.hazmat.primitives import serialization
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from openflow_autopilot.openflow.connector_parameters import (
-    CONNECTOR_DEFINITION,
-    PARAMETERS_KEY,
-    P,
-    destination_identifier,
-    destination_table,
-    gen2_name,
-)
 from openflow_autopilot.postgres.names import TableName, as_table_names
 from openflow_sandbox.snowflake import SnowflakeEmulator
 
 log = logging.getLogger(__name__)
+
+DEFINITION = "OPENFLOW_POSTGRES_CDC"
+# The connector's properties (connectors/postgres/setup, Gen 2 parameters)
+URL = "Source Database Connection URL"
+SLOT = "Replication Slot Name"
+PUBLICATION = "Source Database Publication Name"
+TABLES = "Included Comma Separated Source Table Names"
+DATABASE = "Snowflake Destination Database"
+USER = "Snowflake Username"
+ROLE = "Snowflake Role"
+WAREHOUSE = "Snowflake Warehouse"
+PRIVATE_KEY = "Snowflake Private Key"
+PASSPHRASE = "Snowflake Private Key Password"  # gen 1 canvas only
+RESOLUTION = "Object Identifier Resolution"
+# gen 1 canvas names -> the properties above (connectors/postgres/setup, gen 1 parameter contexts)
+GEN1_NAMES = {
+    "PostgreSQL Connection URL": URL,
+    "Replication Slot Name": SLOT,
+    "Publication Name": PUBLICATION,
+    "Included Table Names": TABLES,
+    "Destination Database": DATABASE,
+    "Snowflake Username": USER,
+    "Snowflake Role": ROLE,
+    "Snowflake Warehouse": WAREHOUSE,
+    "Snowflake Private Key": PRIVATE_KEY,
+    "Snowflake Private Key Password": PASSPHRASE,
+}
+
+
+def flatten(config: dict[str, Any]) -> dict[str, Any]:
+    """{property: value} of a gen 2 config.json: a literal's value, a secret reference's name, an
+    asset reference's ids."""
+    fields = ("value", "fullyQualifiedSecretName", "assetIds")
+    return {
+        name: next((body[f] for f in fields if f in body), None)
+        for section in config.get("configuration") or []
+        for name, body in (section.get("properties") or {}).items()
+        if isinstance(body, dict)
+    }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _identifier(params: dict[str, Any], name: str) -> str:
+    return _quoted(name) if params.get(RESOLUTION) == "CASE_SENSITIVE" else _quoted(name.upper())
+
+
+def _destination_table(params: dict[str, Any], table: TableName) -> str:
+    return f"{params[DATABASE]}.{_identifier(params, table.schema)}.{_identifier(params, table.name)}"
+
 
 # PostgreSQL type OIDs -> the Snowflake column type the stand-in creates (anything else: VARCHAR)
 SNOWFLAKE_TYPES = {
@@ -293,10 +341,17 @@ class ConnectorRelay:
         """Serve every running connector once; returns the rows applied (also usable without the thread)."""
         applied = 0
         flows = [
-            (name, config.get(PARAMETERS_KEY) or {})
+            (name, flatten(config))
             for name, definition, config in self.emulator.running_connectors()
-            if definition == CONNECTOR_DEFINITION
-        ] + list(self.canvas_flows.items())
+            if definition == DEFINITION
+        ] + [
+            (
+                name,
+                {GEN1_NAMES[k]: v for k, v in params.items() if k in GEN1_NAMES}
+                | {RESOLUTION: "CASE_SENSITIVE"},
+            )
+            for name, params in self.canvas_flows.items()
+        ]
         for name, params in flows:
             state = self.state.setdefault(name, ConnectorState(name))
             try:
@@ -311,7 +366,7 @@ class ConnectorRelay:
 
     # -- one connector ---------------------------------------------------------------------------
     def _postgres(self, params: dict[str, Any]) -> psycopg.Connection[Any]:
-        url = str(params[gen2_name(P.CONNECTION_URL)])
+        url = str(params[URL])
         database = url.rsplit("/", 1)[1].split("?", 1)[0]
         admin = conninfo_to_dict(self.admin_dsn)
         return psycopg.connect(make_conninfo("", **(admin | {"dbname": database})), autocommit=True)
@@ -325,10 +380,10 @@ class ConnectorRelay:
         )
         conn = snowflake.connector.connect(
             **self.emulator.connect_kwargs(
-                str(params[gen2_name(P.SNOWFLAKE_USER)]),
+                str(params[USER]),
                 private_key=key,
-                role=str(params[gen2_name(P.ROLE)]),
-                warehouse=str(params[gen2_name(P.WAREHOUSE)]),
+                role=str(params[ROLE]),
+                warehouse=str(params[WAREHOUSE]),
                 application="openflow-connector-relay",
             )
         )
@@ -337,18 +392,17 @@ class ConnectorRelay:
 
     def _key_material(self, params: dict[str, Any]) -> tuple[str, str | None]:
         """The private key PEM and its passphrase: pasted on a gen 1 canvas, or Snowflake secrets (gen 2)."""
-        key_ref = str(params[gen2_name(P.PRIVATE_KEY)])
-        pass_ref = params.get(gen2_name(P.PRIVATE_KEY_PASSWORD))
-        if key_ref.startswith("-----BEGIN"):
+        key_ref = str(params[PRIVATE_KEY])
+        pass_ref = params.get(PASSPHRASE)
+        if key_ref.startswith("-----BEGIN"):  # pasted on a gen 1 canvas
             return key_ref, (str(pass_ref) if pass_ref else None)
-        pem = str(self.emulator.secret_value(key_ref)["secret_string"])
-        passphrase = self.emulator.secret_value(str(pass_ref))["secret_string"] if pass_ref else None
-        return pem, passphrase
+        # gen 2: a GENERIC_STRING secret holding an unencrypted PKCS8 PEM
+        return str(self.emulator.secret_value(key_ref)["secret_string"]), None
 
     def _serve(self, name: str, params: dict[str, Any], state: ConnectorState) -> int:
-        slot = str(params[gen2_name(P.REPLICATION_SLOT)])
-        publication = str(params[gen2_name(P.PUBLICATION)])
-        listed = params.get(gen2_name(P.INCLUDED_TABLES))
+        slot = str(params[SLOT])
+        publication = str(params[PUBLICATION])
+        listed = params.get(TABLES)
         included = {str(t) for t in as_table_names(str(listed))} if listed else None
         with self._postgres(params) as pg:
             if (
@@ -396,18 +450,16 @@ class ConnectorRelay:
     def _apply(self, name: str, params: dict[str, Any], changes: list[Change], state: ConnectorState) -> int:
         if not changes:
             return 0
-        database = str(params[gen2_name(P.DESTINATION_DATABASE)])
+        database = str(params[DATABASE])
         cur = self._session(name, params).cursor()
         created: set[int] = set()
         for change in changes:
             rel = change.relation
-            table = destination_table(database, rel.table)
+            table = _destination_table(params, rel.table)
             if rel.oid not in created:
-                cur.execute(
-                    f"CREATE SCHEMA IF NOT EXISTS {database}.{destination_identifier(rel.table.schema)}"
-                )
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{_identifier(params, rel.table.schema)}")
                 columns = ", ".join(
-                    f"{destination_identifier(c.name)} {SNOWFLAKE_TYPES.get(c.type_oid, 'VARCHAR')}"
+                    f"{_identifier(params, c.name)} {SNOWFLAKE_TYPES.get(c.type_oid, 'VARCHAR')}"
                     for c in rel.columns
                 )
                 cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
@@ -422,18 +474,18 @@ class ConnectorRelay:
                 keys = [c for c in rel.columns if c.key and c.name in old] or [
                     c for c in rel.columns if c.name in old
                 ]
-                where = " AND ".join(f"{destination_identifier(c.name)} = %s" for c in keys)
+                where = " AND ".join(f"{_identifier(params, c.name)} = %s" for c in keys)
                 values = [_value(c.type_oid, old[c.name]) for c in keys]
                 cur.execute(f"DELETE FROM {table} WHERE {where}", values)  # noqa: S608 - values are bound
             if change.kind == "INSERT" and change.new is not None and any(c.key for c in rel.columns):
                 # an upsert, so a row the snapshot copied and the stream repeats is not duplicated
                 keys = [c for c in rel.columns if c.key]
-                where = " AND ".join(f"{destination_identifier(c.name)} = %s" for c in keys)
+                where = " AND ".join(f"{_identifier(params, c.name)} = %s" for c in keys)
                 values = [_value(c.type_oid, change.new.get(c.name)) for c in keys]
                 cur.execute(f"DELETE FROM {table} WHERE {where}", values)  # noqa: S608 - values are bound
             if change.kind in ("INSERT", "UPDATE") and change.new is not None:
                 names = list(change.new)
-                columns = ", ".join(destination_identifier(n) for n in names)
+                columns = ", ".join(_identifier(params, n) for n in names)
                 marks = ", ".join("%s" for _ in names)
                 values = [_value(types[n], change.new[n]) for n in names]
                 cur.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)  # noqa: S608

@@ -13,8 +13,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from openflow_autopilot.evidence.store import evidence_prefix, load_evidence
+from openflow_autopilot.evidence.view import ExecutionEvidence, execution_evidence
 from openflow_autopilot.executions import ExecutionReport, PhaseReport, StateEvent, build_report, follow
 from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
+
+# What the emulation received (statements, connector stage files), for debugging the sandbox.
+DEFAULT_SANDBOX_DIR = Path("build/sandbox")
 
 
 class _Progress:
@@ -142,29 +147,55 @@ def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]
     console.print(table)
 
 
+def run_evidence(sandbox: Sandbox, execution_arn: str) -> ExecutionEvidence:
+    """What the execution's phases stored in S3: their Snowflake statements and connector configurations
+    (the same objects `openflow-autopilot report` reads)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    return execution_evidence(load_evidence(s3, sandbox.artifact_bucket, execution_arn))
+
+
+def _print_evidence(
+    console: Console, sandbox: Sandbox, report: ExecutionReport, evidence: ExecutionEvidence
+) -> None:
+    statements = evidence.snowflake_statements
+    failed = sum(1 for s in statements if not s.ok)
+    console.print(
+        f"{len(statements)} Snowflake statements ({failed} failed) and "
+        f"{len(evidence.connector_config_versions)} connector configuration version(s) recorded at "
+        f"s3://{sandbox.artifact_bucket}/{evidence_prefix(report.execution_arn)} "
+        f"(openflow-autopilot report {report.execution_arn})"
+    )
+
+
 def demo(
     *,
     report_path: Path | None,
     request_path: Path = EXAMPLE_REQUEST,
     console: Console | None = None,
     scenario: str = "seed",
+    sandbox_dir: Path | None = DEFAULT_SANDBOX_DIR,
 ) -> int:
     console = console or Console()
     t0 = time.perf_counter()
     with console.status("starting the sandbox (moto, Snowflake emulation, PostgreSQL)..."):
-        sandbox = Sandbox().start()
+        sandbox = Sandbox(record_dir=sandbox_dir).start()
     try:
         console.print(f"sandbox up in {sandbox.timings.seconds['total']:.2f}s")
         report = run_provisioning(
             sandbox, sandbox.request(request_path, **SCENARIOS[scenario]), console=console
         )
         print_summary(console, report, time.perf_counter() - t0)
+        evidence = run_evidence(sandbox, report.execution_arn)
+        _print_evidence(console, sandbox, report, evidence)
         if report.status == "SUCCEEDED":
             _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
-            report_path.write_text(report.model_dump_json(indent=2))
+            data = report.model_dump(mode="json") | evidence.model_dump(mode="json")
+            report_path.write_text(json.dumps(data, indent=2))
             console.print(f"report written to {report_path}")
+        if sandbox_dir is not None:
+            console.print(f"what the Snowflake emulation received: {sandbox_dir}/")
         return 0 if report.status == "SUCCEEDED" else 1
     finally:
         sandbox.stop()

@@ -27,6 +27,7 @@ from openflow_sandbox.connector_relay import ConnectorRelay
 from openflow_sandbox.deploy import DeployedApp, deploy
 from openflow_sandbox.eks import OpenflowCompute
 from openflow_sandbox.human import Human
+from openflow_sandbox.jdbc_jar import JarServer
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.moto_server import MotoSandbox
 from openflow_sandbox.nifi_server import NifiEmulator
@@ -58,14 +59,18 @@ class Sandbox:
         template_wait_seconds: int = 120,
         human_approves: bool = True,
         nifi: bool = False,
+        record_dir: Path | None = None,
     ) -> None:
         self.moto = MotoSandbox()
         self.snowflake = SnowflakeEmulator(account=ACCOUNT)
+        # where the emulation writes what it received (statements, connector stage files); None: nowhere
+        self.record_dir = record_dir
         self.postgres: LocalPostgres | None = LocalPostgres() if with_postgres else None
         self.app: DeployedApp | None = None
         self.agents: SimulatedAgents | None = None
         self.relay: ConnectorRelay | None = None
         self.compute = OpenflowCompute(REGION)
+        self.jdbc_jar = JarServer()  # the JDBC driver's download site (JdbcDriverUrl)
         self.human: Human | None = None
         self.human_uploads_template = human_uploads_template
         self.template_wait_seconds = template_wait_seconds
@@ -89,13 +94,18 @@ class Sandbox:
             self.moto.start()
             self.timings.seconds["moto"] = time.perf_counter() - t0
             self.snowflake.start()
+            if self.record_dir is not None:
+                self.snowflake.record_to(self.record_dir)
             self.timings.seconds["snowflake"] = time.perf_counter() - t0
             if self.postgres is not None:
                 self.postgres.start()
                 self.timings.seconds["postgres"] = time.perf_counter() - t0
+            self.jdbc_jar.start()
             self.app = deploy(
                 self.moto.registry,
                 parameters={
+                    "JdbcDriverUrl": self.jdbc_jar.url,
+                    "JdbcDriverSha256": self.jdbc_jar.sha256,
                     "SnowflakeHost": self.snowflake.host,
                     "SnowflakePort": str(self.snowflake.port),
                     "SnowflakeProtocol": "http",
@@ -142,6 +152,7 @@ class Sandbox:
             self.compute,
             self.postgres,
             self.snowflake,
+            self.jdbc_jar,
             self.moto,
         ):
             if part is None:

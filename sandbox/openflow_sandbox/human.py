@@ -91,6 +91,8 @@ class Human:
         sm = boto3.client("secretsmanager")
         params: dict[str, Any] = {}
         for p in PARAMETERS:
+            if p.gen1 is None:
+                continue
             match = re.search(rf"^  {re.escape(p.gen1)}  +(.+)$", instructions, re.MULTILINE)
             if not match:
                 continue
@@ -99,7 +101,7 @@ class Human:
             if stored:
                 secret = json.loads(sm.get_secret_value(SecretId=stored.group(2))["SecretString"])
                 value = str(secret[stored.group(1)])
-            params[p.gen2] = value
+            params[p.gen1] = value  # the canvas holds gen 1 names
         if self.sandbox.relay is None:
             raise RuntimeError("the sandbox runs without PostgreSQL: no connector to configure")
         self.sandbox.relay.canvas_flows[f"canvas:{self.sandbox.runtime_name}"] = params

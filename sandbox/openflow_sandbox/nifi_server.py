@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from openflow_autopilot.openflow.connector_parameters import BY_KEY, P, gen1_name
+from openflow_autopilot.openflow.connector_parameters import BY_KEY, P, gen1_keys, gen1_name
 
 if TYPE_CHECKING:
     from openflow_sandbox.connector_relay import ConnectorRelay
@@ -446,7 +446,7 @@ class NifiEmulator:
     def _missing(self) -> list[str]:
         values = {p.name: p for c in self.contexts.values() for p in c.parameters.values()}
         missing = []
-        for key in P:
+        for key in gen1_keys():
             if key in OPTIONAL:
                 continue
             p = values.get(gen1_name(key))
@@ -459,8 +459,8 @@ class NifiEmulator:
         """The running flow, handed to the relay as the human's canvas step hands it."""
         values = {p.name: p.value for c in self.contexts.values() for p in c.parameters.values()}
         params = {
-            BY_KEY[key].gen2: str(values[gen1_name(key)])
-            for key in P
+            gen1_name(key): str(values[gen1_name(key)])
+            for key in gen1_keys()
             if key is not P.JDBC_DRIVER and values.get(gen1_name(key))
         }
         self.started_flows.append(params)

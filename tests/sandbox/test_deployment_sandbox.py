@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+import snowflake.connector
+from cryptography.hazmat.primitives import serialization
 
+from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.phases.deployment import ensure_deployment
+from openflow_autopilot.snowflake.session import Sql
 from openflow_sandbox.agent import REPOSITORIES
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import REGION, Sandbox
+from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.openflow_ui import download_template
+from openflow_sandbox.snowflake import SnowflakeEmulator
 
 pytestmark = pytest.mark.sandbox
+EVENTS = "OPENFLOW.OPENFLOW.OPENFLOW_EVENTS"
 
 
 def phase(report: Any, name: str) -> Any:
@@ -187,3 +196,95 @@ def test_gen1_heals_the_stuck_agent_then_hands_runtime_and_canvas_to_a_human(san
     assert "BEGIN ENCRYPTED PRIVATE KEY" not in note["text"] and "Secrets Manager secret" in note["text"]
     assert integration in {a["target"] for a in phase(report, "Deployment").actions}
     assert stack.startswith("openflow-gen1-")
+
+
+# --- the deployment phase alone, against the emulation (no agent, no stack) ------------------------
+@pytest.fixture
+def emu() -> Iterator[tuple[SnowflakeEmulator, Sql]]:
+    pair = generate_key_pair()
+    with SnowflakeEmulator(account="MYORG-MYACCOUNT") as emulator:
+        emulator.add_user(
+            "ADMIN", roles=["ACCOUNTADMIN"], default_role="ACCOUNTADMIN", rsa_public_key_pem=pair.public_pem
+        )
+        key = serialization.load_pem_private_key(pair.private_pem.encode(), None)
+        sql = Sql(snowflake.connector.connect(**emulator.connect_kwargs("ADMIN", private_key=key)))
+        sql.execute("CREATE DATABASE IF NOT EXISTS OPENFLOW")
+        sql.execute("CREATE SCHEMA IF NOT EXISTS OPENFLOW.OPENFLOW")
+        yield emulator, sql
+        sql.close()
+
+
+def deployment_request(generation: int = 2) -> ProvisionRequest:
+    return parse_request(
+        {
+            "name": "sales-cdc",
+            "snowflake": {
+                "account": "MYORG-MYACCOUNT",
+                "admin_user": "ADMIN",
+                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+            },
+            "openflow": {"generation": generation, "deployment_name": "DEP"},
+            "aws": {"region": REGION},
+            "source": {"host": "127.0.0.1", "database": "app", "tables": ["public.sample_data"]},
+        }
+    )
+
+
+def test_the_event_table_is_recorded_in_the_comment_and_a_second_run_is_unchanged(
+    emu: tuple[SnowflakeEmulator, Sql],
+) -> None:
+    """SHOW/DESC OPENFLOW DEPLOYMENTS have no event_table column (show-openflow-deployments): the
+    product records the table it set in the deployment's COMMENT and finds it there on a rerun."""
+    emulator, sql = emu
+    first = ensure_deployment(sql, deployment_request())
+    [shown] = sql.query("SHOW OPENFLOW DEPLOYMENTS LIKE 'DEP'")
+    [described] = sql.query("DESC OPENFLOW DEPLOYMENT DEP")
+    second = ensure_deployment(sql, deployment_request())
+
+    assert [a.kind for a in first.actions] == ["create_event_table", "create_deployment"]
+    assert f"EVENT_TABLE = '{EVENTS}'" in first.actions[1].statement
+    assert "event_table" not in shown and "event_table" not in described
+    assert shown["comment"] == f"managed by openflow-autopilot; event_table={EVENTS}"
+    assert emulator.state.deployments["DEP"].event_table == EVENTS
+    assert second.status == "unchanged" and second.actions == []
+
+
+def test_a_deployment_made_elsewhere_gets_its_event_table_once_and_keeps_its_comment(
+    emu: tuple[SnowflakeEmulator, Sql],
+) -> None:
+    emulator, sql = emu
+    sql.execute("CREATE EVENT TABLE OPENFLOW.OPENFLOW.OPENFLOW_EVENTS")
+    sql.execute("CREATE OPENFLOW DEPLOYMENT DEP DEPLOYMENT_TYPE = BYOC VPC_TYPE = 'MANAGED' COMMENT = 'ui'")
+    first = ensure_deployment(sql, deployment_request())
+    second = ensure_deployment(sql, deployment_request())
+
+    [set_it] = first.actions
+    assert set_it.statement == (
+        f"ALTER OPENFLOW DEPLOYMENT DEP SET EVENT_TABLE = '{EVENTS}' COMMENT = 'ui; event_table={EVENTS}'"
+    )
+    assert any("not created by openflow-autopilot" in n and "set to" in n for n in first.notes), first.notes
+    assert emulator.state.deployments["DEP"].event_table == EVENTS
+    assert emulator.state.deployments["DEP"].comment == f"ui; event_table={EVENTS}"
+    assert second.status == "unchanged" and second.actions == []
+
+
+def test_gen1_reads_the_data_plane_id_and_event_table_from_desc_not_show(
+    emu: tuple[SnowflakeEmulator, Sql],
+) -> None:
+    """desc-oflow-data-plane-integration documents data_plane_id and event_table; SHOW does not."""
+    emulator, sql = emu
+    name = emulator.add_data_plane_integration("edf6f909-d3ff-49d6-925f-0123456789ab")
+    [shown] = sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
+    first = ensure_deployment(sql, deployment_request(generation=1))
+    second = ensure_deployment(sql, deployment_request(generation=1))
+
+    assert "data_plane_id" not in shown and "event_table" not in shown
+    assert first.outputs["deployment"] == {
+        "name": name,
+        "key": "edf6f909-d3ff-49d6-925f-0123456789ab",
+        "status": "ENABLED",
+        "generation": 1,
+    }
+    assert [a.kind for a in first.actions] == ["create_event_table", "set_event_table"]
+    assert emulator.state.data_plane_integrations[name].event_table == EVENTS
+    assert second.status == "unchanged" and second.actions == []

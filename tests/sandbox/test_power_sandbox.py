@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from statement_catalog_check import missing_message, uncatalogued
 
 from openflow_autopilot.cost.records import load_records
 from openflow_sandbox.demo import run_provisioning
@@ -56,6 +57,8 @@ def test_a_provisioned_deployment_stops_and_starts_on_its_schedule(
     assert start.outcome["result"] == "started"
     assert (start.runtime, start.connector) == ("ACTIVE", "RUNNING")
     assert (start.sizes["sm"].desired, start.sizes["sm"].instances) == (1, 1)
+    # provisioning, the stop and the start sent only catalogued statement shapes
+    assert (missing := uncatalogued(sandbox)) == [], missing_message(missing)
     key = start.sizes["sm"].name.removesuffix("-sm-group")
     assert compute.tags(key) == {}  # the remembered size is gone
     sfn = boto3.client("stepfunctions", region_name="us-east-1")

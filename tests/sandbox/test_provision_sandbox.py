@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from statement_catalog_check import missing_message, uncatalogued
 
 from openflow_autopilot import cli
 from openflow_sandbox.demo import run_provisioning
@@ -71,9 +72,12 @@ def notifications(sandbox: Sandbox) -> list[dict[str, Any]]:
 def test_a_first_run_creates_the_prerequisites_and_a_second_run_changes_nothing(sandbox: Sandbox) -> None:
     first = run_provisioning(sandbox, sandbox.request(), name="first")
     assert first.status == "SUCCEEDED", first.cause
+    # every statement the product sent follows a documented shape of the statement catalog
+    assert (missing := uncatalogued(sandbox)) == [], missing_message(missing)
     assert [p.name for p in first.phases] == PROVISION_STATES
     kinds = [a["kind"] for a in phase(first, "SnowflakePrerequisites").actions]
-    assert kinds.count("create_role") == 1 and "create_image_repository" in kinds
+    # the admin role and the runtime's execute-as role
+    assert kinds.count("create_role") == 2 and "create_image_repository" in kinds
 
     state = sandbox.snowflake.state
     role = "OPENFLOW_ADMIN_ROLE"
@@ -82,6 +86,20 @@ def test_a_first_run_creates_the_prerequisites_and_a_second_run_changes_nothing(
     assert any(p == "CREATE OPENFLOW DEPLOYMENT" and o == "ACCOUNT" for p, o, _ in privileges)
     assert ("CREATE OPENFLOW RUNTIME", "SCHEMA", "OPENFLOW.OPENFLOW") in privileges
     assert ("CREATE OPENFLOW CONNECTOR", "SCHEMA", "OPENFLOW.OPENFLOW") in privileges
+    assert ("CREATE SECRET", "SCHEMA", "OPENFLOW.OPENFLOW") in privileges
+    execute_as = {
+        (g.privilege, g.granted_on, g.name) for g in state.grants if g.grantee == "OPENFLOW_RUNTIME_ROLE"
+    }
+    assert {("USAGE", "DATABASE", "OPENFLOW"), ("USAGE", "SCHEMA", "OPENFLOW.OPENFLOW")} <= execute_as
+    runtime = next(iter(state.runtimes.values()))
+    assert runtime.execute_as_role == "OPENFLOW_RUNTIME_ROLE"
+    connector = next(iter(state.connectors.values()))
+    assert connector.status == "RUNNING" and connector.versions[-1].problem is None
+    assert "postgresql-42.7.4.jar" in connector.versions[-1].assets
+    for secret in state.secrets.values():
+        assert secret.secret_type == "GENERIC_STRING"
+        held = {g.privilege for g in state.grants if g.granted_on == "SECRET" and g.key == secret.name3}
+        assert {"READ", "USAGE"} <= held, secret.name
     admin = state.users[ADMIN_USER]
     assert role in admin.roles
     assert admin.default_role == "PUBLIC"
@@ -96,6 +114,7 @@ def test_a_first_run_creates_the_prerequisites_and_a_second_run_changes_nothing(
     assert phase(second, "SnowflakePrerequisites").actions == []
     assert {p.name: p.actions for p in second.phases if p.actions and p.name not in ACTS_EVERY_RUN} == {}
     assert writes(sandbox, since=mark) == []
+    assert (missing := uncatalogued(sandbox, since=mark)) == [], missing_message(missing)
     assert any("arrived in Snowflake" in n for n in phase(second, "CheckCanary").notes)
     assert any("not an admin role" in n for n in phase(second, "SnowflakePrerequisites").notes)
 
@@ -157,7 +176,7 @@ def test_plan_lists_the_actions_and_changes_nothing(
 
     assert cli.main(["plan", "-c", str(request_file)]) == 0
     out = capsys.readouterr().out
-    assert "SnowflakePrerequisites: 15 action(s) would be taken" in out
+    assert "SnowflakePrerequisites: 19 action(s) would be taken" in out
     assert "CREATE ROLE IF NOT EXISTS OPENFLOW_ADMIN_ROLE" in out
     assert writes(sandbox) == []
     assert "OPENFLOW_ADMIN_ROLE" not in sandbox.snowflake.state.roles
@@ -203,7 +222,8 @@ def test_a_sandbox_that_fails_to_start_stops_what_it_started(monkeypatch: pytest
 
 def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     report_path = tmp_path / "demo-report.json"
-    assert cli.main(["demo", "--report", str(report_path)]) == 0
+    received = tmp_path / "sandbox"
+    assert cli.main(["demo", "--report", str(report_path), "--sandbox-dir", str(received)]) == 0
     report = json.loads(report_path.read_text())
     assert report["status"] == "SUCCEEDED"
     assert report["execution_arn"].startswith("arn:aws:states:")
@@ -212,3 +232,23 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     prereq = next(p for p in report["phases"] if p["name"] == "SnowflakePrerequisites")
     assert prereq["status"] == "SUCCEEDED" and prereq["started_at"] <= prereq["ended_at"]
     assert {a["kind"] for a in prereq["actions"]} >= {"create_database", "create_role", "grant", "alter_user"}
+
+    # what each phase sent to Snowflake (from the execution's artifacts in S3), secrets masked
+    statements = report["snowflake_statements"]
+    assert {"SnowflakePrerequisites", "Deployment", "Runtime", "Connector"} <= {
+        s["phase"] for s in statements
+    }
+    assert all(s["at"] and s["role"] and s["shape"] for s in statements)  # each follows a catalog entry
+    secrets = [s["sql"] for s in statements if s["sql"].startswith("CREATE OR REPLACE SECRET")]
+    assert secrets and all("SECRET_STRING = '***'" in s or "PASSWORD = '***'" in s for s in secrets)
+    [version, *_] = report["connector_config_versions"]
+    assert version["phase"] == "Connector" and version["config"] and version["committed_at"]
+
+    # what the emulation received: one masked line per statement, the connector's stage files
+    lines = [json.loads(x) for x in (received / "snowflake-statements.jsonl").read_text().splitlines()]
+    assert {"user", "role", "sql", "ok", "at"} <= set(lines[0])
+    assert not any("PRIVATE KEY" in x["sql"] for x in lines)
+    stages = received / "connector-stages" / "OPENFLOW.OPENFLOW.POSTGRES_CDC"
+    assert (stages / "live" / "config.json").is_file()
+    committed = [p.name for p in stages.iterdir() if p.name.startswith("VERSION$")]
+    assert committed and all((stages / v / "config.json").is_file() for v in committed)

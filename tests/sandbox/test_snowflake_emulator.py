@@ -361,7 +361,9 @@ def test_a_deployment_is_created_inactive_and_is_active_after_set_deployment_sta
         "MANAGED",
         "ACCOUNTADMIN",
     )
-    assert created["event_table"] == "OPENFLOW.OPENFLOW.EVENTS"
+    # SHOW/DESC OPENFLOW DEPLOYMENTS have no event_table column (show-openflow-deployments): state only
+    assert "event_table" not in created
+    assert emu.state.deployments["OPENFLOW_DEPLOYMENT"].event_table == "OPENFLOW.OPENFLOW.EVENTS"
     assert created["key"].isalnum() and created["key"] == created["key"].lower()
     assert still_inactive.value.errno == 630
     assert (
@@ -370,7 +372,33 @@ def test_a_deployment_is_created_inactive_and_is_active_after_set_deployment_sta
         )
         == "OK"
     )
-    assert rows(admin, "DESC OPENFLOW DEPLOYMENT OPENFLOW_DEPLOYMENT")[0]["status"] == "ACTIVE"
+    [described] = rows(admin, "DESC OPENFLOW DEPLOYMENT OPENFLOW_DEPLOYMENT")
+    assert described["status"] == "ACTIVE" and "event_table" not in described
+    assert (described["error_code"], described["status_message"]) == (None, None)
+
+
+def test_set_takes_event_table_and_comment_at_once_and_terminate_goes_deleting_then_deleted(
+    emu: SnowflakeEmulator, admin: SnowflakeCursor
+) -> None:
+    _openflow_schema(admin)
+    admin.execute("CREATE OPENFLOW DEPLOYMENT DEP DEPLOYMENT_TYPE = BYOC VPC_TYPE = 'MANAGED'")
+    admin.execute(
+        "ALTER OPENFLOW DEPLOYMENT DEP SET EVENT_TABLE = 'OPENFLOW.OPENFLOW.EVENTS' "
+        "COMMENT = 'event_table=OPENFLOW.OPENFLOW.EVENTS'"
+    )
+    assert emu.state.deployments["DEP"].event_table == "OPENFLOW.OPENFLOW.EVENTS"
+    assert rows(admin, "SHOW OPENFLOW DEPLOYMENTS")[0]["comment"] == "event_table=OPENFLOW.OPENFLOW.EVENTS"
+    with pytest.raises(ProgrammingError) as not_terminated:
+        admin.execute("DROP OPENFLOW DEPLOYMENT DEP")
+
+    admin.execute("ALTER OPENFLOW DEPLOYMENT DEP TERMINATE")
+    admin.execute("ALTER OPENFLOW DEPLOYMENT DEP TERMINATE")  # not restarted while DELETING
+    statuses = [rows(admin, "SHOW OPENFLOW DEPLOYMENTS")[0]["status"] for _ in range(3)]
+    admin.execute("DROP OPENFLOW DEPLOYMENT DEP")
+
+    assert "terminate it first" in str(not_terminated.value.msg)
+    assert statuses == ["DELETING", "DELETING", "DELETED"]  # never TERMINATING or TERMINATED
+    assert rows(admin, "SHOW OPENFLOW DEPLOYMENTS") == []
 
 
 def test_a_runtime_goes_from_creating_to_active_after_status_reads_and_through_suspend_and_resume(
@@ -483,11 +511,11 @@ def test_a_gen1_data_plane_integration_takes_an_event_table(
     [shown] = rows(admin, "SHOW OPENFLOW DATA PLANE INTEGRATIONS LIKE 'OPENFLOW_DATAPLANE_%'")
     [described] = rows(admin, f"DESC OPENFLOW DATA PLANE INTEGRATION {name}")
     assert name == "OPENFLOW_DATAPLANE_EDF6F909_D3FF_49D6_925F_0123456789AB"
-    assert (shown["name"], shown["enabled"], shown["data_plane_id"]) == (
-        name,
-        "true",
-        "edf6f909-d3ff-49d6-925f-0123456789ab",
-    )
+    # data_plane_id and event_table are documented on DESC only (desc-oflow-data-plane-integration)
+    assert set(shown) == {"name", "type", "category", "enabled", "comment", "created_on"}
+    assert (shown["name"], shown["enabled"]) == (name, "true")
+    assert list(described) == ["enabled", "oauth_redirect_uri", "data_plane_id", "event_table", "comment"]
+    assert described["data_plane_id"] == "edf6f909-d3ff-49d6-925f-0123456789ab"
     assert described["event_table"] == "OPENFLOW.OPENFLOW.EVENTS"
 
 

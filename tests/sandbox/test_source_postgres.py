@@ -25,7 +25,9 @@ import pytest
 from psycopg import sql
 
 from openflow_autopilot import cli_source
+from openflow_autopilot.config import parse_request
 from openflow_autopilot.errors import InvalidRequest, PermissionDenied, PreconditionFailed
+from openflow_autopilot.phases.source import SourceAdmin, preflight
 from openflow_autopilot.postgres.connection import Connection, connect, with_credentials
 from openflow_autopilot.postgres.doctor import run_doctor
 from openflow_autopilot.postgres.names import TableName
@@ -235,6 +237,50 @@ def test_a_table_without_a_primary_key_is_blocking_with_a_fix_that_works_and_not
     assert run_doctor(db.conn, "sample_data, events").ok
 
 
+def test_a_table_with_a_primary_key_and_replica_identity_full_blocks_source_preflight_with_the_fix(
+    db: Db, server: LocalPostgres
+) -> None:
+    """connectors/postgres/setup: a table with a primary key must have REPLICA IDENTITY DEFAULT.
+    SourcePreflight stops on FULL with the exact fix, and source prepare changes nothing."""
+    db.conn.execute(SAMPLE_DATA + 'CREATE SCHEMA sales; CREATE TABLE sales."Orders" (id int PRIMARY KEY); '
+                    'ALTER TABLE sales."Orders" REPLICA IDENTITY FULL;')  # fmt: skip
+    request = parse_request(
+        {
+            "name": "full-identity",
+            "snowflake": {
+                "account": "MYORG-MYACCOUNT",
+                "admin_user": "JDOE",
+                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+            },
+            "openflow": {"deployment_name": "SALES_CDC_DEPLOYMENT"},
+            "aws": {"region": "us-east-1"},
+            "source": {
+                "host": server.host,
+                "port": server.port,
+                "database": db.name,
+                "master_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf",
+                "tables": ["public.sample_data", 'sales."Orders"'],
+            },
+        }
+    )
+    admin = SourceAdmin(host=server.host, port=server.port, database=db.name, user="postgres", password="")
+    with pytest.raises(PreconditionFailed) as caught:
+        preflight(request, admin)
+    assert 'replica_identity_full (sales."Orders")' in caught.value.message
+    assert caught.value.fix == 'ALTER TABLE sales."Orders" REPLICA IDENTITY DEFAULT;'
+
+    # source prepare refuses too and leaves the table's replica identity as it was
+    with pytest.raises(PreconditionFailed, match="replica_identity_full"):
+        prepare_source(
+            db.conn, tables='sample_data,sales."Orders"', publication="p", user=db.user, password="x"
+        )
+    assert db.rows("SELECT relreplident::text FROM pg_class WHERE relname = 'Orders'") == [("f",)]
+    assert db.rows("SELECT count(*) FROM pg_publication") == [(0,)]
+
+    db.conn.execute(caught.value.fix or "")
+    assert preflight(request, admin).status == "unchanged"
+
+
 def test_the_doctor_reports_an_inactive_slot_with_its_retained_wal_and_the_wal_guard_measures_it(
     db: Db,
 ) -> None:
@@ -288,14 +334,16 @@ def test_a_partitioned_table_is_published_through_its_root(db: Db) -> None:
     assert proof.seen == ["INSERT public.measurements"]  # the root, not the partition
 
 
-def test_a_partition_whose_replica_identity_was_changed_blocks(db: Db) -> None:
+@pytest.mark.parametrize("identity", ["NOTHING", "FULL"])
+def test_a_partition_whose_replica_identity_was_changed_blocks(db: Db, identity: str) -> None:
     db.conn.execute(
         "CREATE TABLE m (id int PRIMARY KEY) PARTITION BY RANGE (id);"
         "CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM (0) TO (10);"
-        "ALTER TABLE m_1 REPLICA IDENTITY NOTHING;"
+        f"ALTER TABLE m_1 REPLICA IDENTITY {identity};"
     )
     finding = next(f for f in run_doctor(db.conn, "m").findings if f.severity == "blocking")
     assert finding.id == "partitions_without_replica_identity"
+    assert finding.fix == "ALTER TABLE public.m_1 REPLICA IDENTITY DEFAULT;"
     db.conn.execute(finding.fix)
     assert run_doctor(db.conn, "m").blocking == 0
 

@@ -2,7 +2,8 @@
 
 The tests share one provisioning run (about 20 s) and run in file order: declining the prompt
 changes nothing; the teardown then removes everything in the documented order and keeps the source
-objects; a second teardown is a no-op; a third one with --drop-source-objects drops them."""
+objects; a second teardown is a no-op; a third one with --drop-source-objects drops them. The deployment
+ends DELETED (TERMINATE goes DELETING -> DELETED: there is no TERMINATED deployment status)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,9 @@ def test_teardown_removes_everything_in_the_documented_order_and_keeps_the_sourc
     assert destroy["DocumentName"] == "AWS-RunShellScript" and destroy["InstanceIds"] == [agent_id]
 
     assert _connector_status(sandbox) == "STOPPED"
-    assert _deployment_status(sandbox) == "TERMINATED"
+    assert _deployment_status(sandbox) == "DELETED"  # a deployment has no TERMINATED status
+    deployment_step = report["steps"][STEPS.index("deployment")]
+    assert deployment_step["details"] == [f"deployment {DEPLOYMENT} was NOT_REPORTING, now DELETED"]
     assert not _stack_exists()
     assert _schedules() == []
     assert _source_objects(sandbox) == (True, True)
@@ -189,7 +192,8 @@ def test_a_second_teardown_finds_everything_gone_and_changes_nothing(
     assert "Teardown complete: there was nothing left to remove." in out
     assert _writes(sandbox, mark) == []
     assert len(_commands()) == commands
-    assert _deployment_status(sandbox) == "TERMINATED"
+    assert _deployment_status(sandbox) == "DELETED"
+    assert f"deployment {DEPLOYMENT} is DELETED" in out
 
 
 def test_drop_source_objects_drops_the_slot_and_the_publication_and_names_them(

@@ -119,7 +119,7 @@ def test_the_parameters_are_set_in_their_owning_contexts_the_services_enabled_an
     assert len(posts) == 3 and not nifi.update_requests
     assert {s["state"] for s in nifi.services} == {"ENABLED"} and nifi.running
     [flow] = nifi.started_flows
-    assert flow[BY_KEY[P.SOURCE_PASSWORD].gen2] == PASSWORD
+    assert flow[gen1_name(P.SOURCE_PASSWORD)] == PASSWORD
     assert result.outputs["status"] == "RUNNING"
     assert result.outputs["process_group"]["name"] == "PostgreSQL CDC"
     kinds = [a.kind for a in result.actions]

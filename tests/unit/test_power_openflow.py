@@ -146,7 +146,7 @@ def test_a_runtime_in_transition_is_retried_and_a_failed_one_is_a_diagnosis(
     with pytest.raises(NotReadyYet):
         suspend_runtime(FakeSql(runtime="RESUMING", settle_after=99), request_)  # type: ignore[arg-type]
     with pytest.raises(PreconditionFailed, match="RESUME RECOVERY"):
-        suspend_runtime(FakeSql(runtime="FAILED"), request_)  # type: ignore[arg-type]
+        suspend_runtime(FakeSql(runtime="SUSPEND_FAILED"), request_)  # type: ignore[arg-type]
     with pytest.raises(NotReadyYet, match="deployment"):
         resume_runtime(FakeSql(runtime="SUSPENDED", deployment="INACTIVE"), request_)  # type: ignore[arg-type]
 
@@ -203,9 +203,37 @@ def test_locate_names_the_key_and_other_runtimes_on_the_same_nodes(request_: Pro
 
 
 def test_a_failed_connector_does_not_block_a_stop(request_: ProvisionRequest) -> None:
-    sql = FakeSql(connector="FAILED")
+    sql = FakeSql(connector="START_FAILED")
     result = stop_connector(sql, request_)  # type: ignore[arg-type]
-    assert result.status == "unchanged" and "FAILED: not stopped" in result.notes[0]
+    assert result.status == "unchanged" and "START_FAILED: not stopped" in result.notes[0]
     assert connector_reached(sql, request_, want="STOPPED", state=Poll(), max_checks=2).done  # type: ignore[arg-type]
     with pytest.raises(PreconditionFailed, match="FAILED"):
         connector_reached(sql, request_, want="RUNNING", state=Poll(), max_checks=2)  # type: ignore[arg-type]
+
+
+class Gen1Sql:
+    """SHOW lists the integration without data_plane_id; DESC has it (desc-oflow-data-plane-integration)."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def query(self, statement: str) -> list[dict[str, Any]]:
+        self.queries.append(statement)
+        if statement == "SHOW OPENFLOW DATA PLANE INTEGRATIONS":
+            return [{"name": "OPENFLOW_DATAPLANE_ABC", "enabled": "true"}]
+        if statement == "DESC OPENFLOW DATA PLANE INTEGRATION OPENFLOW_DATAPLANE_ABC":
+            return [{"enabled": "true", "data_plane_id": "abc-123", "event_table": None}]
+        raise AssertionError(statement)
+
+
+def test_gen1_locate_reads_the_key_from_desc(request_: ProvisionRequest) -> None:
+    data = request_.model_dump(mode="json")
+    data["openflow"]["generation"] = 1
+    sql = Gen1Sql()
+    found = locate(sql, parse_request(data))  # type: ignore[arg-type]
+    assert (found["deployment"], found["key"], found["generation"]) == (
+        "OPENFLOW_DATAPLANE_ABC",
+        "abc-123",
+        1,
+    )
+    assert sql.queries[-1].startswith("DESC OPENFLOW DATA PLANE INTEGRATION")

@@ -63,6 +63,7 @@ def complete_account(generation: int = 2) -> dict[str, list[dict[str, Any]]]:
             {"privilege": "CREATE OPENFLOW DEPLOYMENT", "granted_on": "ACCOUNT", "name": "MYACCOUNT"},
             {"privilege": "CREATE OPENFLOW RUNTIME", "granted_on": "SCHEMA", "name": '"OPENFLOW"."OPENFLOW"'},
             {"privilege": "CREATE OPENFLOW CONNECTOR", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
+            {"privilege": "CREATE SECRET", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
         ]
         if generation == 2
         else [
@@ -89,6 +90,11 @@ def complete_account(generation: int = 2) -> dict[str, list[dict[str, Any]]]:
         ],
         "SHOW ROLES LIKE 'OPENFLOW_ADMIN_ROLE'": [{"name": "OPENFLOW_ADMIN_ROLE"}],
         "SHOW GRANTS TO ROLE OPENFLOW_ADMIN_ROLE": grants,
+        "SHOW ROLES LIKE 'OPENFLOW_RUNTIME_ROLE'": [{"name": "OPENFLOW_RUNTIME_ROLE"}],
+        "SHOW GRANTS TO ROLE OPENFLOW_RUNTIME_ROLE": [
+            {"privilege": "USAGE", "granted_on": "DATABASE", "name": "OPENFLOW"},
+            {"privilege": "USAGE", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
+        ],
         "SHOW GRANTS TO USER JDOE": [{"role": "OPENFLOW_ADMIN_ROLE"}],
         "SHOW GRANTS TO USER AUTOMATION": [{"role": "OPENFLOW_ADMIN_ROLE"}],
         **admin(default_role="PUBLIC", secondary='["ALL"]'),
@@ -110,7 +116,12 @@ def test_an_empty_account_gets_every_gen2_prerequisite_in_dependency_order() -> 
         "GRANT CREATE OPENFLOW DEPLOYMENT ON ACCOUNT TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT CREATE OPENFLOW RUNTIME ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT CREATE OPENFLOW CONNECTOR ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
+        "GRANT CREATE SECRET ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
         "GRANT CREATE EVENT TABLE ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_ADMIN_ROLE",
+        # the runtime's execute-as role (create-openflow-runtime) may use the secrets' database/schema
+        "CREATE ROLE IF NOT EXISTS OPENFLOW_RUNTIME_ROLE",
+        "GRANT USAGE ON DATABASE OPENFLOW TO ROLE OPENFLOW_RUNTIME_ROLE",
+        "GRANT USAGE ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_RUNTIME_ROLE",
         "GRANT ROLE OPENFLOW_ADMIN_ROLE TO USER JDOE",
         "GRANT ROLE OPENFLOW_ADMIN_ROLE TO USER AUTOMATION",
         "ALTER USER JDOE SET DEFAULT_SECONDARY_ROLES = ('ALL')",
@@ -161,6 +172,7 @@ def test_a_grant_on_another_schema_does_not_count_as_the_openflow_schema_grant()
         {"privilege": "CREATE OPENFLOW DEPLOYMENT", "granted_on": "ACCOUNT", "name": "MYACCOUNT"},
         {"privilege": "CREATE OPENFLOW RUNTIME", "granted_on": "SCHEMA", "name": "OTHER.OPENFLOW"},
         {"privilege": "CREATE OPENFLOW CONNECTOR", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
+        {"privilege": "CREATE SECRET", "granted_on": "SCHEMA", "name": "OPENFLOW.OPENFLOW"},
     ]
     sql = FakeSql(answers)
     ensure_prerequisites(sql, request(), login_user="AUTOMATION")  # type: ignore[arg-type]
@@ -173,7 +185,7 @@ def test_planning_reads_but_issues_nothing_and_lists_the_actions() -> None:
     sql = FakeSql(admin())
     result = ensure_prerequisites(sql, request(), apply=False, login_user="AUTOMATION")  # type: ignore[arg-type]
     assert sql.writes == []
-    assert result.status == "planned" and len(result.actions) == 15
+    assert result.status == "planned" and len(result.actions) == 19
 
 
 def test_a_missing_admin_user_stops_the_phase_with_what_to_do() -> None:

@@ -48,7 +48,7 @@ def test_a_gen1_request_with_the_nifi_url_and_token_secret_is_valid_and_keeps_th
 def test_without_the_nifi_fields_the_dump_has_none_of_them_so_the_state_machine_asks_a_human() -> None:
     request = parse_request(gen1())
     assert not request.runtime.configures_nifi
-    assert set(request.model_dump(mode="json")["runtime"]) == {"name", "size"}
+    assert set(request.model_dump(mode="json")["runtime"]) == {"name", "size", "execute_as_role"}
 
 
 @pytest.mark.parametrize(

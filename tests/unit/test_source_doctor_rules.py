@@ -192,13 +192,22 @@ def test_a_table_without_any_key_gets_a_primary_key_fix() -> None:
     assert "GENERATED ALWAYS AS IDENTITY PRIMARY KEY" in found.fix
 
 
-def test_replica_identity_nothing_is_blocking_and_full_with_a_key_is_a_warning() -> None:
+def test_replica_identity_nothing_is_blocking_and_full_with_a_key_is_blocking_too() -> None:
+    """A table with a primary key must have REPLICA IDENTITY DEFAULT (connectors/postgres/setup)."""
     nothing = table("a", replica_identity="n")
     full = table("b", replica_identity="f")
     found = evaluate(facts(tables=(nothing, full)))
-    assert ids(found) == [("replica_identity_nothing", "blocking"), ("replica_identity_full", "warning")]
+    assert ids(found) == [("replica_identity_nothing", "blocking"), ("replica_identity_full", "blocking")]
     assert found[0].fix == "ALTER TABLE public.a REPLICA IDENTITY DEFAULT;"
     assert found[1].fix == "ALTER TABLE public.b REPLICA IDENTITY DEFAULT;"
+    assert "REPLICA IDENTITY DEFAULT on a table with a primary key" in found[1].evidence
+
+
+def test_full_with_a_key_is_fixed_with_the_tables_quoted_name() -> None:
+    full = table("Orders", replica_identity="f", qualified='sales."Orders"')
+    found = only(evaluate(facts(tables=(full,))), "replica_identity_full")
+    assert found.severity == "blocking"
+    assert found.fix == 'ALTER TABLE sales."Orders" REPLICA IDENTITY DEFAULT;'
 
 
 def test_replica_identity_full_without_a_key_is_blocking() -> None:

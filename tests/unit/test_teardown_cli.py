@@ -255,3 +255,101 @@ def test_a_wait_gives_up_at_its_budget() -> None:
         waiter.until(lambda: None, timeout=20, waiting_for="the thing", fix="wait longer")
     assert slept == [2, 3, 4.5, 5, 5]
     assert waiter.until(lambda: "ok", timeout=1, waiting_for="x", fix="y") == "ok"
+
+
+# --- the deployment step: TERMINATE goes DELETING -> DELETED (no TERMINATED deployment status) ------
+class DeploymentSql:
+    """SHOW/DESC OPENFLOW DEPLOYMENTS answered from a list of statuses, one per SHOW (the last repeats);
+    None: the deployment is not in SHOW."""
+
+    def __init__(self, *statuses: str | None, described: dict[str, Any] | None = None) -> None:
+        self.statuses = list(statuses)
+        self.described = described or {}
+        self.executed: list[str] = []
+
+    def query(self, statement: str) -> list[dict[str, Any]]:
+        if statement.startswith("SHOW OPENFLOW DEPLOYMENTS"):
+            status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+            return [] if status is None else [{"name": "SALES_CDC_DEPLOYMENT", "status": status}]
+        if statement.startswith("DESC OPENFLOW DEPLOYMENT"):
+            return [{"name": "SALES_CDC_DEPLOYMENT", "status": "DELETE_FAILED", **self.described}]
+        raise AssertionError(statement)
+
+    def execute(self, statement: str) -> None:
+        self.executed.append(statement)
+
+
+def _deployment_step(sql: DeploymentSql) -> TeardownStep:
+    from contextlib import contextmanager
+
+    from openflow_autopilot.config import parse_request
+    from openflow_autopilot.teardown import TeardownAccess, terminate_deployment
+
+    @contextmanager
+    def snowflake(role: str) -> Any:
+        yield sql
+
+    access = TeardownAccess(
+        snowflake=snowflake,
+        cloudformation=None,
+        ec2=None,
+        ssm=None,
+        scheduler=None,
+        source=None,  # type: ignore[arg-type]
+        schedule_group="g",
+        waiter=Waiter(first_delay=0, max_delay=0, sleep=lambda _s: None),
+    )
+    return terminate_deployment(parse_request(yaml.safe_load(EXAMPLE.read_text())), access)
+
+
+TERMINATE = "ALTER OPENFLOW DEPLOYMENT SALES_CDC_DEPLOYMENT TERMINATE"
+
+
+def test_terminate_waits_through_deleting_until_deleted() -> None:
+    sql = DeploymentSql("NOT_REPORTING", "DELETING", "DELETING", "DELETED")
+    step = _deployment_step(sql)
+    assert step.status is StepStatus.DONE and sql.executed == [TERMINATE]
+    assert step.details == ["deployment SALES_CDC_DEPLOYMENT was NOT_REPORTING, now DELETED"]
+
+
+def test_a_deployment_that_disappears_from_show_counts_as_deleted() -> None:
+    step = _deployment_step(DeploymentSql("NOT_REPORTING", "DELETING", None))
+    assert step.status is StepStatus.DONE and step.details[0].endswith("now MISSING")
+
+
+@pytest.mark.parametrize(("status", "what"), [("DELETED", "is DELETED"), (None, "does not exist")])
+def test_a_deleted_or_missing_deployment_is_already_gone(status: str | None, what: str) -> None:
+    sql = DeploymentSql(status)
+    step = _deployment_step(sql)
+    assert step.status is StepStatus.ALREADY_GONE and sql.executed == []
+    assert step.details == [f"deployment SALES_CDC_DEPLOYMENT {what}"]
+
+
+def test_a_deployment_already_deleting_is_waited_for_without_a_second_terminate() -> None:
+    sql = DeploymentSql("DELETING", "DELETED")
+    assert _deployment_step(sql).status is StepStatus.DONE and sql.executed == []
+
+
+def test_delete_failed_stops_with_descs_reason_and_a_fix_and_a_rerun_terminates_again() -> None:
+    from openflow_autopilot.errors import PreconditionFailed
+
+    reason = {"error_code": "390400", "status_message": "network interfaces still attached"}
+    sql = DeploymentSql("NOT_REPORTING", "DELETING", "DELETE_FAILED", described=reason)
+    with pytest.raises(PreconditionFailed) as caught:
+        _deployment_step(sql)
+    assert caught.value.message == (
+        "deployment SALES_CDC_DEPLOYMENT is DELETE_FAILED: error_code 390400; "
+        "status_message network interfaces still attached"
+    )
+    assert "run teardown again: it issues the TERMINATE again" in (caught.value.fix or "")
+    assert "DESC OPENFLOW DEPLOYMENT SALES_CDC_DEPLOYMENT" in (caught.value.fix or "")
+
+    # the status may still read DELETE_FAILED right after the TERMINATE is issued again
+    rerun = DeploymentSql("DELETE_FAILED", "DELETE_FAILED", "DELETING", "DELETED")
+    assert _deployment_step(rerun).status is StepStatus.DONE and rerun.executed == [TERMINATE]
+
+
+def test_the_plan_waits_for_deleted_and_never_names_terminated(tmp_path: Path, recorder: Recorder) -> None:
+    _, out, _ = run(["-c", str(request_file(tmp_path))], stdin="n\n")
+    assert "6. ALTER OPENFLOW DEPLOYMENT SALES_CDC_DEPLOYMENT TERMINATE and wait until it is DELETED" in out
+    assert "TERMINATED" not in out

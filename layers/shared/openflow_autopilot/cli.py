@@ -11,6 +11,7 @@ from openflow_autopilot import (
     cli_agent,
     cli_cost,
     cli_keys,
+    cli_report,
     cli_sandbox,
     cli_source,
     cli_start,
@@ -24,7 +25,12 @@ from openflow_autopilot.errors import AutopilotError
 def _cmd_demo(args: argparse.Namespace) -> int:
     from openflow_sandbox.demo import demo  # local-only: the sandbox is never deployed
 
-    return demo(report_path=args.report, request_path=args.request, scenario=args.scenario)
+    return demo(
+        report_path=args.report,
+        request_path=args.request,
+        scenario=args.scenario,
+        sandbox_dir=args.sandbox_dir,
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -95,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the provisioning state machine end to end in the local sandbox")
     p.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
     p.add_argument(
+        "--sandbox-dir",
+        type=Path,
+        default=Path("build/sandbox"),
+        help="where the Snowflake emulation writes what it received: snowflake-statements.jsonl and "
+        "connector-stages/ (default: build/sandbox)",
+    )
+    p.add_argument(
         "--request",
         type=Path,
         default=Path("events/provision/request.yaml"),
@@ -138,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_agent,
         cli_cost,
         cli_keys,
+        cli_report,
         cli_sandbox,
         cli_start,
         cli_teardown,

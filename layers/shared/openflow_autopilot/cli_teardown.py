@@ -47,9 +47,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "teardown",
         help="remove what the provisioning workflow built for a request, in the documented order",
         description="Stops the connector, runs destroy.sh on the Openflow agent, waits until the "
-        "deployment is NOT_REPORTING, deletes the CloudFormation stack, terminates the deployment and "
-        "removes the power schedules. The source's replication slot and publication are kept unless "
-        "--drop-source-objects is given. Every step is idempotent: run it again after a failure.",
+        "deployment is NOT_REPORTING, deletes the CloudFormation stack, terminates the deployment (until "
+        "it is DELETED) and removes the power schedules. The source's replication slot and publication "
+        "are kept unless --drop-source-objects is given. Every step is idempotent: run it again after a "
+        "failure.",
     )
     p.add_argument("-c", "--config", required=True, help="the provisioning request file (YAML or JSON)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

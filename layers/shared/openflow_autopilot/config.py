@@ -192,6 +192,21 @@ class SourceSettings(Strict):
     publication: str = Field("openflow_pub", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     replication_user: str = Field("openflow_user", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     allow_reboot: bool = Field(False, description="May the workflow reboot the instance to apply parameters?")
+    jdbc_driver: str | None = Field(
+        None,
+        description="Gen 2: s3://<artifact bucket>/drivers/<file>.jar, the PostgreSQL JDBC driver to upload "
+        "to the connector; default: the pinned release the deployment downloads and checks",
+    )
+
+    @field_validator("jdbc_driver")
+    @classmethod
+    def _jdbc_driver(cls, v: str | None) -> str | None:
+        if v is not None and (not _S3_URI.match(v) or not v.endswith(".jar")):
+            raise ValueError(
+                f"{v!r} is not the S3 URI of a jar; write "
+                "s3://<artifact bucket>/drivers/postgresql-42.7.4.jar, or omit it to use the pinned release"
+            )
+        return v
 
     @field_validator("rds_instance_id")
     @classmethod
@@ -253,7 +268,13 @@ def _nifi_url(value: str) -> str:
 
 class RuntimeSettings(Strict):
     name: SnowflakeName = "POSTGRES_CDC_RUNTIME"
-    size: Size = Size.SMALL
+    # connectors/postgres/about asks for at least MEDIUM; SMALL is allowed with a warning
+    size: Size = Size.MEDIUM
+    execute_as_role: SnowflakeName = Field(
+        "OPENFLOW_RUNTIME_ROLE",
+        description="Gen 2: the runtime's EXECUTE_AS_ROLE, the identity its connector acts as (it reads "
+        "the connector's secrets); created and granted what it needs by the workflow",
+    )
     # Gen 1 only: configure the connector over the runtime's NiFi REST API instead of asking a human.
     # Left out of dumps when unset, so requests without them round-trip unchanged (and the state
     # machine's choice tests only for their presence).

@@ -2,7 +2,8 @@
 
 The function's environment is validated once at cold start (FunctionEnv); each invocation logs
 which phase ran and how many actions it took — never the event (it may name secrets' ARNs, and
-payloads are the state machine's business).
+payloads are the state machine's business). The Snowflake statements an invocation sends are
+stored with the execution's artifacts (evidence/recording.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
+from openflow_autopilot.evidence.recording import recording
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases.models import PhaseResult
 
@@ -32,10 +34,13 @@ def phase_handler(fn: Callable[..., Any]) -> Callable[[dict[str, Any], Any], Any
     """`fn(event, [env=FunctionEnv])` -> a pydantic model or JSON-able value."""
     wants_env = "env" in inspect.signature(fn).parameters
     env = FunctionEnv.from_environ() if wants_env else None
+    bucket = env.artifact_bucket if env is not None else None
 
     @logger.inject_lambda_context(log_event=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-        result = fn(event, env=env) if wants_env else fn(event)
+        # the Snowflake statements this invocation sends go to the execution's artifacts
+        with recording(event, bucket=bucket):
+            result = fn(event, env=env) if wants_env else fn(event)
         logger.info(f"{fn.__name__} finished", extra=_summary(result))
         if isinstance(result, BaseModel):
             return result.model_dump(mode="json")

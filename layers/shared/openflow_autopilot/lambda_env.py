@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from openflow_autopilot.errors import ConfigurationError
+from openflow_autopilot.openflow.jdbc_driver import DEFAULT_SHA256 as JDBC_DEFAULT_SHA256
+from openflow_autopilot.openflow.jdbc_driver import DEFAULT_URL as JDBC_DEFAULT_URL
 from openflow_autopilot.snowflake.session import SnowflakeEndpoint
 
 
@@ -28,6 +30,9 @@ class FunctionEnv(BaseModel):
     schedule_group: str = "openflow-autopilot-power"
     # The per-deployment lock that keeps provisioning and power runs from interleaving (locks.py).
     lock_table: str | None = None
+    # The PostgreSQL JDBC driver the gen 2 connector gets (openflow/jdbc_driver.py); empty: the pin.
+    jdbc_driver_url: str = JDBC_DEFAULT_URL
+    jdbc_driver_sha256: str = JDBC_DEFAULT_SHA256
 
     @field_validator(
         "snowflake_host",
@@ -43,6 +48,13 @@ class FunctionEnv(BaseModel):
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("jdbc_driver_url", "jdbc_driver_sha256", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: object, info: ValidationInfo) -> object:
+        if v == "":
+            return JDBC_DEFAULT_URL if info.field_name == "jdbc_driver_url" else JDBC_DEFAULT_SHA256
+        return v
 
     @field_validator("snowflake_port", mode="before")
     @classmethod

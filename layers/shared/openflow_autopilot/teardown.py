@@ -5,7 +5,8 @@
 3. run the agent's own `destroy.sh` on the agent instance over SSM RunCommand (AWS-RunShellScript);
 4. wait until the deployment is NOT_REPORTING;
 5. delete the deployment's CloudFormation stack and wait for DELETE_COMPLETE;
-6. `ALTER OPENFLOW DEPLOYMENT <name> TERMINATE` and wait until it is TERMINATED;
+6. `ALTER OPENFLOW DEPLOYMENT <name> TERMINATE` and wait until it is DELETED (or gone from SHOW);
+   DELETE_FAILED stops the teardown with the deployment's error_code/status_message;
 7. the source's replication slot and publication: kept (their WAL keeps growing), or dropped when
    asked to.
 
@@ -40,6 +41,15 @@ from openflow_autopilot.errors import (
 )
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow.agent.collect import DELIVERY_TIMEOUT, DOCUMENT, invocation_status
+from openflow_autopilot.openflow.deployments import (
+    DELETE_FAILED,
+    DELETED,
+    DELETING,
+    NOT_REPORTING,
+    describe_deployment,
+    status_details,
+    undocumented,
+)
 from openflow_autopilot.phases.connector import connector_name
 from openflow_autopilot.phases.source import slot_name
 from openflow_autopilot.phases.stack import describe, find_agent_instance, first_failure, stack_name_for
@@ -64,9 +74,10 @@ fi
 cd /home/ec2-user
 printf 'Y\\n' | bash {DESTROY_SCRIPT_PATH}
 """
-NOT_REPORTING: Final = "NOT_REPORTING"
-# Deployment statuses from which the agent no longer reports (or the deployment is on its way out).
-PAST_REPORTING: Final = frozenset({NOT_REPORTING, "TERMINATING", "TERMINATED"})
+# Deployment statuses from which the agent no longer reports (or the deployment is on its way out);
+# a failed deletion happens after TERMINATE, so the agent is gone then too.
+PAST_REPORTING: Final = frozenset({NOT_REPORTING, DELETING, DELETED, DELETE_FAILED})
+MISSING: Final = "MISSING"  # not in SHOW OPENFLOW DEPLOYMENTS (dropped, or never created)
 STACK_DELETING: Final = "DELETE_IN_PROGRESS"
 
 
@@ -140,7 +151,7 @@ class TeardownPlan(BaseModel):
             "SSM RunCommand: it removes the data plane and every runtime in it",
             f"wait until the Openflow deployment {self.deployment} is {NOT_REPORTING}",
             f"delete the CloudFormation stack {self.stack} ({self.region}) and wait for DELETE_COMPLETE",
-            f"ALTER OPENFLOW DEPLOYMENT {self.deployment} TERMINATE",
+            f"ALTER OPENFLOW DEPLOYMENT {self.deployment} TERMINATE and wait until it is {DELETED}",
             source,
         ]
 
@@ -324,7 +335,7 @@ def deployment_row(sql: Sql, deployment: str) -> dict[str, Any] | None:
 
 
 def _status(row: dict[str, Any] | None) -> str:
-    return str(row.get("status") or "").upper() if row is not None else "MISSING"
+    return str(row.get("status") or "").upper() if row is not None else MISSING
 
 
 def _instance_state(ec2: Any, instance_id: str) -> str:
@@ -439,7 +450,7 @@ def wait_not_reporting(
             nonlocal reads
             reads += 1
             status = _status(deployment_row(sql, deployment))
-            return status if status == "MISSING" or status in PAST_REPORTING else None
+            return status if status == MISSING or status in PAST_REPORTING else None
 
         status = access.waiter.until(
             past_reporting,
@@ -513,35 +524,51 @@ def delete_stack(request: ProvisionRequest, access: TeardownAccess) -> TeardownS
 
 
 # --- 6. the deployment ------------------------------------------------------------------------------
+def _delete_failed(sql: Sql, deployment: str) -> PreconditionFailed:
+    """DELETE_FAILED, with what DESCRIBE says about it (error_code, status_message) when it says it."""
+    details = status_details(describe_deployment(sql, deployment))
+    return PreconditionFailed(
+        f"deployment {deployment} is {DELETE_FAILED}" + (f": {details}" if details else ""),
+        call=f"ALTER OPENFLOW DEPLOYMENT {deployment} TERMINATE",
+        fix=f"fix what error_code/status_message name (DESC OPENFLOW DEPLOYMENT {deployment}), then run "
+        "teardown again: it issues the TERMINATE again; if they name nothing, contact Snowflake Support "
+        "with the deployment's name",
+    )
+
+
 def terminate_deployment(request: ProvisionRequest, access: TeardownAccess) -> TeardownStep:
     deployment = qualified(request.openflow.deployment_name)
     statements: list[str] = []
     with access.snowflake(request.snowflake.admin_role) as sql:
         before = _status(deployment_row(sql, deployment))
-        if before in ("MISSING", "TERMINATED"):
-            what = "does not exist" if before == "MISSING" else "is TERMINATED"
+        if before in (MISSING, DELETED):
+            what = "does not exist" if before == MISSING else f"is {DELETED}"
             return _step(StepName.DEPLOYMENT, StepStatus.ALREADY_GONE, [f"deployment {deployment} {what}"])
-        if before != "TERMINATING":
+        if before != DELETING:  # DELETE_FAILED too: the TERMINATE is issued again
             statement = f"ALTER OPENFLOW DEPLOYMENT {deployment} TERMINATE"
             sql.execute(statement)
             statements.append(statement)
 
-        def terminated() -> str | None:
+        left_failure = before != DELETE_FAILED  # a TERMINATE issued again may not show at once
+
+        def deleted() -> str | None:
+            nonlocal left_failure
             status = _status(deployment_row(sql, deployment))
-            return status if status in ("MISSING", "TERMINATED") else None
+            if status == DELETE_FAILED and left_failure:
+                raise _delete_failed(sql, deployment)
+            left_failure = left_failure or status != DELETE_FAILED
+            return status if status in (MISSING, DELETED) else None
 
         final = access.waiter.until(
-            terminated,
+            deleted,
             timeout=access.timeouts.deployment,
-            waiting_for=f"deployment {deployment} to be TERMINATED",
+            waiting_for=f"deployment {deployment} to be {DELETED}",
             fix="run teardown again to keep waiting (the TERMINATE is not issued twice)",
         )
-    return _step(
-        StepName.DEPLOYMENT,
-        StepStatus.DONE,
-        [f"deployment {deployment} was {before}, now {final}"],
-        statements,
-    )
+    details = [f"deployment {deployment} was {before}, now {final}"]
+    if undocumented(before):
+        details.append(f"{before or 'an empty status'} is not a documented deployment status")
+    return _step(StepName.DEPLOYMENT, StepStatus.DONE, details, statements)
 
 
 # --- 7. the source's slot and publication -----------------------------------------------------------

@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,6 +33,7 @@ from .errors import LoginError, SqlError
 from .faults import FaultInjector, FaultKind
 from .handlers import connector_stage
 from .privileges import user_roles
+from .recording import EmulationRecorder
 from .server import Reply, ServerThread, build_app
 from .sqltext import fq, parse_name
 from .state import (
@@ -58,6 +62,12 @@ class StatementRecord:
     sql: str
     kind: Kind  # "read" for SHOW/DESC/SELECT/USE, "write" for anything that may change state
     ok: bool
+    at: str = ""  # when it was received (UTC, ISO 8601)
+    application: str | None = None  # the client's `application` (the product: "openflow-autopilot")
+
+
+# A COMMIT makes the live version the connector's newest version: the recorder copies its files there.
+_COMMIT = re.compile(r"^\s*ALTER\s+OPENFLOW\s+CONNECTOR\s+(?P<name>\S+)\s+COMMIT\b", re.I)
 
 
 class _FakesnowBridge:
@@ -143,6 +153,7 @@ class SnowflakeEmulator:
         self._lock = threading.RLock()
         self._sessions: dict[str, Session] = {}
         self._statements: list[StatementRecord] = []
+        self._recorder: EmulationRecorder | None = None  # record_to(): the statement log on disk
         self._faults = FaultInjector()
         # a private fakesnow database: fakesnow.server's shared one would leak data between emulators
         self._fs = FakeSnow(create_database_on_connect=False, create_schema_on_connect=False)
@@ -227,6 +238,13 @@ class SnowflakeEmulator:
     def clear_statements(self) -> None:
         with self._lock:
             self._statements.clear()
+
+    def record_to(self, directory: Path | None) -> EmulationRecorder | None:
+        """Write every statement received (secrets masked) and every file accepted onto a connector
+        stage under `directory` (recording.py); None stops writing."""
+        with self._lock:
+            self._recorder = EmulationRecorder(directory) if directory is not None else None
+            return self._recorder
 
     def inject_fault(
         self, pattern: str, kind: FaultKind, times: int = 1, when: Callable[[], bool] | None = None
@@ -321,13 +339,13 @@ class SnowflakeEmulator:
         with self._lock:
             self._deployment(name).settle(status.upper())
 
-    def set_runtime_status(self, name: str, status: str) -> None:
+    def set_runtime_status(self, name: str, status: str, message: str | None = None) -> None:
         with self._lock:
-            self._runtime(name).settle(status.upper())
+            self._runtime(name).settle(status.upper(), message)
 
-    def set_connector_status(self, name: str, status: str) -> None:
+    def set_connector_status(self, name: str, status: str, message: str | None = None) -> None:
         with self._lock:
-            self._connector(name).settle(status.upper())
+            self._connector(name).settle(status.upper(), message)
 
     def add_data_plane_integration(
         self,
@@ -383,10 +401,11 @@ class SnowflakeEmulator:
         """(qualified name, definition, config.json of the default version) of each RUNNING connector:
         what a runtime would be executing. Reading does not advance status transitions."""
         with self._lock:
+            # a runtime executes only a RUNNING connector whose committed configuration validated
             return [
                 (".".join(key), c.definition, copy.deepcopy(c.versions[-1].config))
                 for key, c in sorted(self.state.connectors.items())
-                if c.status == "RUNNING" and c.versions
+                if c.status == "RUNNING" and c.versions and c.versions[-1].problem is None
             ]
 
     def secret_value(self, name: str) -> dict[str, str | None]:
@@ -414,6 +433,8 @@ class SnowflakeEmulator:
                     connector.live_config = connector_stage.config_from_upload(content)
                 else:
                     connector.assets[name] = content
+                if self._recorder is not None:  # accepted: saved under the live version
+                    self._recorder.stage_file(".".join(connector.name3), name, content)
         except (KeyError, ValueError, OSError, errors.SqlError) as exc:
             logger.warning("stage upload to %s refused: %s", path, exc)
             return 400
@@ -425,7 +446,7 @@ class SnowflakeEmulator:
             with self._lock:
                 connector = self._connector(".".join(parts))
                 if file_name != connector_stage.CONFIG_FILE:
-                    return connector.assets.get(file_name)
+                    return connector_stage.version_assets(connector, version).get(file_name)
                 config = connector_stage.version_config(connector, version)
         except (KeyError, ValueError, errors.SqlError):
             return None
@@ -515,7 +536,24 @@ class SnowflakeEmulator:
             self._sessions.pop(token, None)
 
     def _record(self, session: Session, role: str, sql: str, kind: Kind, ok: bool) -> None:
-        self._statements.append(StatementRecord(session.user, role, sql, kind, ok))
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        # Session has no application yet: it appears here once _login keeps CLIENT_ENVIRONMENT.APPLICATION
+        application = getattr(session, "application", None)
+        record = StatementRecord(session.user, role, sql, kind, ok, at, application)
+        self._statements.append(record)
+        if self._recorder is None:
+            return
+        self._recorder.statement(
+            {"at": at, "user": record.user, "role": role, "application": application}
+            | {"kind": kind, "ok": ok, "sql": sql}
+        )
+        if ok and (m := _COMMIT.match(sql)):
+            try:
+                connector = self._connector(m["name"])
+            except KeyError:
+                return
+            if connector.versions:
+                self._recorder.committed(".".join(connector.name3), connector.versions[-1].name)
 
     def query(self, token: str, body: Mapping[str, Any]) -> Reply:
         session = self._sessions.get(token)

@@ -70,6 +70,10 @@ def invalid_value(message: str) -> SqlError:
     return SqlError(1008, "22023", f"SQL compilation error:\n{message}")
 
 
+def missing_required(prop: str, kind: str) -> SqlError:
+    return SqlError(1003, "42601", f"SQL compilation error:\nmissing required property {prop} for {kind}")
+
+
 def invalid_state(message: str) -> SqlError:
     # Snowflake's codes for Openflow state conflicts are not documented; 55000 is the SQLSTATE
     # for "object not in prerequisite state".

@@ -22,6 +22,7 @@ def now() -> datetime:
 class Transition:
     target: str
     reads_left: int
+    message: str | None = None  # the status message once the target is reached (a failure's reason)
 
 
 @dataclass(kw_only=True)
@@ -31,23 +32,27 @@ class Lifecycle:
     status: str
     pending: Transition | None = None
     updated_on: datetime = field(default_factory=now)
+    status_message: str | None = None  # DESCRIBE's status_message (desc-openflow-*): why it failed
+    error_code: str | None = None
 
-    def begin(self, transitional: str, target: str, reads: int) -> None:
+    def begin(self, transitional: str, target: str, reads: int, message: str | None = None) -> None:
         self.updated_on = now()
+        self.status_message = self.error_code = None
         if reads <= 0:
-            self.status, self.pending = target, None
+            self.settle(target, message)
         else:
-            self.status, self.pending = transitional, Transition(target, reads)
+            self.status, self.pending = transitional, Transition(target, reads, message)
 
-    def settle(self, status: str) -> None:
+    def settle(self, status: str, message: str | None = None) -> None:
         self.status, self.pending, self.updated_on = status, None, now()
+        self.status_message = message
 
     def observe(self) -> None:
         """Called after a read has reported the current status."""
         if self.pending is not None:
             self.pending.reads_left -= 1
             if self.pending.reads_left <= 0:
-                self.settle(self.pending.target)
+                self.settle(self.pending.target, self.pending.message)
 
 
 @dataclass(kw_only=True)
@@ -171,7 +176,7 @@ class Deployment(Owned, Lifecycle):
     use_private_link: bool = False
     use_user_auth_over_private_link: bool = False
     custom_ingress_hostname: str | None = None
-    event_table: str | None = None
+    event_table: str | None = None  # state only: SHOW/DESC OPENFLOW DEPLOYMENTS have no such column
 
 
 @dataclass(kw_only=True)
@@ -192,6 +197,8 @@ class Runtime(SchemaObject, Lifecycle):
 class ConnectorVersion:
     name: str  # VERSION$n
     config: dict[str, Any]
+    assets: dict[str, bytes] = field(default_factory=dict)  # other files on the version's stage (the jar)
+    problem: str | None = None  # what the validator found at COMMIT; None: a valid configuration
     comment: str | None = None
     alias: str | None = None
     created_on: datetime = field(default_factory=now)
@@ -203,7 +210,7 @@ class Connector(SchemaObject, Lifecycle):
     definition: str
     display_name: str | None = None
     live_config: dict[str, Any] | None = None  # the writable live version; None once committed
-    assets: dict[str, bytes] = field(default_factory=dict)  # other files PUT on the stage (e.g. a JDBC jar)
+    assets: dict[str, bytes] = field(default_factory=dict)  # the live version's other files (a JDBC jar)
     versions: list[ConnectorVersion] = field(default_factory=list)
     default_version: str = "LAST"
 

@@ -1,27 +1,35 @@
 """The Openflow PostgreSQL CDC connector's parameters and naming conventions, as data.
 
 One table maps each logical setting to its gen 1 canvas parameter name and its gen 2 config.json
-name (openflow-reference.md, "PostgreSQL CDC connector"). Code refers to the logical keys only, so
-a renamed parameter is a one-line change here.
+property name with the property's valueType. Code refers to the logical keys only.
 
-UNCERTAIN (kept here, in one place): Snowflake does not publish the shape of a gen 2 config.json.
-We assume the parameters sit in one JSON object under `PARAMETERS_KEY`, keyed by their display
-names, and that a secret parameter holds the qualified name of a Snowflake secret. Gen 2 names
-marked `documented=False` are inferred from the gen 1 names and the renames the docs list; confirm
-them by downloading config.json from a connector configured once with the wizard.
+Gen 2 names and valueTypes: docs.snowflake.com/en/user-guide/data-integration/openflow/connectors/
+postgres/setup ("Gen 2 parameters"); the config.json layout (``configuration[]`` of sections, each
+property ``{valueType, value | fullyQualifiedSecretName | assetIds}``):
+docs.snowflake.com/en/user-guide/data-integration/openflow/gen2/configure-connector-sql. The product
+never assumes which section holds a property: it edits the property where the downloaded document
+has it (connector_config.set_properties), and refuses a document that lacks it.
+Gen 1 canvas names: connectors/postgres/setup (gen 1 parameter contexts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from openflow_autopilot.postgres.names import TableName
 from openflow_autopilot.snowflake.identifiers import qualified, quoted
 
 CONNECTOR_DEFINITION = "OPENFLOW_POSTGRES_CDC"
-PARAMETERS_KEY = "parameters"  # where config.json keeps the parameter values (see module docstring)
+
+ValueType = Literal["STRING_LITERAL", "SECRET_REFERENCE", "ASSET_REFERENCE"]
+# valueType -> the one field of the property object that type uses (configure-connector-sql)
+VALUE_FIELDS: Final[dict[str, str]] = {
+    "STRING_LITERAL": "value",
+    "SECRET_REFERENCE": "fullyQualifiedSecretName",
+    "ASSET_REFERENCE": "assetIds",
+}
 
 
 class P(StrEnum):
@@ -43,6 +51,7 @@ class P(StrEnum):
     WAREHOUSE = "warehouse"
     INCLUDED_TABLES = "included_tables"
     INCLUDED_TABLE_PATTERN = "included_table_pattern"
+    IDENTIFIER_RESOLUTION = "identifier_resolution"
 
 
 Kind = Literal["text", "secret", "asset"]
@@ -51,54 +60,70 @@ Kind = Literal["text", "secret", "asset"]
 @dataclass(frozen=True)
 class Parameter:
     key: P
-    gen1: str  # the parameter's name on the gen 1 canvas (Parameter Context)
-    gen2: str  # its name in the gen 2 config.json
+    gen1: str | None  # the parameter's name on the gen 1 canvas (Parameter Context); None: gen 2 only
+    gen2: str | None  # its property name in the gen 2 config.json; None: the canvas only
     kind: Kind = "text"  # secret: a sensitive value (gen 2: a Snowflake secret); asset: an uploaded file
-    documented: bool = True  # False: the gen 2 name is inferred, not quoted from the docs
+
+    @property
+    def value_type(self) -> ValueType:
+        return _VALUE_TYPES[self.kind]
+
+
+_VALUE_TYPES: Final[dict[Kind, ValueType]] = {
+    "text": "STRING_LITERAL",
+    "secret": "SECRET_REFERENCE",
+    "asset": "ASSET_REFERENCE",
+}
 
 
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(P.CONNECTION_URL, "PostgreSQL Connection URL", "Source Database Connection URL"),
-    Parameter(P.JDBC_DRIVER, "PostgreSQL JDBC Driver", "Source Database JDBC Driver", "asset", False),
-    Parameter(P.SOURCE_USER, "PostgreSQL Username", "Source Database Username", documented=False),
-    Parameter(P.SOURCE_PASSWORD, "PostgreSQL Password", "Source Database Password", "secret", False),
-    Parameter(P.PUBLICATION, "Publication Name", "Publication Name"),
+    Parameter(P.JDBC_DRIVER, "PostgreSQL JDBC Driver", "Source Database Driver", "asset"),
+    Parameter(P.SOURCE_USER, "PostgreSQL Username", "Source Database User"),
+    Parameter(P.SOURCE_PASSWORD, "PostgreSQL Password", "Source Database Password", "secret"),
+    Parameter(P.PUBLICATION, "Publication Name", "Source Database Publication Name"),
     Parameter(P.REPLICATION_SLOT, "Replication Slot Name", "Replication Slot Name"),
     Parameter(P.DESTINATION_DATABASE, "Destination Database", "Snowflake Destination Database"),
     Parameter(P.AUTH_STRATEGY, "Snowflake Authentication Strategy", "Snowflake Authentication Strategy"),
     Parameter(P.ACCOUNT_IDENTIFIER, "Snowflake Account Identifier", "Snowflake Account Identifier"),
     Parameter(P.SNOWFLAKE_USER, "Snowflake Username", "Snowflake Username"),
     Parameter(P.PRIVATE_KEY, "Snowflake Private Key", "Snowflake Private Key", "secret"),
-    Parameter(
-        P.PRIVATE_KEY_PASSWORD, "Snowflake Private Key Password", "Snowflake Private Key Password", "secret"
-    ),
+    # gen 2 documents no passphrase property: its key secret holds an unencrypted PKCS8 PEM
+    Parameter(P.PRIVATE_KEY_PASSWORD, "Snowflake Private Key Password", None, "secret"),
     Parameter(P.ROLE, "Snowflake Role", "Snowflake Role"),
     Parameter(P.WAREHOUSE, "Snowflake Warehouse", "Snowflake Warehouse"),
-    Parameter(P.INCLUDED_TABLES, "Included Table Names", "Included Source Table Names", documented=False),
+    Parameter(P.INCLUDED_TABLES, "Included Table Names", "Included Comma Separated Source Table Names"),
     Parameter(P.INCLUDED_TABLE_PATTERN, "Included Table Regex", "Included Source Table Pattern"),
+    Parameter(P.IDENTIFIER_RESOLUTION, None, "Object Identifier Resolution"),
 )
 BY_KEY: dict[P, Parameter] = {p.key: p for p in PARAMETERS}
 AUTH_KEY_PAIR = "KEY_PAIR"  # the strategy a BYOC runtime uses with the service user's key pair
+CASE_SENSITIVE = "CASE_SENSITIVE"  # Object Identifier Resolution: keep the source names' case
 
 
 def gen1_name(key: P) -> str:
-    return BY_KEY[key].gen1
+    name = BY_KEY[key].gen1
+    if name is None:
+        raise KeyError(f"{key} has no gen 1 canvas parameter")
+    return name
 
 
 def gen2_name(key: P) -> str:
-    return BY_KEY[key].gen2
+    name = BY_KEY[key].gen2
+    if name is None:
+        raise KeyError(f"{key} has no gen 2 config.json property")
+    return name
 
 
-def inferred_gen2_names(keys: list[P]) -> list[str]:
-    return [BY_KEY[k].gen2 for k in keys if not BY_KEY[k].documented]
+def gen1_keys() -> list[P]:
+    return [p.key for p in PARAMETERS if p.gen1 is not None]
 
 
 # -- destination naming -------------------------------------------------------------------------
 # The connector "creates the schemas and destination tables matching the source tables" (About
-# Openflow Connector for PostgreSQL). We assume it keeps the source names with their case, so a
-# lower-case PostgreSQL name is a quoted identifier in Snowflake: public.orders -> DB."public"."orders",
-# and columns likewise. Set DESTINATION_NAMES_CASE_SENSITIVE to False if the connector is configured
-# to upper-case identifiers instead.
+# Openflow Connector for PostgreSQL), named as its Object Identifier Resolution says. The gen 2 path
+# sets it to CASE_SENSITIVE, so a lower-case PostgreSQL name is a quoted identifier in Snowflake:
+# public.orders -> DB."public"."orders", and columns likewise.
 DESTINATION_NAMES_CASE_SENSITIVE = True
 
 

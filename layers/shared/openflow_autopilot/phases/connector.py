@@ -1,16 +1,19 @@
 """The PostgreSQL CDC connector (seed-digest.md §7; gen2/configure-connector-sql).
 
-Gen 2, as "ensure":
+Gen 2, as "ensure", run as the Openflow admin role (it owns the runtime: CREATE OPENFLOW CONNECTOR
+needs USAGE on it):
 1. CREATE OPENFLOW CONNECTOR IF NOT EXISTS ... FROM DEFINITION OPENFLOW_POSTGRES_CDC (once);
-2. Snowflake secrets for what the connector must not hold in clear: the source password and the
-   service user's private key (+ its passphrase). Their statements carry the values, so they run but
-   are recorded redacted; a secret's COMMENT names the version of what it holds (the password
-   secret's Secrets Manager version, the key's public fingerprint), which is how a re-run knows
-   whether to replace it;
-3. GET config.json of the live version (or of the default version when there is no live one),
-   set the parameters from connector_parameters.py, PUT it back only if something changed
-   (unknown keys are kept), COMMIT, and START the connector unless it is already running.
-`connector_status` is one poll for the state machine's wait loop.
+2. Snowflake secrets of TYPE = GENERIC_STRING (the type the connector reads) for the source password
+   and the service user's private key (an unencrypted PKCS8 PEM: gen 2 documents no passphrase
+   property). Their statements carry the values, so they run but are recorded redacted; a secret's
+   COMMENT names the version of what it holds, which is how a re-run knows whether to replace it.
+   The runtime's execute-as role gets READ and USAGE on each;
+3. a connector left in UPDATE_FAILED or START_FAILED is STOPped first (the only documented way
+   out), then the live version's config.json (GET, or ADD LIVE VERSION FROM LAST) gets the values,
+   the JDBC driver jar is PUT next to it, and the version is COMMITted.
+Commands are asynchronous: this phase never STARTs. `connector_status` (the state machine's loop)
+waits until the connector is stable, STARTs it from STOPPED, and is done once it is RUNNING; it
+decides from DESCRIBE's status after every wait, never from a wait's error number.
 
 Gen 1 connectors are configured on the NiFi canvas: `gen1_connector_instructions` lists the exact
 parameter names and values for a human (secrets are referred to by where they are stored).
@@ -19,40 +22,51 @@ parameter names and values for a human (secrets are referred to by where they ar
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.errors import AutopilotError, PreconditionFailed
+from openflow_autopilot.errors import AutopilotError, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.connector_config import (
     LIVE,
     ConnectorConfigStore,
+    PropertyValue,
     StageConfigStore,
-    merge_parameters,
+    asset_value,
+    literal_value,
+    secret_value,
+    set_properties,
     stage_uri,
 )
 from openflow_autopilot.openflow.connector_parameters import (
     AUTH_KEY_PAIR,
+    CASE_SENSITIVE,
     CONNECTOR_DEFINITION,
+    DESTINATION_NAMES_CASE_SENSITIVE,
     P,
     gen1_name,
     gen2_name,
-    inferred_gen2_names,
+)
+from openflow_autopilot.openflow.jdbc_driver import Driver
+from openflow_autopilot.openflow.statuses import (
+    CONNECTOR_CLEARED_BY_STOP,
+    CONNECTOR_FAILED,
+    CONNECTOR_STABLE,
 )
 from openflow_autopilot.phases.destination import read_service_key
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
-from openflow_autopilot.phases.runtime import is_wait_timeout
 from openflow_autopilot.postgres.names import as_table_names
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
 DEFAULT_CONNECTOR_NAME = "POSTGRES_CDC"
 WAIT_SECONDS = 20
+MAX_STARTS = 2  # START issued from a stable STOPPED this many times without reaching RUNNING: give up
 COMMENT = "managed by openflow-autopilot"
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:]+\]$")
-FAILED = frozenset({"FAILED", "ERROR"})
+SECRET_GRANTS = ("READ", "USAGE")  # configure-connector-sql: READ; troubleshooting notes add USAGE
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,16 @@ class DestinationInfo:
     private_key_pem: str = field(repr=False)
     private_key_passphrase: str | None = field(default=None, repr=False)
     key_fingerprint: str = ""
+
+    def unencrypted_private_key_pem(self) -> str:
+        """The key as an unencrypted PKCS8 PEM: what the connector's key secret holds."""
+        from cryptography.hazmat.primitives import serialization
+
+        password = self.private_key_passphrase.encode() if self.private_key_passphrase else None
+        key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=password)
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
 
 
 def destination_from_secret(
@@ -133,11 +157,10 @@ def connector_name(request: ProvisionRequest, name: str = DEFAULT_CONNECTOR_NAME
 @dataclass(frozen=True)
 class SnowflakeSecret:
     name: str  # qualified
-    kind: str  # PASSWORD | GENERIC_STRING
-    fields: tuple[tuple[str, str], ...] = field(repr=False)  # e.g. (("USERNAME", u), ("PASSWORD", p))
-    secret_fields: frozenset[str]  # which of `fields` must never be shown
+    value: str = field(repr=False)  # SECRET_STRING: never shown
     version: str | None  # None: unknown; an existing secret is then kept
     describe: str  # what it holds, for the recorded statement
+    kind: str = "GENERIC_STRING"  # the type the connector reads (configure-connector-sql)
 
     @property
     def comment(self) -> str:
@@ -145,18 +168,15 @@ class SnowflakeSecret:
 
     def statements(self) -> tuple[str, str]:
         """(statement to run, statement to record)."""
-        run = [f"CREATE OR REPLACE SECRET {self.name} TYPE = {self.kind}"]
-        shown = list(run)
-        for key, value in self.fields:
-            run.append(f"{key} = {literal(value)}")
-            shown.append(
-                f"{key} = '<{self.describe}>'" if key in self.secret_fields else f"{key} = {literal(value)}"
-            )
+        head = f"CREATE OR REPLACE SECRET {self.name} TYPE = {self.kind}"
         tail = f"COMMENT = {literal(self.comment)}"
-        return " ".join([*run, tail]), " ".join([*shown, tail])
+        return (
+            f"{head} SECRET_STRING = {literal(self.value)} {tail}",
+            f"{head} SECRET_STRING = '<{self.describe}>' {tail}",
+        )
 
     def values(self) -> list[str]:
-        return [v for k, v in self.fields if k in self.secret_fields and v]
+        return [self.value] if self.value else []
 
 
 class _Recorder:
@@ -189,59 +209,65 @@ class _Recorder:
         self.actions.append(Action(kind="create_secret", target=secret.name, statement=shown))
 
 
-def _secrets(
-    name: str, source: SourceEndpoint, destination: DestinationInfo
-) -> tuple[SnowflakeSecret, SnowflakeSecret, SnowflakeSecret | None]:
+@dataclass(frozen=True)
+class ConnectorSecrets:
+    password: SnowflakeSecret
+    key: SnowflakeSecret
+
+    def all(self) -> tuple[SnowflakeSecret, SnowflakeSecret]:
+        return (self.password, self.key)
+
+
+def _secrets(name: str, source: SourceEndpoint, destination: DestinationInfo) -> ConnectorSecrets:
     db, schema, conn = split_qualified(name, 3, "connector")
     password = SnowflakeSecret(
         name=qualified(db, schema, f"{conn}_SOURCE_PASSWORD"),
-        kind="PASSWORD",
-        fields=(("USERNAME", source.user), ("PASSWORD", source.password)),
-        secret_fields=frozenset({"PASSWORD"}),
+        value=source.password,
         version=source.password_version,
         describe="source password",
     )
-    return (password, *_key_secrets(name, destination))
+    return ConnectorSecrets(password, _key_secret(name, destination))
 
 
-def _key_secrets(name: str, destination: DestinationInfo) -> tuple[SnowflakeSecret, SnowflakeSecret | None]:
-    """The connector's Snowflake secrets holding the service user's key (and its passphrase)."""
+def _key_secret(name: str, destination: DestinationInfo) -> SnowflakeSecret:
+    """The connector's Snowflake secret holding the service user's private key."""
     db, schema, conn = split_qualified(name, 3, "connector")
-    key = SnowflakeSecret(
+    return SnowflakeSecret(
         name=qualified(db, schema, f"{conn}_SNOWFLAKE_KEY"),
-        kind="GENERIC_STRING",
-        fields=(("SECRET_STRING", destination.private_key_pem),),
-        secret_fields=frozenset({"SECRET_STRING"}),
+        value=destination.unencrypted_private_key_pem(),
         version=destination.key_fingerprint or None,
         describe=f"private key of {destination.user}, fingerprint {destination.key_fingerprint}",
     )
-    passphrase = None
-    if destination.private_key_passphrase:
-        passphrase = SnowflakeSecret(
-            name=qualified(db, schema, f"{conn}_SNOWFLAKE_KEY_PASSPHRASE"),
-            kind="GENERIC_STRING",
-            fields=(("SECRET_STRING", destination.private_key_passphrase),),
-            secret_fields=frozenset({"SECRET_STRING"}),
-            version=destination.key_fingerprint or None,
-            describe=f"passphrase of the private key {destination.key_fingerprint}",
+
+
+def _execute_as_role(sql: Sql, runtime: str, *, required: bool = True) -> str | None:
+    """The runtime's EXECUTE_AS_ROLE (desc-openflow-runtime), the identity that reads the secrets."""
+    rows = sql.query(f"DESC OPENFLOW RUNTIME {runtime}")
+    role = _norm(rows[0].get("execute_as_role")) if rows else ""
+    if role in ("", "NULL", "NONE"):
+        if not required:
+            return None
+        raise PreconditionFailed(
+            f"Openflow runtime {runtime} shows no execute_as_role",
+            call=f"DESC OPENFLOW RUNTIME {runtime}",
+            fix="a gen 2 runtime always has one (EXECUTE_AS_ROLE is required): check that the name is right",
         )
-    return key, passphrase
+    return qualified(role)
 
 
 def refresh_connector_key(
     sql: Sql, request: ProvisionRequest, *, destination: DestinationInfo, runtime: str
 ) -> PhaseResult:
-    """After a key rotation: put the new key into the connector's Snowflake secrets (replaced only when
+    """After a key rotation: put the new key into the connector's Snowflake secret (replaced only when
     the fingerprint changed), so the runtime's next login uses it; sessions already open stay valid."""
     started = utcnow()
     rec = _Recorder(sql, True)
     full = connector_name(request)
-    replaced = {s.name: _ensure_secret(rec, s) for s in _key_secrets(full, destination) if s is not None}
-    rows = sql.query(f"DESC OPENFLOW RUNTIME {runtime}")
-    execute_as = _norm(rows[0].get("execute_as_role")) if rows else ""
-    if execute_as and execute_as != "NULL":
-        for secret_name, was_replaced in replaced.items():
-            _grant_secret_usage(rec, secret_name, qualified(execute_as), was_replaced)
+    secret = _key_secret(full, destination)
+    replaced = _ensure_secret(rec, secret)
+    execute_as = _execute_as_role(sql, runtime)
+    assert execute_as is not None
+    _grant_secret(rec, secret.name, execute_as, replaced)
     return PhaseResult(
         phase="ConnectorKeyRefresh",
         status="changed" if rec.actions else "unchanged",
@@ -258,55 +284,58 @@ def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:
     db, schema, short = split_qualified(secret.name, 3, "secret")
     rows = rec.sql.query(f"SHOW SECRETS LIKE {literal(short)} IN SCHEMA {db}.{schema}")
     if rows:
-        if secret.version is None:
+        kind = str(rows[0].get("secret_type") or "").upper()
+        if kind and kind != secret.kind:
+            rec.notes.append(f"secret {secret.name} was of TYPE {kind}: replaced by a {secret.kind} one")
+        elif secret.version is None:
             rec.notes.append(
                 f"secret {secret.name} exists and no version of its value was given: kept as is "
                 "(pass password_version to replace it when the password changes)"
             )
             return False
-        if str(rows[0].get("comment") or "") == secret.comment:
+        elif str(rows[0].get("comment") or "") == secret.comment:
             return False
     rec.secret(secret)
     return True
 
 
-def desired_parameters(
-    source: SourceEndpoint,
-    destination: DestinationInfo,
-    secrets: tuple[SnowflakeSecret, SnowflakeSecret, SnowflakeSecret | None],
-) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """(gen 2 parameter name -> value, names to remove) for config.json."""
-    password, key, passphrase = secrets
-    logical: dict[P, str] = {
-        P.CONNECTION_URL: source.jdbc_url(),
-        P.SOURCE_USER: source.user,
-        P.SOURCE_PASSWORD: password.name,
-        P.PUBLICATION: source.publication,
-        P.REPLICATION_SLOT: source.slot_name,
-        P.INCLUDED_TABLES: source.table_list(),
-        P.DESTINATION_DATABASE: qualified(destination.database),
-        P.AUTH_STRATEGY: AUTH_KEY_PAIR,
-        P.ACCOUNT_IDENTIFIER: destination.account_identifier,
-        P.SNOWFLAKE_USER: qualified(destination.user),
-        P.PRIVATE_KEY: key.name,
-        P.ROLE: qualified(destination.role),
-        P.WAREHOUSE: qualified(destination.warehouse),
-    }
-    remove: tuple[str, ...] = ()
-    if passphrase is not None:
-        logical[P.PRIVATE_KEY_PASSWORD] = passphrase.name
-    else:
-        remove = (gen2_name(P.PRIVATE_KEY_PASSWORD),)
-    return {gen2_name(k): v for k, v in logical.items()}, remove
-
-
-def _grant_secret_usage(rec: _Recorder, secret: str, role: str, replaced: bool) -> None:
+def _grant_secret(rec: _Recorder, secret: str, role: str, replaced: bool) -> None:
     """The runtime reads secrets as its execute-as role; CREATE OR REPLACE drops earlier grants."""
     grants = [] if replaced else rec.sql.query(f"SHOW GRANTS ON SECRET {secret}")
-    if not any(_norm(g.get("grantee_name")) == role and _norm(g.get("privilege")) == "USAGE" for g in grants):
+    held = {_norm(g.get("privilege")) for g in grants if _norm(g.get("grantee_name")) == role}
+    missing = [p for p in SECRET_GRANTS if p not in held]
+    if missing:
+        privileges = ", ".join(missing)
         rec.do(
-            "grant", f"USAGE on SECRET {secret} to {role}", f"GRANT USAGE ON SECRET {secret} TO ROLE {role}"
+            "grant",
+            f"{privileges} on SECRET {secret} to {role}",
+            f"GRANT {privileges} ON SECRET {secret} TO ROLE {role}",
         )
+
+
+def desired_properties(
+    source: SourceEndpoint, destination: DestinationInfo, secrets: ConnectorSecrets, driver_file: str
+) -> dict[str, PropertyValue]:
+    """gen 2 property name -> value for config.json (connectors/postgres/setup, Gen 2 parameters)."""
+    logical: dict[P, PropertyValue] = {
+        P.CONNECTION_URL: literal_value(source.jdbc_url()),
+        P.JDBC_DRIVER: asset_value(driver_file),
+        P.SOURCE_USER: literal_value(source.user),
+        P.SOURCE_PASSWORD: secret_value(secrets.password.name),
+        P.PUBLICATION: literal_value(source.publication),
+        P.REPLICATION_SLOT: literal_value(source.slot_name),
+        P.INCLUDED_TABLES: literal_value(source.table_list()),
+        P.DESTINATION_DATABASE: literal_value(qualified(destination.database)),
+        P.AUTH_STRATEGY: literal_value(AUTH_KEY_PAIR),
+        P.ACCOUNT_IDENTIFIER: literal_value(destination.account_identifier),
+        P.SNOWFLAKE_USER: literal_value(qualified(destination.user)),
+        P.PRIVATE_KEY: secret_value(secrets.key.name),
+        P.ROLE: literal_value(qualified(destination.role)),
+        P.WAREHOUSE: literal_value(qualified(destination.warehouse)),
+    }
+    if DESTINATION_NAMES_CASE_SENSITIVE:
+        logical[P.IDENTIFIER_RESOLUTION] = literal_value(CASE_SENSITIVE)
+    return {gen2_name(k): v for k, v in logical.items()}
 
 
 def show_connector(sql: Sql, full: str) -> dict[str, Any] | None:
@@ -316,6 +345,37 @@ def show_connector(sql: Sql, full: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def describe_connector(sql: Sql, full: str) -> dict[str, Any]:
+    rows = sql.query(f"DESC OPENFLOW CONNECTOR {full}")
+    if not rows:
+        raise PreconditionFailed(f"Openflow connector {full} does not exist", fix="run the connector phase")
+    return rows[0]
+
+
+def status_of(row: Mapping[str, Any]) -> str:
+    return str(row.get("status") or "").upper()
+
+
+def _details(row: Mapping[str, Any]) -> str:
+    """DESCRIBE's error_code and status_message, when Snowflake set them."""
+    parts = [str(row[k]) for k in ("error_code", "status_message") if row.get(k)]
+    return f": {'; '.join(parts)}" if parts else ""
+
+
+def wait_until_stable(sql: Sql, full: str, *, wait_seconds: int) -> dict[str, Any]:
+    """SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS, then DESCRIBE: the caller decides from the status.
+    The wait's error (a timeout, or the connector entering a failed state) is not classified by its
+    number, which Snowflake does not document; only the status read after it counts."""
+    try:
+        sql.query(f"SELECT SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS({int(wait_seconds)}, {literal(full)})")
+    except PreconditionFailed:
+        pass  # DESC below says what happened
+    return describe_connector(sql, full)
+
+
+DriverSource = Callable[[], Driver]
+
+
 def ensure_connector(
     sql: Sql,
     request: ProvisionRequest,
@@ -323,11 +383,15 @@ def ensure_connector(
     runtime: str,
     source: SourceEndpoint,
     destination: DestinationInfo,
+    driver_file: str,
+    fetch_driver: DriverSource,
     apply: bool = True,
     name: str = DEFAULT_CONNECTOR_NAME,
     store: ConnectorConfigStore | None = None,
+    wait_seconds: int = 5,
 ) -> PhaseResult:
-    """Create, configure, commit and start the gen 2 PostgreSQL connector; only what is missing."""
+    """Create, configure and commit the gen 2 PostgreSQL connector; only what is missing. Starting it
+    is `connector_status`'s job, once the commit has settled."""
     started = utcnow()
     rec = _Recorder(sql, apply)
     store = store or StageConfigStore(sql)
@@ -350,48 +414,75 @@ def ensure_connector(
         )
 
     secrets = _secrets(full, source, destination)
-    replaced = {s.name: _ensure_secret(rec, s) for s in secrets if s is not None}
+    replaced = {s.name: _ensure_secret(rec, s) for s in secrets.all()}
     try:
-        runtime_rows = sql.query(f"DESC OPENFLOW RUNTIME {rt}")
+        execute_as = _execute_as_role(sql, rt)
     except PreconditionFailed:
         if apply:
             raise
-        runtime_rows = []  # planning before the runtime exists
-    execute_as = _norm(runtime_rows[0].get("execute_as_role")) if runtime_rows else ""
-    if execute_as and execute_as != "NULL":
+        execute_as = None  # planning before the runtime exists
+    if execute_as is not None:
         for secret_name, was_replaced in replaced.items():
-            _grant_secret_usage(rec, secret_name, qualified(execute_as), was_replaced)
-    else:
-        rec.notes.append(f"runtime {rt} shows no EXECUTE_AS_ROLE: no USAGE grants on the connector's secrets")
+            _grant_secret(rec, secret_name, execute_as, was_replaced)
 
-    values, remove = desired_parameters(source, destination, secrets)
-    inferred = [n for n in inferred_gen2_names(list(P)) if n in values]
-    if inferred:
-        rec.notes.append("gen 2 parameter names inferred, not documented: " + ", ".join(inferred))
+    values = desired_properties(source, destination, secrets, driver_file)
     outputs: dict[str, Any] = {
         "connector": full,
         "runtime": rt,
+        "execute_as_role": execute_as,
         "secrets": sorted(replaced),
+        "jdbc_driver": driver_file,
         "config_changed": False,
     }
     if not exists and not apply:
-        rec.record("put_config", full, f"PUT config.json {stage_uri(full, LIVE)} (all parameters)")
+        rec.record("put_asset", full, f"PUT {driver_file} {stage_uri(full, LIVE)}")
+        rec.record("put_config", full, f"PUT config.json {stage_uri(full, LIVE)} (all properties)")
         rec.record("commit", full, f"ALTER OPENFLOW CONNECTOR {full} COMMIT")
-        rec.record("start", full, f"ALTER OPENFLOW CONNECTOR {full} START")
         return _result(rec, started, outputs)
 
-    described = sql.query(f"DESC OPENFLOW CONNECTOR {full}")[0]
+    described = describe_connector(sql, full)
+    status = status_of(described)
+    if status and status not in CONNECTOR_STABLE:
+        described = wait_until_stable(sql, full, wait_seconds=wait_seconds)
+        status = status_of(described)
+        if status not in CONNECTOR_STABLE:
+            raise NotReadyYet(f"Openflow connector {full} is {status}; waiting until it is stable")
+    if status in CONNECTOR_CLEARED_BY_STOP:
+        rec.notes.append(f"connector {full} was {status}{_details(described)}; stopped to clear it")
+        rec.do("stop", full, f"ALTER OPENFLOW CONNECTOR {full} STOP")
+        if apply:
+            described = wait_until_stable(sql, full, wait_seconds=wait_seconds)
+            if status_of(described) != "STOPPED":
+                raise NotReadyYet(f"Openflow connector {full} is {status_of(described)} after STOP")
+    elif status in CONNECTOR_FAILED or status == "TERMINATED":
+        raise PreconditionFailed(
+            f"Openflow connector {full} is {status}{_details(described)}",
+            call=f"DESC OPENFLOW CONNECTOR {full}",
+            fix=f"look at the connector in the Openflow UI; drop it (DROP OPENFLOW CONNECTOR {full}) and "
+            "start the workflow again to create it anew",
+        )
+
     committed = described.get("default_version_name") or described.get("last_version_name")
     versions = sql.query(f"SHOW VERSIONS IN OPENFLOW CONNECTOR {full}")
     has_live = any(_truthy(v.get("is_live")) for v in versions)
     if not has_live and not committed:
         raise PreconditionFailed(f"Openflow connector {full} has neither a live nor a committed version")
     current = store.get(full, LIVE if has_live else str(committed))
-    merged, changed = merge_parameters(current, values, remove=remove)
+    merged, changed = set_properties(current, values)
     must_commit = False
     if changed:
         if not has_live:
             rec.do("add_live_version", full, f"ALTER OPENFLOW CONNECTOR {full} ADD LIVE VERSION FROM LAST")
+        # the jar first: the config.json that references it must never be committed without it
+        if apply:
+            driver = fetch_driver()
+            if driver.file_name != driver_file:
+                raise PreconditionFailed(f"the JDBC driver fetched is {driver.file_name}, not {driver_file}")
+            store.put_asset(full, driver.file_name, driver.content)
+            source_note = f"{driver.source}, SHA-256 {driver.sha256}"
+        else:
+            source_note = "to be fetched"
+        rec.record("put_asset", full, f"PUT {driver_file} ({source_note}) {stage_uri(full, LIVE)}")
         if apply:
             store.put(full, merged)
         rec.record("put_config", full, f"PUT config.json {stage_uri(full, LIVE)} (set: {', '.join(changed)})")
@@ -402,22 +493,7 @@ def ensure_connector(
     if must_commit:
         rec.do("commit", full, f"ALTER OPENFLOW CONNECTOR {full} COMMIT COMMENT = {literal(COMMENT)}")
     outputs["config_changed"] = bool(changed)
-
-    status = str(described.get("status") or "").upper()
-    if status in FAILED:
-        raise PreconditionFailed(
-            f"Openflow connector {full} is {status}",
-            fix=f"look at the connector in the Openflow UI, then ALTER OPENFLOW CONNECTOR {full} START",
-        )
-    if status in ("STOPPED", ""):
-        rec.do("start", full, f"ALTER OPENFLOW CONNECTOR {full} START")
-        status = "STARTING"
-    elif changed and status in ("RUNNING", "STARTING"):
-        rec.notes.append(
-            f"connector {full} was {status} while its configuration changed; if the new version is not "
-            f"picked up, STOP and START it"
-        )
-    outputs["status"] = status
+    outputs["status"] = "UPDATING" if must_commit and apply else (status or "STOPPED")
     return _result(rec, started, outputs)
 
 
@@ -438,30 +514,46 @@ def _result(rec: _Recorder, started: str, outputs: dict[str, Any]) -> PhaseResul
     )
 
 
-def connector_status(sql: Sql, name: str, *, wait_seconds: int = WAIT_SECONDS) -> dict[str, Any]:
-    """One poll: {name, status, done}; done once RUNNING. FAILED (or STOPPED: nobody will start it) raises."""
+def connector_status(
+    sql: Sql, name: str, *, wait_seconds: int = WAIT_SECONDS, state: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One step of the wait loop: wait until stable, START from a stable STOPPED, done once RUNNING.
+    A failed status raises with DESCRIBE's reason and the fix."""
     full = qualified(*split_qualified(name, 3, "connector"))
-    failure: AutopilotError | None = None
-    try:
-        seconds = int(wait_seconds)
-        sql.query(f"SELECT SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS({seconds}, 'RUNNING', {literal(full)})")
-    except PreconditionFailed as exc:
-        if not is_wait_timeout(exc):
-            failure = exc
-    row = sql.query(f"DESC OPENFLOW CONNECTOR {full}")[0]
-    status = str(row.get("status") or "").upper()
-    if status in FAILED or status == "STOPPED":
+    starts = int((state or {}).get("starts", 0))
+    row = wait_until_stable(sql, full, wait_seconds=wait_seconds)
+    status = status_of(row)
+    started = False
+    if status in CONNECTOR_CLEARED_BY_STOP:
         raise PreconditionFailed(
-            f"Openflow connector {full} is {status}",
-            call="SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS",
-            fix=f"look at the connector in the Openflow UI; ALTER OPENFLOW CONNECTOR {full} START",
+            f"Openflow connector {full} is {status}{_details(row)}",
+            call=f"DESC OPENFLOW CONNECTOR {full}",
+            fix="correct what the message names (a property, a secret, a grant), then start the workflow "
+            "again: the connector phase STOPs the connector (the only way out of this state) and commits "
+            "a corrected configuration",
         )
-    if failure is not None:
-        raise failure
+    if status in CONNECTOR_FAILED or status == "TERMINATED":
+        raise PreconditionFailed(
+            f"Openflow connector {full} is {status}{_details(row)}",
+            call=f"DESC OPENFLOW CONNECTOR {full}",
+            fix="look at the connector in the Openflow UI; drop it and start the workflow again",
+        )
+    if status == "STOPPED":
+        if starts >= MAX_STARTS:
+            raise PreconditionFailed(
+                f"Openflow connector {full} went back to STOPPED after {starts} STARTs{_details(row)}",
+                fix="look at the connector's events in the deployment's event table and the Openflow UI",
+            )
+        sql.execute(f"ALTER OPENFLOW CONNECTOR {full} START")
+        starts += 1
+        started = True
+        status = "STARTING"
     return {
         "name": full,
         "status": status,
         "done": status == "RUNNING",
+        "started": started,
+        "starts": starts,
         "version": row.get("default_version_name"),
     }
 

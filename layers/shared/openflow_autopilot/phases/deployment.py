@@ -4,20 +4,31 @@ the Openflow event table exists and is the deployment's event table.
 
 Runs as the login role for grants, then as the Openflow admin role so the deployment and the
 event table are owned by it, as the seed's UI flow would leave them.
+
+A gen 2 deployment's event table cannot be read back: SHOW/DESC OPENFLOW DEPLOYMENTS have no
+event_table column (docs.snowflake.com/en/sql-reference/sql/show-openflow-deployments). So the
+product records the table it set in the deployment's COMMENT, which it owns ("managed by
+openflow-autopilot; event_table=DB.SCHEMA.TABLE"), and sets it again only when that record differs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import PreconditionFailed
+from openflow_autopilot.openflow.deployments import describe_data_plane_integration
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
 EVENT_TABLE_NAME = "OPENFLOW_EVENTS"
+MANAGED_COMMENT: Final = "managed by openflow-autopilot"
+EVENT_TABLE_MARKER: Final = "event_table="
+# The marker is always last in the comment; table names are validated identifiers (no ';').
+_MARKER = re.compile(r"(?:^|;\s*)" + re.escape(EVENT_TABLE_MARKER) + r"([A-Za-z0-9_$.]+)\s*$")
 
 
 class _Recorder:
@@ -48,17 +59,31 @@ def _ensure_event_table(rec: _Recorder, request: ProvisionRequest) -> str:
     return table
 
 
+def recorded_event_table(comment: Any) -> str | None:
+    """The event table recorded in a deployment's COMMENT by this product, if any."""
+    found = _MARKER.search(str(comment or ""))
+    return found.group(1).upper() if found else None
+
+
+def comment_with_event_table(comment: Any, table: str) -> str:
+    """`comment` with its event_table marker set to `table` (what was there before is kept)."""
+    text = str(comment or "")
+    found = _MARKER.search(text)
+    kept = (text[: found.start()] if found else text).strip()
+    return f"{kept}; {EVENT_TABLE_MARKER}{table}" if kept else f"{EVENT_TABLE_MARKER}{table}"
+
+
 def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:
     name = qualified(request.openflow.deployment_name)
     vpc = request.openflow.vpc_type.value
     rows = rec.sql.query(f"SHOW OPENFLOW DEPLOYMENTS LIKE {literal(name)}")
     if not rows:
+        comment = comment_with_event_table(MANAGED_COMMENT, table)
         rec.do(
             "create_deployment",
             name,
             f"CREATE OPENFLOW DEPLOYMENT IF NOT EXISTS {name} DEPLOYMENT_TYPE = BYOC "
-            f"VPC_TYPE = {literal(vpc)} EVENT_TABLE = {literal(table)} "
-            "COMMENT = 'managed by openflow-autopilot'",
+            f"VPC_TYPE = {literal(vpc)} EVENT_TABLE = {literal(table)} COMMENT = {literal(comment)}",
         )
         if not rec.apply:
             return {"name": name, "key": None, "status": "INACTIVE", "generation": 2}
@@ -69,11 +94,29 @@ def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
             f"deployment {name} exists with VPC_TYPE {row.get('vpc_type')}, the request says {vpc}: "
             "the VPC type cannot be changed; the existing deployment is used"
         )
-    current_table = _norm(row.get("event_table"))
-    if current_table != table:
+    # SHOW has no event_table column: the COMMENT records what this product set
+    recorded = recorded_event_table(row.get("comment"))
+    if recorded != table:
+        comment = comment_with_event_table(row.get("comment"), table)
         rec.do(
-            "set_event_table", name, f"ALTER OPENFLOW DEPLOYMENT {name} SET EVENT_TABLE = {literal(table)}"
+            "set_event_table",
+            name,
+            f"ALTER OPENFLOW DEPLOYMENT {name} SET EVENT_TABLE = {literal(table)} "
+            f"COMMENT = {literal(comment)}",
         )
+        if recorded is None:
+            origin = (
+                "predates the event_table record"
+                if MANAGED_COMMENT in str(row.get("comment") or "")
+                else "was not created by openflow-autopilot"
+            )
+            rec.notes.append(
+                f"deployment {name} {origin} (its COMMENT records no event table): its event table was "
+                f"set to {table} once and recorded there; Snowflake does not show a deployment's event "
+                "table, so a later change made elsewhere is not seen"
+            )
+        else:
+            rec.notes.append(f"deployment {name} had event table {recorded} recorded; set to {table}")
     return {
         "name": name,
         "key": row.get("key"),
@@ -109,7 +152,10 @@ def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
         )
     row = rows[0]
     name = _norm(row.get("name"))
-    if _norm(row.get("event_table")) != table:
+    # SHOW finds it; data_plane_id and event_table are documented on DESC only
+    # (docs.snowflake.com/en/sql-reference/sql/desc-oflow-data-plane-integration)
+    described = describe_data_plane_integration(rec.sql, name)
+    if _norm(described.get("event_table")) != table:
         rec.do(
             "set_event_table",
             name,
@@ -117,10 +163,15 @@ def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
         )
     return {
         "name": name,
-        "key": row.get("data_plane_id"),
-        "status": "ENABLED" if row.get("enabled") else "DISABLED",
+        "key": described.get("data_plane_id"),
+        "status": "ENABLED" if _enabled(row.get("enabled")) else "DISABLED",
         "generation": 1,
     }
+
+
+def _enabled(value: Any) -> bool:
+    """SHOW's enabled column: a boolean, or its text ('true'/'false') depending on the driver."""
+    return value is True or str(value).lower() in ("true", "1", "y", "yes")
 
 
 def ensure_deployment(sql: Sql, request: ProvisionRequest, *, apply: bool = True) -> PhaseResult:

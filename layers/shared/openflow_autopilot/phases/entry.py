@@ -23,7 +23,7 @@ from openflow_autopilot.phases.runtime import gen1_runtime_instructions
 from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
 from openflow_autopilot.phases.template_doctor import repair_template
 from openflow_autopilot.phases.template_intake import await_upload, read_template, resume_on_upload
-from openflow_autopilot.snowflake.login import request_session
+from openflow_autopilot.snowflake.login import recorded, request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector, load_credentials, session
 
 
@@ -58,13 +58,14 @@ def run_prerequisites(
 ) -> PhaseResult:
     secrets = secrets or client("secretsmanager", request.aws.region)
     creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
-    with session(
+    opened = session(
         request.snowflake.account,
         creds,
         role=request.snowflake.login_role,
         endpoint=env.snowflake_endpoint,
         connector=connector,
-    ) as sql:
+    )
+    with recorded(opened, request.snowflake.login_role) as sql:
         return ensure_prerequisites(sql, request, apply=apply, login_user=creds.user)
 
 

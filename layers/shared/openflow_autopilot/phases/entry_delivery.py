@@ -7,12 +7,14 @@ handlers call exactly one of them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.openflow import jdbc_driver
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
 from openflow_autopilot.phases.connector import (
@@ -174,27 +176,56 @@ def connector_inputs(
     return _source_endpoint(request, dict(event["source"]), secrets), target
 
 
+def _driver_source(
+    request: ProvisionRequest, env: FunctionEnv
+) -> tuple[str, Callable[[], jdbc_driver.Driver]]:
+    """(the jar's file name, how to fetch it): the request's S3 jar, else the deployment's pinned one."""
+    s3_uri = request.source.jdbc_driver
+    name = jdbc_driver.file_name_of(s3_uri or env.jdbc_driver_url)
+
+    def fetch() -> jdbc_driver.Driver:
+        return jdbc_driver.fetch_driver(
+            url=env.jdbc_driver_url,
+            sha256=env.jdbc_driver_sha256,
+            s3_uri=s3_uri,
+            s3=client("s3", request.aws.region) if s3_uri else None,
+            artifact_bucket=env.artifact_bucket,
+        )
+
+    return name, fetch
+
+
 def configure_connector(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> PhaseResult:
-    """CREATE ... FROM DEFINITION OPENFLOW_POSTGRES_CDC, configure (GET/edit/PUT), COMMIT, START."""
+    """CREATE ... FROM DEFINITION OPENFLOW_POSTGRES_CDC, configure (GET/edit/PUT), COMMIT; as the
+    admin role, which owns the runtime (CREATE OPENFLOW CONNECTOR needs USAGE on it)."""
     request = parse_request(event.get("request"))
     secrets = secrets or client("secretsmanager", request.aws.region)
     endpoint, target = connector_inputs(request, event, secrets)
-    with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
+    driver_file, fetch = _driver_source(request, env)
+    with _snowflake(request, request.snowflake.admin_role, env, secrets, connector) as sql:
         return ensure_connector(
-            sql, request, runtime=str(event["runtime"]), source=endpoint, destination=target
+            sql,
+            request,
+            runtime=str(event["runtime"]),
+            source=endpoint,
+            destination=target,
+            driver_file=driver_file,
+            fetch_driver=fetch,
         )
 
 
 def connector_check(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> dict[str, Any]:
+    """One step of the wait: stable, then START from STOPPED, done when RUNNING (as the admin role)."""
     request = parse_request(event.get("request"))
     state = dict(event.get("connector") or {})
     attempt = _budget(event, state, "the connector")
-    with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
-        return {**connector_status(sql, connector_name(request), wait_seconds=5), "attempt": attempt}
+    with _snowflake(request, request.snowflake.admin_role, env, secrets, connector) as sql:
+        poll = connector_status(sql, connector_name(request), wait_seconds=5, state=state)
+        return {**poll, "attempt": attempt}
 
 
 def verify_insert(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> PhaseResult:

@@ -21,7 +21,8 @@ from openflow_autopilot.snowflake.session import Sql
 CONSENT_BLOCKING_ROLES = frozenset({"ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN", "SECURITYADMIN"})
 
 GEN2_ACCOUNT_PRIVILEGES = ("CREATE OPENFLOW DEPLOYMENT",)
-GEN2_SCHEMA_PRIVILEGES = ("CREATE OPENFLOW RUNTIME", "CREATE OPENFLOW CONNECTOR")
+# CREATE SECRET: the connector phase, run as this role, keeps the connector's secrets in the schema
+GEN2_SCHEMA_PRIVILEGES = ("CREATE OPENFLOW RUNTIME", "CREATE OPENFLOW CONNECTOR", "CREATE SECRET")
 GEN1_ACCOUNT_PRIVILEGES = ("CREATE OPENFLOW DATA PLANE INTEGRATION", "CREATE OPENFLOW RUNTIME INTEGRATION")
 # Both generations: the owner role creates the deployment's event table (seed-digest.md §3).
 COMMON_SCHEMA_PRIVILEGES = ("CREATE EVENT TABLE",)
@@ -74,6 +75,22 @@ def _secondary_roles_all(value: str | None) -> bool:
     except json.JSONDecodeError:
         parsed = [p.strip(" '\"") for p in value.strip("()[]").split(",")]
     return isinstance(parsed, list) and [str(p).upper() for p in parsed] == ["ALL"]
+
+
+def _ensure_execute_as_role(
+    plan: _Plan, sql: Sql, request: ProvisionRequest, *, db: str, schema: str
+) -> None:
+    """The runtime's EXECUTE_AS_ROLE (create-openflow-runtime: required): the identity its connector
+    reads its secrets as, so it needs USAGE on their database and schema (configure-connector-sql);
+    READ and USAGE on each secret are granted by the connector phase, which creates them."""
+    role = qualified(request.runtime.execute_as_role)
+    exists = bool(sql.query(f"SHOW ROLES LIKE {literal(role)}"))
+    if not exists:
+        plan.do("create_role", role, f"CREATE ROLE IF NOT EXISTS {role}")
+    grants = sql.query(f"SHOW GRANTS TO ROLE {role}") if exists else []
+    for on, name in (("DATABASE", db), ("SCHEMA", schema)):
+        if not _has_grant(grants, "USAGE", on, name):
+            plan.do("grant", f"USAGE on {on} {name} to {role}", f"GRANT USAGE ON {on} {name} TO ROLE {role}")
 
 
 def ensure_prerequisites(
@@ -138,6 +155,9 @@ def ensure_prerequisites(
             plan.do(
                 "grant", f"{privilege} on {target} to {role}", f"GRANT {privilege} ON {target} TO ROLE {role}"
             )
+
+    if request.openflow.generation is Generation.GEN2:
+        _ensure_execute_as_role(plan, sql, request, db=db, schema=schema)
 
     # The admin user (and the automation's own login, so later phases can act as the owner role).
     users = sql.query(f"SHOW USERS LIKE {literal(user)}")

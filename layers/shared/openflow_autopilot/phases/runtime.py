@@ -1,22 +1,27 @@
 """The Openflow runtime (seed-digest.md §5).
 
-Gen 2: CREATE OPENFLOW RUNTIME in the deployment, once; then the state machine polls
-`runtime_status` until the runtime is ACTIVE. A poll that times out is answered "not done" and the
-state machine waits and polls again: the CREATE is never re-issued.
+Gen 2: CREATE OPENFLOW RUNTIME in the deployment, once, with the request's EXECUTE_AS_ROLE (required:
+create-openflow-runtime); then the state machine polls `runtime_status` until the runtime is ACTIVE.
+Every poll waits (SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES) and then decides from DESCRIBE's status,
+never from the wait's error number, which Snowflake does not document; the CREATE is never
+re-issued.
 
 Gen 1: runtimes can only be created in the Openflow UI, so the workflow pauses with
 `gen1_runtime_instructions` and, once a human confirms, checks `gen1_runtime_exists`.
 
-The PostgreSQL connector does not support multi-node runtimes: MIN_NODES = MAX_NODES = 1.
+The PostgreSQL connector does not support multi-node runtimes: MIN_NODES = MAX_NODES = 1; its page
+(connectors/postgres/about) asks for at least a MEDIUM node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
-from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.errors import AutopilotError, NotReadyYet, PreconditionFailed
+from openflow_autopilot.config import ProvisionRequest, Size
+from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
+from openflow_autopilot.openflow.statuses import RUNTIME_FAILED, RUNTIME_STABLE
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
 from openflow_autopilot.snowflake.identifiers import literal, qualified
@@ -24,8 +29,10 @@ from openflow_autopilot.snowflake.session import Sql
 
 NODES = 1
 WAIT_SECONDS = 20  # one poll's server-side wait; the Lambda returns well within its timeout
-FAILED = frozenset({"FAILED", "ERROR"})
-STABLE_NOT_ACTIVE = frozenset({"SUSPENDED", "TERMINATED"})
+SMALL_WARNING = (
+    "runtime size SMALL is below what the PostgreSQL connector's page asks for (at least MEDIUM); "
+    "kept as requested"
+)
 
 
 def runtime_name(request: ProvisionRequest) -> str:
@@ -34,18 +41,17 @@ def runtime_name(request: ProvisionRequest) -> str:
     return qualified(sf.openflow_database, sf.openflow_schema, request.runtime.name)
 
 
-def is_wait_timeout(exc: BaseException) -> bool:
-    """SYSTEM$WAIT_FOR_* ran out of time (errno 630): wait again, never re-issue the command.
-
-    The session maps statement errors to our classes and keeps Snowflake's errno in the message."""
-    return isinstance(exc, AutopilotError) and exc.message.startswith("Snowflake error 630:")
-
-
 def _describe(sql: Sql, name: str) -> dict[str, Any]:
     rows = sql.query(f"DESC OPENFLOW RUNTIME {name}")
     if not rows:
         raise PreconditionFailed(f"Openflow runtime {name} does not exist", fix="run the runtime phase")
     return rows[0]
+
+
+def details(row: dict[str, Any]) -> str:
+    """DESCRIBE's error_code and status_message (desc-openflow-runtime), when set."""
+    parts = [str(row[k]) for k in ("error_code", "status_message") if row.get(k)]
+    return f": {'; '.join(parts)}" if parts else ""
 
 
 def _summary(row: dict[str, Any], name: str) -> dict[str, Any]:
@@ -59,13 +65,18 @@ def _summary(row: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def _failed(name: str, row: dict[str, Any], call: str) -> PreconditionFailed:
+    status = str(row.get("status") or "").upper()
+    return PreconditionFailed(
+        f"Openflow runtime {name} is {status}{details(row)}",
+        call=call,
+        fix=f"ALTER OPENFLOW RUNTIME {name} RESUME RECOVERY (or RESTART RECOVERY / UPGRADE RECOVERY, "
+        "alter-openflow-runtime), or TERMINATE it; then start the workflow again",
+    )
+
+
 def ensure_runtime(
-    sql: Sql,
-    request: ProvisionRequest,
-    *,
-    deployment: str,
-    apply: bool = True,
-    execute_as_role: str | None = None,
+    sql: Sql, request: ProvisionRequest, *, deployment: str, apply: bool = True
 ) -> PhaseResult:
     """Create the runtime if it does not exist; keep an existing one at one node."""
     started = utcnow()
@@ -74,8 +85,11 @@ def ensure_runtime(
     schema = qualified(sf.openflow_database, sf.openflow_schema)
     dep = qualified(deployment)
     size = request.runtime.size.value
+    execute_as = qualified(request.runtime.execute_as_role)
     actions: list[Action] = []
     notes: list[str] = []
+    if request.runtime.size is Size.SMALL:
+        notes.append(SMALL_WARNING)
 
     def do(kind: str, statement: str) -> None:
         if apply:
@@ -93,13 +107,18 @@ def ensure_runtime(
                 "a runtime can only be created in an ACTIVE deployment",
                 call=f"SHOW OPENFLOW DEPLOYMENTS LIKE '{dep}'",
             )
-        role = f" EXECUTE_AS_ROLE = {qualified(execute_as_role)}" if execute_as_role else ""
         do(
             "create_runtime",
             f"CREATE OPENFLOW RUNTIME IF NOT EXISTS {name} IN DEPLOYMENT {dep} NODE_TYPE = {size} "
-            f"MIN_NODES = {NODES} MAX_NODES = {NODES}{role} COMMENT = 'managed by openflow-autopilot'",
+            f"MIN_NODES = {NODES} MAX_NODES = {NODES} EXECUTE_AS_ROLE = {execute_as} "
+            "COMMENT = 'managed by openflow-autopilot'",
         )
-        summary = {"name": name, "status": "CREATING" if apply else "MISSING", "deployment": dep}
+        summary = {
+            "name": name,
+            "status": "CREATING" if apply else "MISSING",
+            "deployment": dep,
+            "execute_as_role": execute_as,
+        }
     else:
         row = rows[0]
         summary = _summary(row, name) | {"deployment": row.get("deployment")}
@@ -113,14 +132,16 @@ def ensure_runtime(
                 f"runtime {name} has NODE_TYPE {row.get('node_type')} (the request says {size}); "
                 "a runtime's node type cannot be changed, so it is kept"
             )
+        if _norm(row.get("execute_as_role")) != _norm(execute_as):
+            notes.append(
+                f"runtime {name} runs as {row.get('execute_as_role')}, the request says {execute_as}: "
+                "kept; the connector's secrets are granted to the role the runtime uses"
+            )
         if (int(row.get("min_nodes") or 0), int(row.get("max_nodes") or 0)) != (NODES, NODES):
             do("alter_runtime", f"ALTER OPENFLOW RUNTIME {name} SET MIN_NODES = {NODES} MAX_NODES = {NODES}")
             notes.append("the PostgreSQL connector needs a single-node runtime: MIN_NODES = MAX_NODES = 1")
-        if summary["status"] in FAILED:
-            raise PreconditionFailed(
-                f"Openflow runtime {name} is {summary['status']}",
-                fix=f"ALTER OPENFLOW RUNTIME {name} RESUME RECOVERY, or TERMINATE it and re-run",
-            )
+        if summary["status"] in RUNTIME_FAILED:
+            raise _failed(name, _describe(sql, name), f"SHOW OPENFLOW RUNTIMES LIKE '{request.runtime.name}'")
     status = "planned" if not apply else ("changed" if actions else "unchanged")
     return PhaseResult(
         phase="Runtime",
@@ -133,33 +154,26 @@ def ensure_runtime(
     )
 
 
+def wait_for_runtime(sql: Sql, name: str, *, wait_seconds: int) -> dict[str, Any]:
+    """SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES, then DESCRIBE. Whatever the wait raised (a timeout,
+    or the runtime entering a failed state), the status read after it decides."""
+    with contextlib.suppress(PreconditionFailed):
+        sql.query(f"SELECT SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES({int(wait_seconds)}, {literal(name)})")
+    return _describe(sql, name)
+
+
 def runtime_status(
     sql: Sql, request: ProvisionRequest, *, wait_seconds: int = WAIT_SECONDS
 ) -> dict[str, Any]:
-    """One poll: {name, status, done}. done is True once the runtime is ACTIVE; FAILED raises."""
+    """One poll: {name, status, done}. done is True once the runtime is ACTIVE; a failed status raises."""
     name = runtime_name(request)
-    failure: AutopilotError | None = None
-    stable = False
-    try:
-        sql.query(f"SELECT SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES({int(wait_seconds)}, {literal(name)})")
-        stable = True
-    except PreconditionFailed as exc:
-        if not is_wait_timeout(exc):
-            failure = exc  # e.g. the runtime entered FAILED: DESC says which
-    row = _describe(sql, name)
+    row = wait_for_runtime(sql, name, wait_seconds=wait_seconds)
     status = str(row.get("status") or "").upper()
-    if status in FAILED:
+    if status in RUNTIME_FAILED:
+        raise _failed(name, row, "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES")
+    if status in RUNTIME_STABLE and status != "ACTIVE":
         raise PreconditionFailed(
-            f"Openflow runtime {name} is {status}",
-            call="SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES",
-            fix=f"look at the runtime in the Openflow UI; ALTER OPENFLOW RUNTIME {name} RESUME RECOVERY "
-            "or TERMINATE it, then re-run",
-        )
-    if failure is not None:
-        raise failure
-    if stable and status in STABLE_NOT_ACTIVE:
-        raise PreconditionFailed(
-            f"Openflow runtime {name} is {status}",
+            f"Openflow runtime {name} is {status}{details(row)}",
             fix=f"ALTER OPENFLOW RUNTIME {name} RESUME" if status == "SUSPENDED" else "re-create the runtime",
         )
     return _summary(row, name) | {"done": status == "ACTIVE"}

@@ -136,8 +136,9 @@ SELECT gid, owner, database, extract(epoch FROM now() - prepared)::float8 AS age
 FROM pg_prepared_xacts ORDER BY prepared LIMIT 20
 """
 
-# bad_partitions: leaf partitions without a usable replica identity, i.e. neither DEFAULT (or FULL)
-# with a primary key, nor USING INDEX with the index still present.
+# bad_partitions: leaf partitions without the documented replica identity, i.e. neither DEFAULT with a
+# primary key, nor USING INDEX with the index still present (FULL is not the documented choice:
+# docs.snowflake.com/en/user-guide/data-integration/openflow/connectors/postgres/setup).
 _TABLES_SQL = """
 SELECT r.ord, c.oid IS NOT NULL AS found,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qualified,
@@ -168,7 +169,7 @@ SELECT r.ord, c.oid IS NOT NULL AS found,
          SELECT array_agg(quote_ident(ln.nspname) || '.' || quote_ident(l.relname) ORDER BY l.relname)
          FROM down JOIN pg_class l ON l.oid = down.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace
          WHERE l.relkind = 'r' AND NOT (
-           (l.relreplident IN ('d', 'f')
+           (l.relreplident = 'd'
             AND EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = l.oid AND x.indisprimary))
            OR (l.relreplident = 'i'
                AND EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = l.oid AND x.indisreplident))))

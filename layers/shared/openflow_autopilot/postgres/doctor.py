@@ -300,11 +300,14 @@ def _table_findings(t: TableFacts, server: ServerFacts) -> list[Finding]:
             )
         )
     elif ident == "f":
+        # A table with a primary key must have REPLICA IDENTITY DEFAULT
+        # (docs.snowflake.com/en/user-guide/data-integration/openflow/connectors/postgres/setup)
         out.append(
-            _warning(
+            _blocking(
                 "replica_identity_full",
                 name,
-                f"{q} has REPLICA IDENTITY FULL: each update and delete writes the whole old row to WAL",
+                f"{q} has a primary key and REPLICA IDENTITY FULL; the Openflow PostgreSQL connector "
+                "needs REPLICA IDENTITY DEFAULT on a table with a primary key",
                 to_default,
             )
         )

@@ -6,10 +6,12 @@ raises NotReadyYet, so the state machine retries. Waiting is one poll per call (
 using SYSTEM$WAIT_FOR_* and, when it times out, waiting again — never re-issuing the command.
 
 Gen 1 has no SQL for runtimes or connectors: the deployment's key comes from its data plane
-integration, and the node groups are scaled instead (see nodegroups.py, nifi.py).
+integration (DESC's data_plane_id), and the node groups are scaled instead (see nodegroups.py, nifi.py).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from typing import Any, Literal
 
@@ -17,15 +19,17 @@ from pydantic import BaseModel
 
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
+from openflow_autopilot.openflow.deployments import describe_data_plane_integration
 from openflow_autopilot.phases.connector import connector_name
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
-from openflow_autopilot.phases.runtime import is_wait_timeout, runtime_name
+from openflow_autopilot.openflow.statuses import CONNECTOR_FAILED, RUNTIME_FAILED
+from openflow_autopilot.phases.runtime import runtime_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
 WAIT_SECONDS = 5  # one poll's server-side wait
-FAILED = frozenset({"FAILED", "ERROR"})
+FAILED = RUNTIME_FAILED | CONNECTOR_FAILED  # <ACTION>_FAILED (desc-openflow-runtime/-connector)
 GONE = frozenset({"TERMINATING", "TERMINATED"})
 NOT_RUNNING = frozenset({"SUSPENDED", "SUSPENDING", *GONE})
 
@@ -72,9 +76,11 @@ def locate(sql: Sql, request: ProvisionRequest) -> dict[str, Any]:
                 call="SHOW OPENFLOW DATA PLANE INTEGRATIONS",
                 fix="name it in request.openflow.data_plane_integration",
             )
-        key = str(rows[0].get("data_plane_id") or "")
+        name = _norm(rows[0].get("name"))
+        # SHOW finds it; data_plane_id is documented on DESC only (desc-oflow-data-plane-integration)
+        key = str(describe_data_plane_integration(sql, name).get("data_plane_id") or "")
         return {
-            "deployment": _norm(rows[0].get("name")),
+            "deployment": name,
             "key": key,
             "generation": 1,
             "node_type": size,
@@ -143,7 +149,7 @@ def suspend_runtime(sql: Sql, request: ProvisionRequest) -> PhaseResult:
         )
     elif status in GONE:
         notes.append(f"runtime {name} is {status}: nothing to suspend")
-    else:  # CREATING, RESUMING, RESTARTING...: SUSPEND is refused until it settles
+    else:  # CREATING, ACTIVATING...: SUSPEND is refused until it settles
         raise NotReadyYet(f"Openflow runtime {name} is {status}; it can be suspended once it settles")
     return _result("SuspendRuntime", started, actions, notes, {"runtime": name, "status_before": status})
 
@@ -165,7 +171,7 @@ def resume_runtime(sql: Sql, request: ProvisionRequest) -> PhaseResult:
         statement = f"ALTER OPENFLOW RUNTIME {name} RESUME"
         sql.execute(statement)
         actions.append(Action(kind="resume_runtime", target=name, statement=statement))
-    elif status in ("ACTIVE", "RESUMING"):
+    elif status in ("ACTIVE", "ACTIVATING"):
         notes.append(f"runtime {name} is already {status}: nothing to do")
     elif status in FAILED:
         raise PreconditionFailed(
@@ -181,13 +187,11 @@ def resume_runtime(sql: Sql, request: ProvisionRequest) -> PhaseResult:
     return _result("ResumeRuntime", started, actions, notes, {"runtime": name, "status_before": status})
 
 
-def _wait(sql: Sql, function: str, want: str, name: str) -> PreconditionFailed | None:
-    try:
+def _wait(sql: Sql, function: str, want: str, name: str) -> None:
+    """One server-side wait. Its error (a timeout, or a failed state) is not classified by number,
+    which Snowflake does not document: the caller reads the status next and decides from it."""
+    with contextlib.suppress(PreconditionFailed):
         sql.query(f"SELECT {function}({WAIT_SECONDS}, {literal(want)}, {literal(name)})")
-    except PreconditionFailed as exc:
-        if not is_wait_timeout(exc):
-            return exc  # e.g. it entered FAILED: DESC says which
-    return None
 
 
 def _reached(kind: str, name: str, status: str, want: str, state: Poll, max_checks: int) -> Poll:
@@ -210,10 +214,8 @@ def runtime_reached(
     sql: Sql, request: ProvisionRequest, *, want: Literal["SUSPENDED", "ACTIVE"], state: Poll, max_checks: int
 ) -> Poll:
     name = runtime_name(request)
-    failure = _wait(sql, "SYSTEM$WAIT_FOR_OPENFLOW_RUNTIME_STATUS", want, name)
+    _wait(sql, "SYSTEM$WAIT_FOR_OPENFLOW_RUNTIME_STATUS", want, name)
     status = _status(_runtime_row(sql, name))
-    if failure is not None and status not in FAILED and status != want:
-        raise failure
     return _reached("runtime", name, status, want, state, max_checks)
 
 
@@ -280,11 +282,9 @@ def connector_reached(
         raise PreconditionFailed(
             f"Openflow connector {name} does not exist", fix="run the provisioning workflow"
         )
-    failure = _wait(sql, "SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS", want, name)
+    _wait(sql, "SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS", want, name)
     row = sql.query(f"DESC OPENFLOW CONNECTOR {name}")[0]
     status = _status(row)
-    if failure is not None and status not in FAILED and status != want:
-        raise failure
     if want == "STOPPED" and status not in ("RUNNING", "STARTING", "STOPPING"):
         # STOPPED, or FAILED/TERMINATED: either way it reads nothing from the slot any more
         return Poll(attempt=state.attempt + 1, done=True, status=status)

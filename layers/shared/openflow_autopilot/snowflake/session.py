@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ from openflow_autopilot.errors import (
     PermissionDenied,
     PreconditionFailed,
     SnowflakeRetryableError,
+)
+from openflow_autopilot.snowflake.statement_log import (
+    StageFile,
+    StatementRecord,
+    now_iso,
+    stage_files_of,
+    statement_record,
 )
 
 # errno values from Snowflake's error catalogue that mean "this identity may not do that".
@@ -142,22 +150,39 @@ def classify(exc: BaseException, statement: str) -> Exception:
 
 class Sql:
     """A thin wrapper over a DB-API connection: rows as dicts with lower-case keys, and a log
-    of the statements run (no values are ever bound into that log: identifiers only)."""
+    of the statements run (no values are ever bound into that log: identifiers only).
+
+    `records` is the evidence of the session: every statement sent, failed ones too, with its secret
+    literals masked, its time and outcome; `stage_files` every file PUT to a connector's stage."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self.executed: list[str] = []
+        self.records: list[StatementRecord] = []
+        self.stage_files: list[StageFile] = []
 
     def query(self, statement: str) -> list[dict[str, Any]]:
+        at, started = now_iso(), time.perf_counter()
+        uploads = stage_files_of(statement, at=at)  # read now: the caller removes the file afterwards
         try:
             cur = self._conn.cursor()
             cur.execute(statement)
             cols = [d[0].lower() for d in (cur.description or [])]
             rows = cur.fetchall() if cur.description else []
         except Exception as exc:
-            raise classify(exc, statement) from None
+            error = classify(exc, statement)
+            self._record(statement, at, started, uploads, error)
+            raise error from None
         self.executed.append(statement)
+        self._record(statement, at, started, uploads, None)
         return [dict(zip(cols, r, strict=False)) for r in rows]
+
+    def _record(
+        self, statement: str, at: str, started: float, uploads: list[StageFile], error: Exception | None
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.records.append(statement_record(statement, at=at, seconds=seconds, error=error))
+        self.stage_files += [f.model_copy(update={"ok": error is None}) for f in uploads]
 
     def execute(self, statement: str) -> None:
         self.query(statement)

@@ -55,16 +55,36 @@ def dropped_message(name: str, existed: bool) -> str:
 
 # -- Openflow objects ------------------------------------------------------------------------------
 
-FAILED_STATUSES = frozenset({"FAILED", "ERROR"})
+# Failed states are named <ACTION>_FAILED; there is no plain FAILED or ERROR (desc-openflow-runtime,
+# desc-openflow-connector, gen2/manage-connector-lifecycle, desc-openflow-deployment).
+RUNTIME_FAILED = frozenset(
+    {
+        "CREATE_FAILED",
+        "UPDATE_FAILED",
+        "SUSPEND_FAILED",
+        "ACTIVATE_FAILED",
+        "RESTART_FAILED",
+        "UPGRADE_FAILED",
+        "DELETE_FAILED",
+    }
+)
+CONNECTOR_FAILED = frozenset(
+    {"CREATE_FAILED", "START_FAILED", "STOP_FAILED", "UPDATE_FAILED", "DELETE_FAILED"}
+)
+DEPLOYMENT_FAILED = frozenset({"UPGRADE_FAILED", "CREATE_FAILED", "DELETE_FAILED"})
+FAILED_STATUSES = RUNTIME_FAILED | CONNECTOR_FAILED | DEPLOYMENT_FAILED
 TRANSITIONAL_STATUSES = frozenset(
     {
         "CREATING",
         "PROVISIONING",
         "SUSPENDING",
+        "ACTIVATING",
         "RESUMING",
         "RESTARTING",
         "UPGRADING",
+        "UPDATING",
         "TERMINATING",
+        "DELETING",
         "STARTING",
         "STOPPING",
     }

@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote
 from .. import errors
 from ..context import Ctx, Delegate, Outcome, Rule
 from ..sqltext import Parser, fq, parse_name
-from ..state import Connector, Name3
+from ..state import Connector, ConnectorVersion, Name3
 from .connectors import find_connector
 
 CONFIG_FILE = "config.json"
@@ -141,11 +141,12 @@ def get(ctx: Ctx, p: Parser) -> Outcome:
         return Delegate()
     ref, connector = found
     ctx.require("USAGE", "OPENFLOW_CONNECTOR", connector.name3)
-    if ref.path and ref.path != CONFIG_FILE and ref.path not in connector.assets:
-        raise errors.does_not_exist("File", f"{ref.version}/{ref.path}")
     if version_config(connector, ref.version) is None:
         raise errors.does_not_exist("Openflow connector version", f"{connector.name}/{ref.version}")
-    files = [ref.path] if ref.path else [CONFIG_FILE, *sorted(connector.assets)]
+    assets = version_assets(connector, ref.version)
+    if ref.path and ref.path != CONFIG_FILE and ref.path not in assets:
+        raise errors.does_not_exist("File", f"{ref.version}/{ref.path}")
+    files = [ref.path] if ref.path else [CONFIG_FILE, *sorted(assets)]
     local = _local_path(m["second"])
     stage_info = {
         "locationType": "GCS",
@@ -171,13 +172,26 @@ def version_config(connector: Connector, version: str) -> dict[str, Any] | None:
     """config.json of the named version: ``live``, ``LAST``/``FIRST`` or ``VERSION$n``."""
     if version == "live":
         return connector.live_config
+    found = _version(connector, version)
+    return found.config if found else None
+
+
+def _version(connector: Connector, version: str) -> ConnectorVersion | None:
     if not connector.versions:
         return None
     if version in ("LAST", "DEFAULT"):
-        return connector.versions[-1].config
+        return connector.versions[-1]
     if version == "FIRST":
-        return connector.versions[0].config
-    return next((v.config for v in connector.versions if v.name == version), None)
+        return connector.versions[0]
+    return next((v for v in connector.versions if v.name == version), None)
+
+
+def version_assets(connector: Connector, version: str) -> dict[str, bytes]:
+    """The files other than config.json on a version's stage (the live version's are writable)."""
+    if version == "live":
+        return connector.assets if connector.live_config is not None else {}
+    found = _version(connector, version)
+    return found.assets if found else {}
 
 
 def parse_route(path: str) -> tuple[list[str], str, str]:

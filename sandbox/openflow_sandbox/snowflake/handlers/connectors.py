@@ -3,6 +3,13 @@
 The configuration (config.json on the connector's versioned stage) is held as a dict: the live
 version is edited with PUT on ``snow://openflow_connector/<name>/versions/live/`` (see
 connector_stage.py) or ``SnowflakeEmulator.put_connector_config``; COMMIT freezes it as VERSION$n.
+
+Lifecycle (gen2/manage-connector-lifecycle, alter-openflow-connector): commands return at once and
+the status settles later. COMMIT runs the definition's validator (connector_definitions.validate):
+a rejected configuration leaves the connector in UPDATE_FAILED with a status message naming the
+property; START is refused there and only STOP returns it to STOPPED. START needs a stable STOPPED
+connector; a default version that does not validate any more (a secret dropped since) ends in
+START_FAILED.
 """
 
 from __future__ import annotations
@@ -10,12 +17,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import errors
+from .. import errors, privileges
+from ..connector_definitions import Environment, definitions, validate
 from ..context import Ctx, Outcome, Rule
 from ..results import DESCRIBE_TYPE_ID, Result, columns, executed, status
-from ..sqltext import Parser, fq, like_matches
+from ..sqltext import Parser, fq, like_matches, parse_name
 from ..state import Connector, ConnectorVersion, Name3
 from .common import (
+    CONNECTOR_FAILED,
+    TRANSITIONAL_STATUSES,
     cannot,
     dropped_message,
     if_not_exists_message,
@@ -25,8 +35,8 @@ from .common import (
 )
 from .runtimes import find_runtime
 
-# The connector catalogue. The shape of a definition's config.json is not published; the emulation
-# starts every connector from an empty parameter map that callers fill through the Python API.
+# The connector catalogue (SHOW OPENFLOW CONNECTOR DEFINITIONS). Definitions with a data file in
+# definitions/ have their documented configuration; the others start from an empty one.
 CONNECTOR_DEFINITIONS: dict[str, tuple[str, str]] = {
     "OPENFLOW_POSTGRES_CDC": ("PostgreSQL", "Change data capture from PostgreSQL into Snowflake tables."),
     "OPENFLOW_MYSQL_CDC": ("MySQL", "Change data capture from MySQL and MariaDB into Snowflake tables."),
@@ -35,7 +45,78 @@ CONNECTOR_DEFINITIONS: dict[str, tuple[str, str]] = {
 
 
 def default_connector_config(definition: str) -> dict[str, Any]:
-    return {"connector_definition": definition, "parameters": {}}
+    """config.json of a new connector's live version: the definition's, with its defaults."""
+    known = definitions().get(definition)
+    if known is not None:
+        return known.default_config()
+    return {"configFormatVersion": 1, "connectorDefinitionId": definition, "configuration": []}
+
+
+def _secret_key(ctx: Ctx, text: str) -> Name3 | None:
+    try:
+        parts = parse_name(text)
+    except errors.SqlError:
+        return None
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def validation_environment(ctx: Ctx, c: Connector, assets: frozenset[str]) -> Environment:
+    """What the connector's validator sees: secrets and grants as the runtime's execute-as role."""
+    state = ctx.state
+    rt = state.runtimes.get(c.runtime)
+    execute_as = rt.execute_as_role if rt else None
+
+    def roles_of(role: str | None) -> set[str]:
+        return privileges.inherited_roles(state, role) if role and role in state.roles else set()
+
+    def secret_type(text: str) -> str | None:
+        key = _secret_key(ctx, text)
+        secret = state.secrets.get(key) if key else None
+        return secret.secret_type if secret else None
+
+    def can_read_secret(text: str) -> bool:
+        # configure-connector-sql: READ on the secret, USAGE on its database and schema
+        key = _secret_key(ctx, text)
+        roles = roles_of(execute_as)
+        if key is None or not roles:
+            return False
+        wanted: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+            ("READ", "SECRET", key),
+            ("USAGE", "DATABASE", key[:1]),
+            ("USAGE", "SCHEMA", key[:2]),
+        )
+        return all(privileges.has_privilege(state, roles, priv, on, name) for priv, on, name in wanted)
+
+    def warehouse_usable(text: str, role: str | None) -> bool:
+        try:
+            parts = parse_name(text)
+        except errors.SqlError:
+            return False
+        if len(parts) != 1 or parts[0] not in state.warehouses:
+            return False
+        try:
+            role_name = parse_name(role)[0] if role else execute_as
+        except errors.SqlError:
+            return False
+        return privileges.has_privilege(state, roles_of(role_name), "USAGE", "WAREHOUSE", (parts[0],))
+
+    return Environment(
+        secret_type=secret_type,
+        can_read_secret=can_read_secret,
+        warehouse_usable=warehouse_usable,
+        account_identifier=ctx.settings.account,
+        assets=assets,
+    )
+
+
+def check_configuration(
+    ctx: Ctx, c: Connector, config: dict[str, Any], assets: dict[str, bytes]
+) -> str | None:
+    """The validator's verdict on a configuration: None when valid, else the status message."""
+    definition = definitions().get(c.definition)
+    if definition is None:
+        return None
+    return validate(config, definition, validation_environment(ctx, c, frozenset(assets)))
 
 
 def find_connector(ctx: Ctx, parts: list[str]) -> Connector:
@@ -148,11 +229,13 @@ def describe_connector(ctx: Ctx, p: Parser) -> Outcome:
         last_uri = stage_uri(c.name3, last.name) if last else None
         return [c.name, *_connector_common(ctx, c), None, last and last.name, last and last.alias, last_uri]
 
+    # desc-openflow-connector; error_code and status_message say why a command failed
     spec = (
         f"name {CONNECTOR_COMMON} default_version_git_commit_hash last_version_name last_version_alias "
-        "last_version_location_uri"
+        "last_version_location_uri error_code status_message"
     )
-    return Result(columns(spec), report([c], row), DESCRIBE_TYPE_ID)
+    rows = report([c], lambda c: [*row(c), c.error_code, c.status_message])
+    return Result(columns(spec), rows, DESCRIBE_TYPE_ID)
 
 
 def show_connector_versions(ctx: Ctx, p: Parser) -> Outcome:
@@ -212,18 +295,25 @@ def alter_connector(ctx: Ctx, p: Parser) -> Outcome:
         ctx.require("MODIFY", "OPENFLOW_CONNECTOR", key)
         if c.live_config is None:
             raise errors.invalid_state(f"Openflow connector '{c.name}' has no live version to commit.")
+        if c.status in TRANSITIONAL_STATUSES:
+            raise cannot("connector", c.name, "committed", c.status)
+        problem = check_configuration(ctx, c, c.live_config, c.assets)
         c.versions.append(
             ConnectorVersion(
                 name=f"VERSION${len(c.versions) + 1}",
                 config=c.live_config,
+                assets=dict(c.assets),
                 comment=text_prop(props, "COMMENT"),
+                problem=problem,
             )
         )
-        c.live_config = None
+        c.live_config, c.assets = None, {}
+        settled = c.status if c.status in ("STOPPED", "RUNNING") else "STOPPED"
+        c.begin("UPDATING", "UPDATE_FAILED" if problem else settled, reads, problem)
     elif p.accept("ABORT"):
         p.end()
         ctx.require("MODIFY", "OPENFLOW_CONNECTOR", key)
-        c.live_config = None
+        c.live_config, c.assets = None, {}
     elif p.accept("ADD", "LIVE", "VERSION", "FROM"):
         if not p.accept("LAST"):
             p.ident()
@@ -234,7 +324,10 @@ def alter_connector(ctx: Ctx, p: Parser) -> Outcome:
             raise errors.invalid_state(
                 f"Openflow connector '{c.name}' has no version to start a live version from."
             )
+        if c.live_config is not None:
+            raise errors.invalid_state(f"Openflow connector '{c.name}' already has a live version.")
         c.live_config = copy.deepcopy(c.versions[-1].config)
+        c.assets = dict(c.versions[-1].assets)
     elif p.accept("START"):
         p.end()
         ctx.require("OPERATE", "OPENFLOW_CONNECTOR", key)
@@ -242,14 +335,19 @@ def alter_connector(ctx: Ctx, p: Parser) -> Outcome:
             raise errors.invalid_state(
                 f"Openflow connector '{c.name}' has no committed version; COMMIT first."
             )
-        if c.status == "STOPPED":
-            c.begin("STARTING", "RUNNING", reads)
-        elif c.status not in ("RUNNING", "STARTING"):
+        if c.status in ("RUNNING", "STARTING"):
+            pass
+        elif c.status != "STOPPED" or c.pending is not None:
+            # UPDATE_FAILED refuses START until a STOP; a transitional status must settle first
             raise cannot("connector", c.name, "started", c.status)
+        else:
+            version = c.versions[-1]
+            problem = version.problem or check_configuration(ctx, c, version.config, version.assets)
+            c.begin("STARTING", "START_FAILED" if problem else "RUNNING", reads, problem)
     elif p.accept("STOP"):
         p.end()
         ctx.require("OPERATE", "OPENFLOW_CONNECTOR", key)
-        if c.status in ("RUNNING", "STARTING"):
+        if c.status in ("RUNNING", "STARTING", *CONNECTOR_FAILED - {"DELETE_FAILED"}):
             c.begin("STOPPING", "STOPPED", reads)
         elif c.status not in ("STOPPED", "STOPPING"):
             raise cannot("connector", c.name, "stopped", c.status)

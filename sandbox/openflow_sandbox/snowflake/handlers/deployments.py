@@ -1,7 +1,8 @@
 """Gen 2 Openflow deployments: CREATE / SHOW / DESCRIBE / ALTER / DROP.
 
 A BYOC deployment stays INACTIVE until its stack is applied (the sandbox calls
-``set_deployment_status``); a SNOWFLAKE-type one settles to ACTIVE after status reads.
+``set_deployment_status``); a SNOWFLAKE-type one settles to ACTIVE after status reads. TERMINATE
+goes DELETING -> DELETED: there is no TERMINATED deployment status.
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ DEPLOYMENT_PROPERTIES = frozenset(
         "EVENT_TABLE",
     }
 )
+# The output columns of docs.snowflake.com/en/sql-reference/sql/show-openflow-deployments (plus
+# created_on, updated_on) and .../desc-openflow-deployment: there is no event_table column, so the
+# EVENT_TABLE a deployment was given is kept as state only. DESCRIBE may add error_code and
+# status_message (null unless set).
 DEPLOYMENT_COLUMNS = (
     "name type status vpc_type display_name use_private_link use_user_auth_over_private_link "
-    "custom_ingress_hostname key owner comment event_table"
+    "custom_ingress_hostname key owner comment"
 )
+DESCRIBE_EXTRA_COLUMNS = " error_code status_message"
 
 
 def find_deployment(ctx: Ctx, name: str) -> Deployment:
@@ -96,7 +102,6 @@ def _deployment_row(d: Deployment) -> list[object]:
         d.key,
         d.owner,
         d.comment,
-        d.event_table,
     ]
 
 
@@ -116,7 +121,9 @@ def describe_deployment(ctx: Ctx, p: Parser) -> Outcome:
     name = p.ident()
     p.end()
     return Result(
-        columns(DEPLOYMENT_COLUMNS), report([find_deployment(ctx, name)], _deployment_row), DESCRIBE_TYPE_ID
+        columns(DEPLOYMENT_COLUMNS + DESCRIBE_EXTRA_COLUMNS),
+        report([find_deployment(ctx, name)], lambda d: [*_deployment_row(d), d.error_code, d.status_message]),
+        DESCRIBE_TYPE_ID,
     )
 
 
@@ -127,6 +134,8 @@ def alter_deployment(ctx: Ctx, p: Parser) -> Outcome:
         return executed()
     dep = find_deployment(ctx, name)
     if p.accept("SET"):
+        # SET takes a property list, e.g. EVENT_TABLE and COMMENT in one statement
+        # (docs.snowflake.com/en/sql-reference/sql/alter-openflow-deployment)
         props = p.properties(allow=frozenset({"EVENT_TABLE", "COMMENT", "DISPLAY_NAME"}))
         p.end()
         if not props:
@@ -149,8 +158,11 @@ def alter_deployment(ctx: Ctx, p: Parser) -> Outcome:
     elif p.accept("TERMINATE"):
         p.end()
         ctx.require("OWNERSHIP", "OPENFLOW_DEPLOYMENT", (name,))
-        if dep.status not in ("TERMINATING", "TERMINATED"):
-            dep.begin("TERMINATING", "TERMINATED", ctx.settings.transition_reads)
+        # The documented deployment statuses have DELETING and DELETED, no TERMINATING/TERMINATED
+        # (docs.snowflake.com/en/sql-reference/sql/show-openflow-deployments, status); a TERMINATE
+        # after DELETE_FAILED starts the deletion again.
+        if dep.status not in ("DELETING", "DELETED"):
+            dep.begin("DELETING", "DELETED", ctx.settings.transition_reads)
     elif p.accept("UPGRADE"):
         p.end()
         ctx.require("OWNERSHIP", "OPENFLOW_DEPLOYMENT", (name,))
@@ -167,8 +179,15 @@ def drop_deployment(ctx: Ctx, p: Parser) -> Outcome:
     if not existed and not if_exists:
         raise errors.does_not_exist("Openflow deployment", fq(name))
     if existed:
-        find_deployment(ctx, name)
+        dep = find_deployment(ctx, name)
         ctx.require("OWNERSHIP", "OPENFLOW_DEPLOYMENT", (name,))
+        # "The deployment must be terminated before it can be dropped"
+        # (docs.snowflake.com/en/sql-reference/sql/alter-openflow-deployment, TERMINATE)
+        if dep.status != "DELETED":
+            raise errors.invalid_state(
+                f"Openflow deployment '{name}' is {dep.status}; terminate it first "
+                f"(ALTER OPENFLOW DEPLOYMENT {fq(name)} TERMINATE) and drop it once it is DELETED."
+            )
         if any(r.deployment == name and r.status != "TERMINATED" for r in ctx.state.runtimes.values()):
             raise errors.invalid_state(
                 f"Openflow deployment '{name}' still has runtimes; terminate them first."

@@ -16,23 +16,17 @@ from .common import (
 
 
 def show_data_plane_integrations(ctx: Ctx, p: Parser) -> Outcome:
+    # SHOW lists name, type, category, enabled, comment, created_on; data_plane_id and event_table
+    # are documented on DESC only (docs.snowflake.com/en/sql-reference/sql/
+    # show-oflow-data-plane-integration and desc-oflow-data-plane-integration)
     pattern = p.like()
     p.end()
     rows: list[list[object]] = [
-        [
-            i.name,
-            "OPENFLOW_DATAPLANE",
-            "OPENFLOW",
-            i.enabled,
-            i.comment,
-            i.created_on,
-            i.data_plane_id,
-            i.event_table,
-        ]
+        [i.name, "OPENFLOW_DATAPLANE", "OPENFLOW", i.enabled, i.comment, i.created_on]
         for name, i in sorted(ctx.state.data_plane_integrations.items())
         if like_matches(pattern, name) and ctx.visible("INTEGRATION", (name,))
     ]
-    return Result(columns("name type category enabled comment created_on:ts data_plane_id event_table"), rows)
+    return Result(columns("name type category enabled comment created_on:ts"), rows)
 
 
 def _data_plane_integration(ctx: Ctx, name: str) -> Any:
@@ -43,6 +37,8 @@ def _data_plane_integration(ctx: Ctx, name: str) -> Any:
 
 
 def describe_data_plane_integration(ctx: Ctx, p: Parser) -> Outcome:
+    # One row with these columns, not property/value rows: the output table of
+    # docs.snowflake.com/en/sql-reference/sql/desc-oflow-data-plane-integration
     i = _data_plane_integration(ctx, p.ident())
     p.end()
     row: list[object] = [i.enabled, i.oauth_redirect_uri, i.data_plane_id, i.event_table, i.comment]

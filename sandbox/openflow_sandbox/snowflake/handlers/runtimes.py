@@ -10,7 +10,7 @@ from ..results import DESCRIBE_TYPE_ID, Result, columns, executed, status
 from ..sqltext import Parser, Value, fq, like_matches
 from ..state import Runtime
 from .common import (
-    FAILED_STATUSES,
+    RUNTIME_FAILED,
     cannot,
     dropped_message,
     if_not_exists_message,
@@ -92,6 +92,9 @@ def create_runtime(ctx: Ctx, p: Parser) -> Outcome:
     deployment = p.ident()
     props = p.properties(allow=RUNTIME_PROPERTIES)
     p.end()
+    if "EXECUTE_AS_ROLE" not in props:
+        # create-openflow-runtime: EXECUTE_AS_ROLE is a required parameter
+        raise errors.missing_required("EXECUTE_AS_ROLE", "OPENFLOW RUNTIME")
     ctx.require_schema_create("CREATE OPENFLOW RUNTIME", key[0], key[1])
     dep = find_deployment(ctx, deployment)
     ctx.require("USAGE", "OPENFLOW_DEPLOYMENT", (deployment,), creating=True)
@@ -186,7 +189,12 @@ def show_runtimes(ctx: Ctx, p: Parser) -> Outcome:
 def describe_runtime(ctx: Ctx, p: Parser) -> Outcome:
     rt = find_runtime(ctx, p.object_name())
     p.end()
-    return Result(columns(RUNTIME_COLUMNS), report([rt], lambda r: _runtime_row(ctx, r)), DESCRIBE_TYPE_ID)
+    # desc-openflow-runtime: DESCRIBE adds error_code and status_message to SHOW's columns
+    return Result(
+        columns(RUNTIME_COLUMNS + " error_code status_message"),
+        report([rt], lambda r: [*_runtime_row(ctx, r), r.error_code, r.status_message]),
+        DESCRIBE_TYPE_ID,
+    )
 
 
 def alter_runtime(ctx: Ctx, p: Parser) -> Outcome:
@@ -207,17 +215,18 @@ def alter_runtime(ctx: Ctx, p: Parser) -> Outcome:
         recovery = p.accept("RECOVERY")
         p.end()
         ctx.require("OPERATE", "OPENFLOW_RUNTIME", key)
-        if rt.status == "SUSPENDED" or (recovery and rt.status in FAILED_STATUSES):
-            rt.begin("RESUMING", "ACTIVE", reads)
-        elif rt.status not in ("ACTIVE", "RESUMING"):
+        # alter-openflow-runtime: RESUME RECOVERY brings a runtime back from a failed state
+        if rt.status == "SUSPENDED" or (recovery and rt.status in RUNTIME_FAILED):
+            rt.begin("ACTIVATING", "ACTIVE", reads)
+        elif rt.status not in ("ACTIVE", "ACTIVATING"):
             raise cannot("runtime", rt.name, "resumed", rt.status)
     elif p.accept("RESTART"):
         p.accept("RECOVERY")
         p.end()
         ctx.require("OPERATE", "OPENFLOW_RUNTIME", key)
-        if rt.status not in ("ACTIVE", *FAILED_STATUSES):
+        if rt.status not in ("ACTIVE", *RUNTIME_FAILED):
             raise cannot("runtime", rt.name, "restarted", rt.status)
-        rt.begin("RESTARTING", "ACTIVE", reads)
+        rt.begin("ACTIVATING", "ACTIVE", reads)
     elif p.accept("SET"):
         props = p.properties(allow=RUNTIME_PROPERTIES | {"NODE_TYPE"})
         p.end()
