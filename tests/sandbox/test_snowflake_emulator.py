@@ -95,7 +95,7 @@ def _active_runtime(emu: SnowflakeEmulator, cur: SnowflakeCursor) -> None:
     emu.set_deployment_status("DEP", "ACTIVE")
     cur.execute(
         "CREATE OPENFLOW RUNTIME OPENFLOW.OPENFLOW.RT IN DEPLOYMENT DEP "
-        "NODE_TYPE = SMALL MIN_NODES = 1 MAX_NODES = 2"
+        "NODE_TYPE = SMALL MIN_NODES = 1 MAX_NODES = 2 EXECUTE_AS_ROLE = SYSADMIN"
     )
     emu.set_runtime_status("OPENFLOW.OPENFLOW.RT", "ACTIVE")
 
@@ -406,10 +406,15 @@ def test_a_runtime_goes_from_creating_to_active_after_status_reads_and_through_s
 ) -> None:
     _openflow_schema(admin)
     admin.execute("CREATE OPENFLOW DEPLOYMENT DEP DEPLOYMENT_TYPE = BYOC VPC_TYPE = 'MANAGED'")
-    with pytest.raises(ProgrammingError) as deployment_inactive:
+    with pytest.raises(ProgrammingError) as no_execute_as:
         admin.execute(
             "CREATE OPENFLOW RUNTIME OPENFLOW.OPENFLOW.RT IN DEPLOYMENT DEP "
             "NODE_TYPE = SMALL MIN_NODES = 1 MAX_NODES = 1"
+        )
+    with pytest.raises(ProgrammingError) as deployment_inactive:
+        admin.execute(
+            "CREATE OPENFLOW RUNTIME OPENFLOW.OPENFLOW.RT IN DEPLOYMENT DEP "
+            "NODE_TYPE = SMALL MIN_NODES = 1 MAX_NODES = 1 EXECUTE_AS_ROLE = SYSADMIN"
         )
     emu.set_deployment_status("DEP", "ACTIVE")
     admin.execute("USE SCHEMA OPENFLOW.OPENFLOW")
@@ -430,6 +435,8 @@ def test_a_runtime_goes_from_creating_to_active_after_status_reads_and_through_s
         3,
     )
     assert deployment_inactive.value.errno == 90000
+    # create-openflow-runtime: EXECUTE_AS_ROLE is required
+    assert no_execute_as.value.errno == 1003 and "EXECUTE_AS_ROLE" in no_execute_as.value.msg
 
     admin.execute("ALTER OPENFLOW RUNTIME RT SUSPEND")
     assert [status(), status(), status()] == ["SUSPENDING", "SUSPENDING", "SUSPENDED"]
@@ -443,7 +450,7 @@ def test_a_runtime_goes_from_creating_to_active_after_status_reads_and_through_s
     assert status() == "ACTIVE"
 
 
-def test_a_connector_is_configured_committed_and_started(
+def test_a_connector_starts_only_after_a_valid_commit_has_settled(
     emu: SnowflakeEmulator, admin: SnowflakeCursor
 ) -> None:
     _active_runtime(emu, admin)
@@ -455,23 +462,19 @@ def test_a_connector_is_configured_committed_and_started(
     with pytest.raises(ProgrammingError) as uncommitted:
         admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG START")
 
-    config = emu.get_connector_config("PG")
-    config["parameters"]["PostgreSQL Connection URL"] = "jdbc:postgresql://localhost:5432/app"
-    emu.put_connector_config("PG", config)
+    # the definition's documented defaults, required properties unset: COMMIT ends in UPDATE_FAILED
     admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG COMMIT")
-    admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG START")
     statuses = [rows(admin, "SHOW OPENFLOW CONNECTORS IN ACCOUNT")[0]["status"] for _ in range(3)]
     [described] = rows(admin, "DESC OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG")
+    with pytest.raises(ProgrammingError) as refused:
+        admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG START")
+    admin.execute("ALTER OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG STOP")
 
     assert uncommitted.value.errno == 90000
-    assert statuses == ["STARTING", "STARTING", "RUNNING"]
-    assert (described["connector_definition"], described["default_version_name"]) == (
-        "OPENFLOW_POSTGRES_CDC",
-        "VERSION$1",
-    )
-    assert emu.get_connector_config("OPENFLOW.OPENFLOW.PG")["parameters"] == {
-        "PostgreSQL Connection URL": "jdbc:postgresql://localhost:5432/app"
-    }
+    assert statuses == ["UPDATING", "UPDATING", "UPDATE_FAILED"]
+    assert described["status_message"] == "Property 'Source Database Connection URL' is required"
+    assert "UPDATE_FAILED" in refused.value.msg
+    assert emu.get_connector_config("PG")["connectorDefinitionId"] == "OPENFLOW_POSTGRES_CDC"
 
 
 def test_config_json_moves_over_the_wire_with_get_and_put_and_only_the_live_version_is_writable(
@@ -492,9 +495,26 @@ def test_config_json_moves_over_the_wire_with_get_and_put_and_only_the_live_vers
     with pytest.raises(ProgrammingError) as read_only:
         admin.execute(f"PUT 'file://{tmp_path}/config.json' '{stage}/VERSION$1/' AUTO_COMPRESS = FALSE")
     admin.execute(f"GET '{stage}/VERSION$1/config.json' 'file://{tmp_path}/v1/'")
+    for _ in range(3):
+        rows(admin, "DESC OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG")
+    [described] = rows(admin, "DESC OPENFLOW CONNECTOR OPENFLOW.OPENFLOW.PG")
 
-    assert downloaded == {"connector_definition": "OPENFLOW_POSTGRES_CDC", "parameters": {}}
+    # configure-connector-sql: sections of typed properties, with the definition's defaults
+    assert (downloaded["configFormatVersion"], downloaded["connectorDefinitionId"]) == (
+        1,
+        "OPENFLOW_POSTGRES_CDC",
+    )
+    sections = {s["name"]: s["properties"] for s in downloaded["configuration"]}
+    assert sections["Source"]["Source Database Driver"] == {"valueType": "ASSET_REFERENCE", "assetIds": []}
+    assert sections["Replication table schema"]["Column Filter JSON"] == {
+        "valueType": "STRING_LITERAL",
+        "value": "[]",
+    }
     assert json.loads((tmp_path / "v1" / "config.json").read_text())["extra"] == [1, 2]
+    assert (described["status"], described["status_message"]) == (
+        "UPDATE_FAILED",
+        "Unknown key 'extra' in config.json",
+    )
     assert read_only.value.errno == 90000
     assert [s.kind for s in emu.statements if s.sql.startswith(("GET", "PUT"))][:2] == ["read", "write"]
 
