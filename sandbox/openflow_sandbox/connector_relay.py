@@ -53,7 +53,7 @@ USER = "Snowflake Username"
 ROLE = "Snowflake Role"
 WAREHOUSE = "Snowflake Warehouse"
 PRIVATE_KEY = "Snowflake Private Key"
-PASSPHRASE = "Snowflake Private Key Password"  # gen 1 canvas only
+PASSPHRASE = "Snowflake Private Key Password"  # noqa: S105 - a property name; gen 1 canvas only
 RESOLUTION = "Object Identifier Resolution"
 # gen 1 canvas names -> the properties above (connectors/postgres/setup, gen 1 parameter contexts)
 GEN1_NAMES = {

@@ -63,7 +63,7 @@ class JarServer:
                 self.end_headers()
                 self.wfile.write(owner.content)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -20,6 +20,8 @@ from psycopg import sql as pgsql
 
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
+from openflow_autopilot.openflow.connector_config import literal_value, property_body, set_properties
+from openflow_autopilot.openflow.jdbc_driver import Driver
 from openflow_autopilot.phases.connector import (
     SourceEndpoint,
     connector_status,
@@ -43,6 +45,7 @@ from openflow_autopilot.phases.verify import (
 )
 from openflow_autopilot.snowflake.session import Sql
 from openflow_sandbox.connector_relay import ConnectorRelay
+from openflow_sandbox.jdbc_jar import JAR_NAME, build_jar
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.postgres import LocalPostgres
 from openflow_sandbox.snowflake import SnowflakeEmulator
@@ -271,6 +274,10 @@ def _openflow_schema(sql: Sql, emu: SnowflakeEmulator, *, active: bool = True) -
         "CREATE DATABASE IF NOT EXISTS OPENFLOW",
         "CREATE SCHEMA IF NOT EXISTS OPENFLOW.OPENFLOW",
         "CREATE OPENFLOW DEPLOYMENT IF NOT EXISTS DEP DEPLOYMENT_TYPE = BYOC VPC_TYPE = 'MANAGED'",
+        # what the prerequisites phase leaves for the runtime's execute-as role
+        "CREATE ROLE IF NOT EXISTS OPENFLOW_RUNTIME_ROLE",
+        "GRANT USAGE ON DATABASE OPENFLOW TO ROLE OPENFLOW_RUNTIME_ROLE",
+        "GRANT USAGE ON SCHEMA OPENFLOW.OPENFLOW TO ROLE OPENFLOW_RUNTIME_ROLE",
     ):
         sql.execute(statement)
     if active:
@@ -294,7 +301,8 @@ def test_the_runtime_is_created_once_and_polled_from_creating_to_active(
 
     assert [a.statement for a in created.actions] == [
         "CREATE OPENFLOW RUNTIME IF NOT EXISTS OPENFLOW.OPENFLOW.POSTGRES_CDC_RUNTIME IN DEPLOYMENT DEP "
-        "NODE_TYPE = SMALL MIN_NODES = 1 MAX_NODES = 1 COMMENT = 'managed by openflow-autopilot'"
+        "NODE_TYPE = MEDIUM MIN_NODES = 1 MAX_NODES = 1 EXECUTE_AS_ROLE = OPENFLOW_RUNTIME_ROLE "
+        "COMMENT = 'managed by openflow-autopilot'"
     ]
     assert [p["done"] for p in polls][-1] is True and polls[0]["done"] is False
     assert polls[0]["status"] == "CREATING" and polls[-1]["status"] == "ACTIVE"
@@ -346,32 +354,44 @@ def provisioned(emu: SnowflakeEmulator, sql: Sql, secrets: Any, postgres: LocalP
     _, dsn, source = provision_source(postgres)
     _openflow_schema(sql, emu)
     ensure_destination(sql, request, secrets=secrets, secret_name=SECRET_NAME)
-    ensure_runtime(sql, request, deployment="DEP", execute_as_role="OPENFLOW_SERVICE_ROLE")
+    ensure_runtime(sql, request, deployment="DEP")
     emu.set_runtime_status(runtime_name(request), "ACTIVE")
     return Provisioned(request, source, dsn, lambda: psycopg.connect(dsn, autocommit=True))
 
 
+def _jar() -> Driver:
+    return Driver(file_name=JAR_NAME, sha256="-", source="sandbox", content=build_jar())
+
+
 def _configure(provisioned: Provisioned, sql: Sql, secrets: Any) -> Any:
     destination = destination_from_secret(provisioned.request, secrets=secrets, key_secret=SECRET_NAME)
-    return ensure_connector(
-        sql,
-        provisioned.request,
-        runtime=runtime_name(provisioned.request),
-        source=provisioned.source,
-        destination=destination,
-    )
+    for _ in range(5):  # the Connector state retries NotReadyYet (a connector still settling)
+        try:
+            return ensure_connector(
+                sql,
+                provisioned.request,
+                runtime=runtime_name(provisioned.request),
+                source=provisioned.source,
+                destination=destination,
+                driver_file=JAR_NAME,
+                fetch_driver=_jar,
+                wait_seconds=1,
+            )
+        except NotReadyYet:
+            continue
+    raise AssertionError("the connector never settled")
 
 
 def _until_running(sql: Sql, name: str) -> list[dict[str, Any]]:
-    polls = []
-    for _ in range(5):
-        polls.append(connector_status(sql, name))
+    polls: list[dict[str, Any]] = []
+    for _ in range(10):
+        polls.append(connector_status(sql, name, wait_seconds=1, state=polls[-1] if polls else None))
         if polls[-1]["done"]:
             break
     return polls
 
 
-def test_the_connector_config_round_trips_through_get_and_put_keeping_unknown_keys(
+def test_the_connector_config_round_trips_through_get_and_put_keeping_values_it_does_not_own(
     emu: SnowflakeEmulator, sql: Sql, secrets: Any, provisioned: Provisioned
 ) -> None:
     name = "OPENFLOW.OPENFLOW.POSTGRES_CDC"
@@ -379,9 +399,9 @@ def test_the_connector_config_round_trips_through_get_and_put_keeping_unknown_ke
         f"CREATE OPENFLOW CONNECTOR {name} IN RUNTIME {runtime_name(provisioned.request)} "
         "FROM DEFINITION OPENFLOW_POSTGRES_CDC"
     )
-    seeded = emu.get_connector_config(name)
-    seeded["parameters"]["Merge Task Schedule CRON"] = "* * * * * ?"
-    seeded["flow"] = {"bundle": "postgresql-cdc", "version": "1.2.3"}
+    seeded, _ = set_properties(
+        emu.get_connector_config(name), {"Column Filter JSON": literal_value('[{"table": "x"}]')}
+    )
     emu.put_connector_config(name, seeded)
 
     first = _configure(provisioned, sql, secrets)
@@ -389,35 +409,42 @@ def test_the_connector_config_round_trips_through_get_and_put_keeping_unknown_ke
     emu.clear_statements()
     second = _configure(provisioned, sql, secrets)
     committed = emu.get_connector_config(name)
-    params = committed["parameters"]
+
+    def value(prop: str) -> Any:
+        body = property_body(committed, prop) or {}
+        return body.get("value", body.get("fullyQualifiedSecretName", body.get("assetIds")))
 
     assert [a.kind for a in first.actions] == [
         "create_secret",
         "create_secret",
-        "create_secret",
         "grant",
         "grant",
-        "grant",
+        "put_asset",
         "put_config",
         "commit",
-        "start",
     ]
-    assert committed["flow"] == {"bundle": "postgresql-cdc", "version": "1.2.3"}
-    assert params["Merge Task Schedule CRON"] == "* * * * * ?"
-    assert params["Source Database Connection URL"] == (
+    assert value("Column Filter JSON") == '[{"table": "x"}]'  # a value the product does not own is kept
+    assert value("Source Database Connection URL") == (
         f"jdbc:postgresql://127.0.0.1:{provisioned.source.port}/{provisioned.source.database}"
     )
-    assert params["Source Database Password"] == "OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD"
-    assert params["Snowflake Authentication Strategy"] == "KEY_PAIR"
-    assert params["Included Source Table Names"] == "public.sample_data,public.openflow_autopilot_canary"
+    assert value("Source Database Password") == "OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD"
+    assert value("Source Database Driver") == [JAR_NAME]
+    assert value("Snowflake Authentication Strategy") == "KEY_PAIR"
+    assert value("Included Comma Separated Source Table Names") == (
+        "public.sample_data,public.openflow_autopilot_canary"
+    )
     assert polls[-1] == polls[-1] | {"status": "RUNNING", "done": True}
+    assert sum(p["started"] for p in polls) == 1
     assert second.status == "unchanged" and writes(emu) == []
     assert any(s.sql.startswith("GET 'snow://openflow_connector/") for s in emu.statements)
     shown = first.model_dump_json() + " ".join(sql.executed)
-    assert SOURCE_PASSWORD not in shown and "BEGIN ENCRYPTED" not in shown
-    assert emu.secret_value("OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD")["password"] == SOURCE_PASSWORD
+    assert SOURCE_PASSWORD not in shown and "BEGIN" not in shown
+    stored = emu.secret_value("OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD")
+    assert (stored["type"], stored["secret_string"]) == ("GENERIC_STRING", SOURCE_PASSWORD)
     granted = sql.query("SHOW GRANTS ON SECRET OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY")
-    assert ("USAGE", "OPENFLOW_SERVICE_ROLE") in {(g["privilege"], g["grantee_name"]) for g in granted}
+    assert {("READ", "OPENFLOW_RUNTIME_ROLE"), ("USAGE", "OPENFLOW_RUNTIME_ROLE")} <= {
+        (g["privilege"], g["grantee_name"]) for g in granted
+    }
 
 
 def test_existing_rows_and_a_canary_reach_the_destination_through_the_relay_once_across_a_restart(
@@ -514,12 +541,10 @@ def test_a_key_rotation_with_a_running_connector_replaces_only_the_connectors_co
         found = find_canary(sql, destination_database="OPENFLOW_REPLICATED_DATA", canary=canary)
     relay.stop()
 
-    key, passphrase = (f"OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY{s}" for s in ("", "_PASSPHRASE"))
+    key = "OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY"
     assert [(a.kind, a.target) for a in refreshed.actions] == [
         ("create_secret", key),
-        ("create_secret", passphrase),
-        ("grant", f"USAGE on SECRET {key} to OPENFLOW_SERVICE_ROLE"),
-        ("grant", f"USAGE on SECRET {passphrase} to OPENFLOW_SERVICE_ROLE"),
+        ("grant", f"READ, USAGE on SECRET {key} to OPENFLOW_RUNTIME_ROLE"),
     ]
     assert refreshed.outputs["config_changed"] is False
     assert found is not None, relay.state
@@ -549,9 +574,11 @@ def test_rotate_key_swaps_the_key_refreshes_the_connector_and_rows_still_arrive(
         "ServiceUserKeyRotation",
     ]
     assert len(steps) == 3 and "retired" in steps[-1]
-    assert emu.secret_value("OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY")["secret_string"] == (
-        after.private_key_pem
-    )
+    # the connector's copy: the same key as an unencrypted PKCS8 PEM (gen 2 has no passphrase property)
+    copy = str(emu.secret_value("OPENFLOW.OPENFLOW.POSTGRES_CDC_SNOWFLAKE_KEY")["secret_string"])
+    public = serialization.load_pem_private_key(copy.encode(), None).public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert der == after.public_der
     relay = ConnectorRelay(emu, provisioned.admin_dsn)  # a fresh login with the connector's new key
     with provisioned.connect() as pg:
         relay.run_once()

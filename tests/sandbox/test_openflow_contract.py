@@ -240,7 +240,8 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
             lambda c: _section(c, "Source").update(
                 {"Source Database Password": {"valueType": "STRING_LITERAL", "value": "pw"}}
             ),
-            "Property 'Source Database Password': valueType 'STRING_LITERAL' is invalid, expected SECRET_REFERENCE",
+            "Property 'Source Database Password': valueType 'STRING_LITERAL' is invalid, "
+            "expected SECRET_REFERENCE",
         ),
         (
             lambda c: _section(c, "Replication table schema").update(
@@ -307,7 +308,8 @@ def test_a_driver_reference_without_the_jar_on_the_stage_is_refused(account: Acc
 def test_a_runtime_without_execute_as_role_is_a_compilation_error(account: Account) -> None:
     with pytest.raises(ProgrammingError) as refused:
         account.cursor("OPENFLOW_ADMIN_ROLE").execute(
-            "CREATE OPENFLOW RUNTIME OPENFLOW.OPENFLOW.RT2 IN DEPLOYMENT DEP NODE_TYPE = MEDIUM MIN_NODES = 1 MAX_NODES = 1"
+            "CREATE OPENFLOW RUNTIME OPENFLOW.OPENFLOW.RT2 IN DEPLOYMENT DEP NODE_TYPE = MEDIUM "
+            "MIN_NODES = 1 MAX_NODES = 1"
         )
     assert refused.value.errno == 1003 and "missing required property EXECUTE_AS_ROLE" in refused.value.msg
 
@@ -327,14 +329,16 @@ def test_a_password_type_secret_is_not_what_the_connector_reads(account: Account
 
     described = _commit_edited(account, password_secret)
     assert described["status_message"] == (
-        "Property 'Source Database Password': secret 'OPENFLOW.OPENFLOW.PW' is of type PASSWORD, expected GENERIC_STRING"
+        "Property 'Source Database Password': secret 'OPENFLOW.OPENFLOW.PW' is of type PASSWORD, "
+        "expected GENERIC_STRING"
     )
 
 
 def test_usage_alone_on_a_secret_does_not_let_the_execute_as_role_read_it(account: Account) -> None:
     def usage_only(config: dict[str, Any]) -> None:
         account.admin.execute(
-            "REVOKE READ ON SECRET OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD FROM ROLE OPENFLOW_RUNTIME_ROLE"
+            "REVOKE READ ON SECRET OPENFLOW.OPENFLOW.POSTGRES_CDC_SOURCE_PASSWORD "
+            "FROM ROLE OPENFLOW_RUNTIME_ROLE"
         )
 
     described = _commit_edited(account, usage_only)

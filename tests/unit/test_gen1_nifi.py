@@ -20,7 +20,7 @@ from openflow_autopilot.errors import (
     PreconditionFailed,
     SnowflakeRetryableError,
 )
-from openflow_autopilot.openflow.connector_parameters import BY_KEY, P, gen1_name
+from openflow_autopilot.openflow.connector_parameters import P, gen1_name
 from openflow_autopilot.openflow.nifi import (
     SENSITIVE,
     NifiAccess,

@@ -353,3 +353,11 @@ def test_the_plan_waits_for_deleted_and_never_names_terminated(tmp_path: Path, r
     _, out, _ = run(["-c", str(request_file(tmp_path))], stdin="n\n")
     assert "6. ALTER OPENFLOW DEPLOYMENT SALES_CDC_DEPLOYMENT TERMINATE and wait until it is DELETED" in out
     assert "TERMINATED" not in out
+
+
+def test_the_documented_deployment_statuses_have_no_terminated() -> None:
+    from openflow_autopilot.openflow.deployments import DEPLOYMENT_STATUSES
+
+    assert {"DELETING", "DELETED", "DELETE_FAILED", "NOT_REPORTING"} <= DEPLOYMENT_STATUSES
+    assert not {"TERMINATING", "TERMINATED"} & DEPLOYMENT_STATUSES
+    assert len(DEPLOYMENT_STATUSES) == 13

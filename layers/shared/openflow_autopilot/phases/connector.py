@@ -21,6 +21,7 @@ parameter names and values for a human (secrets are referred to by where they ar
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -366,10 +367,8 @@ def wait_until_stable(sql: Sql, full: str, *, wait_seconds: int) -> dict[str, An
     """SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS, then DESCRIBE: the caller decides from the status.
     The wait's error (a timeout, or the connector entering a failed state) is not classified by its
     number, which Snowflake does not document; only the status read after it counts."""
-    try:
+    with contextlib.suppress(PreconditionFailed):  # DESC below says what happened
         sql.query(f"SELECT SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS({int(wait_seconds)}, {literal(full)})")
-    except PreconditionFailed:
-        pass  # DESC below says what happened
     return describe_connector(sql, full)
 
 

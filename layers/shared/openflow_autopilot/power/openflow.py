@@ -12,7 +12,6 @@ integration (DESC's data_plane_id), and the node groups are scaled instead (see 
 from __future__ import annotations
 
 import contextlib
-
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -20,10 +19,10 @@ from pydantic import BaseModel
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.deployments import describe_data_plane_integration
+from openflow_autopilot.openflow.statuses import CONNECTOR_FAILED, RUNTIME_FAILED
 from openflow_autopilot.phases.connector import connector_name
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
-from openflow_autopilot.openflow.statuses import CONNECTOR_FAILED, RUNTIME_FAILED
 from openflow_autopilot.phases.runtime import runtime_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
