@@ -35,6 +35,8 @@ class JarServer:
     def __init__(self, content: bytes | None = None) -> None:
         self.content = content if content is not None else build_jar()
         self.requests = 0
+        self.fail_next = 0  # answer this many requests with HTTP 503 first (the fault suite)
+        self.failed = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -54,6 +56,11 @@ class JarServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.requests += 1
+                if owner.fail_next > 0:
+                    owner.fail_next -= 1
+                    owner.failed += 1
+                    self.send_error(503)
+                    return
                 if self.path != PATH:
                     self.send_error(404)
                     return

@@ -1,8 +1,7 @@
 """The product may send Snowflake only statement shapes its catalog documents
 (layers/shared/openflow_autopilot/snowflake/statements.yaml): checked on what the emulation received
-from the product's own sessions during a sandbox run (the connector stand-in logs in as the service
-user, so the automation's login tells them apart; so does the application, once the emulation
-records it)."""
+from the product's own sessions during a sandbox run: those that logged in as the automation with the
+product's `application` (the connector stand-in logs in as the service user)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ def uncatalogued(sandbox: Sandbox, since: int = 0) -> list[str]:
     product = [
         s
         for s in sandbox.snowflake.statements[since:]
-        if s.user == LOGIN_USER and getattr(s, "application", None) in (None, PRODUCT_APPLICATION)
+        if s.user == LOGIN_USER and s.application == PRODUCT_APPLICATION
     ]
     assert product, "no statement from the product's sessions was received: the check would pass vacuously"
     return sorted({s.sql for s in product if catalog.match(s.sql) is None})

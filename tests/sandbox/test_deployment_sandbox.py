@@ -191,7 +191,8 @@ def test_gen1_heals_the_stuck_agent_then_hands_runtime_and_canvas_to_a_human(san
     assert {f"snowflake-openflow/{r}" for r in REPOSITORIES} <= repos
     # the canvas got every parameter, the secrets pasted from Secrets Manager, never from the message
     [canvas] = sandbox.human.canvases
-    assert {"Source Database Connection URL", "Snowflake Private Key", "Replication Slot Name"} <= set(canvas)
+    # the canvas holds the gen 1 parameter names
+    assert {"PostgreSQL Connection URL", "Snowflake Private Key", "Replication Slot Name"} <= set(canvas)
     [note] = [m for m in sandbox.human.messages if "(gen1_connector)" in m.get("subject", "")]
     assert "BEGIN ENCRYPTED PRIVATE KEY" not in note["text"] and "Secrets Manager secret" in note["text"]
     assert integration in {a["target"] for a in phase(report, "Deployment").actions}

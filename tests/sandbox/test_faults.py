@@ -221,9 +221,11 @@ TRANSIENT_SNOWFLAKE = [
     ),
     Site("Destination", "DestinationFunction", "CREATE USER IF NOT EXISTS", "http_429"),
     Site("Connector", "ConnectorFunction", "CREATE OPENFLOW CONNECTOR", "network_reset"),
-    Site("Connector", "ConnectorFunction", "ALTER OPENFLOW CONNECTOR .* START", "http_503"),
+    Site("Connector", "ConnectorFunction", "ALTER OPENFLOW CONNECTOR .* COMMIT", "http_503"),
+    # START is sent by the wait loop once the commit has settled
+    Site("CheckConnector", "ConnectorStatusFunction", "ALTER OPENFLOW CONNECTOR .* START", "http_503"),
     Site(
-        "CheckConnector", "ConnectorStatusFunction", "SYSTEM$WAIT_FOR_OPENFLOW_CONNECTOR_STATUS", "http_429"
+        "CheckConnector", "ConnectorStatusFunction", "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS", "http_429"
     ),
     Site("CheckCanary", "VerifyCheckFunction", "canary_id", "network_reset"),
     # held (not run) past the connector's socket timeout, then dropped; armed first at its site
@@ -238,6 +240,8 @@ TRANSIENT_POSTGRES = [
     (Site("SourcePreflight", "SourcePreflightFunction", "connect", "timeout"), 0),
 ]
 _PG_KINDS = {"timeout": "timeout_on_connect"}
+# the JDBC driver's download site answers HTTP 503 once (the handler raises NotReadyYet)
+JDBC_DOWNLOAD = Site("Connector", "ConnectorFunction", "downloading the JDBC driver", "http_503")
 # an event trigger cancels the command once with the statement-timeout error (SQLSTATE 57014)
 STATEMENT_TIMEOUT = Site("SourcePrepare", "SourcePrepareFunction", "create publication", "timeout")
 
@@ -270,6 +274,7 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
         (site, faulty.proxy.arm(site.function, _PG_KINDS.get(site.fault, site.fault), statements=n))  # type: ignore[arg-type]
         for site, n in TRANSIENT_POSTGRES
     ]
+    sandbox.jdbc_jar.fail_next = 1
     cancel_ddl(source_dsn, "CREATE PUBLICATION")
     try:
         report = run_provisioning(sandbox, faulty.request(), name="transient-faults")
@@ -296,6 +301,7 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
         )
     order = 200 + _order(pg_sites, STATEMENT_TIMEOUT)
     rows.append(_row(order, STATEMENT_TIMEOUT, "transient", report.status, cancelled, sandbox, "-"))
+    rows.append(_row(300, JDBC_DOWNLOAD, "transient", report.status, sandbox.jdbc_jar.failed, sandbox, "-"))
     fault_table.record(rows)
 
     assert report.status == "SUCCEEDED", f"{report.error}: {report.cause}"

@@ -149,6 +149,14 @@ def test_missing_credentials_and_an_unreachable_endpoint_are_one_line_errors(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key in (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    # a default session an earlier test created keeps the credentials it resolved: start afresh
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     code, _, err = _run(capsys, arn, "--bucket", BUCKET)
     assert code == 2 and "no AWS credentials were found" in err and "aws configure" in err
 

@@ -40,6 +40,7 @@ class Session:
     connection: SessionConnection
     secondary_roles_all: bool = False
     warehouse: str | None = None
+    application: str | None = None  # the client's `application` login parameter
 
 
 @dataclass(frozen=True)

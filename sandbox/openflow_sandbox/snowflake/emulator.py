@@ -526,6 +526,8 @@ class SnowflakeEmulator:
             connection=connection,
             secondary_roles_all=user.default_secondary_roles == ("ALL",),
             warehouse=warehouse,
+            # the connector sends its `application` in the login's CLIENT_ENVIRONMENT
+            application=str((data.get("CLIENT_ENVIRONMENT") or {}).get("APPLICATION") or "") or None,
         )
         self._sessions[token] = session
         fakesnow_server.sessions[token] = connection
@@ -537,8 +539,7 @@ class SnowflakeEmulator:
 
     def _record(self, session: Session, role: str, sql: str, kind: Kind, ok: bool) -> None:
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        # Session has no application yet: it appears here once _login keeps CLIENT_ENVIRONMENT.APPLICATION
-        application = getattr(session, "application", None)
+        application = session.application
         record = StatementRecord(session.user, role, sql, kind, ok, at, application)
         self._statements.append(record)
         if self._recorder is None:
