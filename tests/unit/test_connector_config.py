@@ -517,3 +517,18 @@ def test_gen1_connector_instructions_list_canvas_names_and_point_at_secrets_with
     assert "Snowflake Authentication Strategy" in text and "KEY_PAIR" in text
     assert "'password' field of Secrets Manager secret arn:aws:secretsmanager:us-east-1:1:secret:pw" in text
     assert PASSWORD not in text
+
+
+def test_a_new_runtime_is_created_with_the_execute_as_role_and_small_is_kept_with_a_warning() -> None:
+    from openflow_autopilot.phases.runtime import SMALL_WARNING, ensure_runtime
+
+    small = parse_request(request().model_dump(mode="json") | {"runtime": {"size": "SMALL"}})
+    sql = FakeSql({"SHOW OPENFLOW DEPLOYMENTS": [{"name": "DEP", "status": "ACTIVE"}]})
+
+    medium = ensure_runtime(sql, request(), deployment="DEP", apply=False)  # type: ignore[arg-type]
+    kept = ensure_runtime(sql, small, deployment="DEP", apply=False)  # type: ignore[arg-type]
+
+    [create] = [a.statement for a in medium.actions]
+    assert "NODE_TYPE = MEDIUM" in create and "EXECUTE_AS_ROLE = OPENFLOW_RUNTIME_ROLE" in create
+    assert SMALL_WARNING not in medium.notes and SMALL_WARNING in kept.notes
+    assert "NODE_TYPE = SMALL" in kept.actions[0].statement
