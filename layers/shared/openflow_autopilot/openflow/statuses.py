@@ -11,7 +11,8 @@ docs.snowflake.com/en/user-guide/data-integration/openflow/gen2/manage-connector
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 # -- runtimes (sql-reference/sql/desc-openflow-runtime, alter-openflow-runtime) -------------------
 RUNTIME_FAILED: Final = frozenset(
@@ -40,3 +41,10 @@ CONNECTOR_CLEARED_BY_STOP: Final = frozenset({"UPDATE_FAILED", "START_FAILED"})
 def is_failed(status: str, failed: frozenset[str]) -> bool:
     """A documented failed status (compared upper-case)."""
     return status.strip().upper() in failed
+
+
+def describe_details(row: Mapping[str, Any]) -> str:
+    """DESCRIBE's error_code and status_message (desc-openflow-runtime, desc-openflow-connector), as
+    ': <code>; <message>' to append to a status, or '' when Snowflake set neither."""
+    parts = [str(row[k]) for k in ("error_code", "status_message") if row.get(k)]
+    return f": {'; '.join(parts)}" if parts else ""

@@ -54,6 +54,7 @@ from openflow_autopilot.openflow.statuses import (
     CONNECTOR_CLEARED_BY_STOP,
     CONNECTOR_FAILED,
     CONNECTOR_STABLE,
+    describe_details,
 )
 from openflow_autopilot.phases.destination import read_service_key
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
@@ -357,12 +358,6 @@ def status_of(row: Mapping[str, Any]) -> str:
     return str(row.get("status") or "").upper()
 
 
-def _details(row: Mapping[str, Any]) -> str:
-    """DESCRIBE's error_code and status_message, when Snowflake set them."""
-    parts = [str(row[k]) for k in ("error_code", "status_message") if row.get(k)]
-    return f": {'; '.join(parts)}" if parts else ""
-
-
 def wait_until_stable(sql: Sql, full: str, *, wait_seconds: int) -> dict[str, Any]:
     """SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS, then DESCRIBE: the caller decides from the status.
     The wait's error (a timeout, or the connector entering a failed state) is not classified by its
@@ -447,7 +442,7 @@ def ensure_connector(
         if status not in CONNECTOR_STABLE:
             raise NotReadyYet(f"Openflow connector {full} is {status}; waiting until it is stable")
     if status in CONNECTOR_CLEARED_BY_STOP:
-        rec.notes.append(f"connector {full} was {status}{_details(described)}; stopped to clear it")
+        rec.notes.append(f"connector {full} was {status}{describe_details(described)}; stopped to clear it")
         rec.do("stop", full, f"ALTER OPENFLOW CONNECTOR {full} STOP")
         if apply:
             described = wait_until_stable(sql, full, wait_seconds=wait_seconds)
@@ -455,7 +450,7 @@ def ensure_connector(
                 raise NotReadyYet(f"Openflow connector {full} is {status_of(described)} after STOP")
     elif status in CONNECTOR_FAILED or status == "TERMINATED":
         raise PreconditionFailed(
-            f"Openflow connector {full} is {status}{_details(described)}",
+            f"Openflow connector {full} is {status}{describe_details(described)}",
             call=f"DESC OPENFLOW CONNECTOR {full}",
             fix=f"look at the connector in the Openflow UI; drop it (DROP OPENFLOW CONNECTOR {full}) and "
             "start the workflow again to create it anew",
@@ -525,7 +520,7 @@ def connector_status(
     started = False
     if status in CONNECTOR_CLEARED_BY_STOP:
         raise PreconditionFailed(
-            f"Openflow connector {full} is {status}{_details(row)}",
+            f"Openflow connector {full} is {status}{describe_details(row)}",
             call=f"DESC OPENFLOW CONNECTOR {full}",
             fix="correct what the message names (a property, a secret, a grant), then start the workflow "
             "again: the connector phase STOPs the connector (the only way out of this state) and commits "
@@ -533,14 +528,15 @@ def connector_status(
         )
     if status in CONNECTOR_FAILED or status == "TERMINATED":
         raise PreconditionFailed(
-            f"Openflow connector {full} is {status}{_details(row)}",
+            f"Openflow connector {full} is {status}{describe_details(row)}",
             call=f"DESC OPENFLOW CONNECTOR {full}",
             fix="look at the connector in the Openflow UI; drop it and start the workflow again",
         )
     if status == "STOPPED":
         if starts >= MAX_STARTS:
             raise PreconditionFailed(
-                f"Openflow connector {full} went back to STOPPED after {starts} STARTs{_details(row)}",
+                f"Openflow connector {full} went back to STOPPED after {starts} STARTs"
+                + describe_details(row),
                 fix="look at the connector's events in the deployment's event table and the Openflow UI",
             )
         sql.execute(f"ALTER OPENFLOW CONNECTOR {full} START")

@@ -21,7 +21,7 @@ from typing import Any
 
 from openflow_autopilot.config import ProvisionRequest, Size
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
-from openflow_autopilot.openflow.statuses import RUNTIME_FAILED, RUNTIME_STABLE
+from openflow_autopilot.openflow.statuses import RUNTIME_FAILED, RUNTIME_STABLE, describe_details
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.prerequisites import _norm
 from openflow_autopilot.snowflake.identifiers import literal, qualified
@@ -48,12 +48,6 @@ def _describe(sql: Sql, name: str) -> dict[str, Any]:
     return rows[0]
 
 
-def details(row: dict[str, Any]) -> str:
-    """DESCRIBE's error_code and status_message (desc-openflow-runtime), when set."""
-    parts = [str(row[k]) for k in ("error_code", "status_message") if row.get(k)]
-    return f": {'; '.join(parts)}" if parts else ""
-
-
 def _summary(row: dict[str, Any], name: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -68,7 +62,7 @@ def _summary(row: dict[str, Any], name: str) -> dict[str, Any]:
 def _failed(name: str, row: dict[str, Any], call: str) -> PreconditionFailed:
     status = str(row.get("status") or "").upper()
     return PreconditionFailed(
-        f"Openflow runtime {name} is {status}{details(row)}",
+        f"Openflow runtime {name} is {status}{describe_details(row)}",
         call=call,
         fix=f"ALTER OPENFLOW RUNTIME {name} RESUME RECOVERY (or RESTART RECOVERY / UPGRADE RECOVERY, "
         "alter-openflow-runtime), or TERMINATE it; then start the workflow again",
@@ -173,7 +167,7 @@ def runtime_status(
         raise _failed(name, row, "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES")
     if status in RUNTIME_STABLE and status != "ACTIVE":
         raise PreconditionFailed(
-            f"Openflow runtime {name} is {status}{details(row)}",
+            f"Openflow runtime {name} is {status}{describe_details(row)}",
             fix=f"ALTER OPENFLOW RUNTIME {name} RESUME" if status == "SUSPENDED" else "re-create the runtime",
         )
     return _summary(row, name) | {"done": status == "ACTIVE"}
