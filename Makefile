@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench faults build diagrams clean
+.PHONY: setup demo test test-fast lint bench faults build diagrams clean
+# pytest-xdist workers: one per core. Whole files go to one worker (--dist loadfile), so a module's
+# shared sandbox and the order of its tests stay as written.
+WORKERS ?= auto
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -16,7 +19,11 @@ demo: $(STAMP)
 	$(BIN)/openflow-autopilot demo --report build/demo-report.json
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile
+
+# the quick loop: unit and state-machine tests, no sandbox
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n $(WORKERS) tests/unit tests/statemachine
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

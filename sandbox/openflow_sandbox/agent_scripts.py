@@ -3,14 +3,13 @@
 The simulated agent uses this to run `ensure-ecr-repo.sh` exactly as the stack's UserData wrote it:
 rendered through Fn::Sub with the stack's real parameter values, with `/home/ec2-user/` moved into a
 temporary directory, and with small `aws` / `ec2-metadata` stand-ins first on PATH that talk to the
-moto server named by `endpoint_url`.
+moto server named by `endpoint_url` (`aws` through this process's in-process CLI, aws_cli.py).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from openflow_autopilot.openflow.template import EmbeddedScript, embedded_scripts
+from openflow_sandbox import aws_cli
 
 SHIM_DIR: Final = Path(__file__).resolve().parent / "bin"
 AGENT_HOME: Final = "/home/ec2-user/"
@@ -100,11 +100,8 @@ def run_agent_script(
         path.write_text(_relocate(scripts[name].text, agent_home), encoding="utf-8")
         path.chmod(0o755)
         environment = {
-            # The stand-ins first; this interpreter's directory next, so the `aws` stand-in's
-            # `#!/usr/bin/env python3` finds an interpreter that has boto3.
-            "PATH": os.pathsep.join(
-                [str(SHIM_DIR), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-            ),
+            # The stand-ins first on PATH; `aws` forwards to this process's CLI endpoint.
+            **stand_in_env(),
             "HOME": home,
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -124,6 +121,14 @@ def run_agent_script(
             check=False,
         )
     return ScriptRun(result.returncode, result.stdout, result.stderr)
+
+
+def stand_in_env() -> dict[str, str]:
+    """PATH with the stand-ins first, and where the `aws` stand-in finds the in-process CLI."""
+    return {
+        "PATH": os.pathsep.join([str(SHIM_DIR), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "OPENFLOW_SANDBOX_AWS_CLI": aws_cli.server_url(),
+    }
 
 
 def _relocate(text: str, agent_home: str) -> str:

@@ -10,6 +10,7 @@ Functions API with their substitutions resolved from the stack's resources.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import warnings
@@ -51,6 +52,14 @@ class _NoManagedPolicies:
 
 
 def _zip_dir(path: Path) -> bytes:
+    """The directory as a zip; made once per content (a test session deploys the app many times)."""
+    files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return _zip_files(path, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _zip_files(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(path.rglob("*")):
@@ -60,11 +69,16 @@ def _zip_dir(path: Path) -> bytes:
 
 
 def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
-    template, matches = decode_str(path.read_text())
+    """The template as plain dicts (a fresh copy each call: deploy edits it)."""
+    return json.loads(_template_json(path, path.read_text()))  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=4)
+def _template_json(path: Path, text: str) -> str:
+    template, matches = decode_str(text)  # parsing with cfn-lint is most of a deploy's own time
     if matches or template is None:
         raise RuntimeError(f"cannot parse {path}: {matches}")
-    plain: dict[str, Any] = json.loads(json.dumps(template))  # plain dicts, no cfn-lint node types
-    return plain
+    return json.dumps(template)  # plain dicts, no cfn-lint node types
 
 
 def deploy(

@@ -97,13 +97,16 @@ class OpenflowCompute:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._made: tuple[Any, Any, Any] | None = None
 
     def _clients(self) -> tuple[Any, Any, Any]:
-        return (
-            boto3.client("eks", region_name=self.region),
-            boto3.client("autoscaling", region_name=self.region),
-            boto3.client("ec2", region_name=self.region),
-        )
+        """Made once, at first use (after moto is up: they bind to its endpoint); boto3 clients are
+        thread-safe, and making three every controller round cost more than the round itself."""
+        with self._lock:
+            if self._made is None:
+                session = boto3.session.Session(region_name=self.region)
+                self._made = (session.client("eks"), session.client("autoscaling"), session.client("ec2"))
+            return self._made
 
     @staticmethod
     def cluster_name(key: str) -> str:
@@ -185,9 +188,11 @@ class OpenflowCompute:
 
     # --- the controller: EKS scaling config -> the node group's Auto Scaling group -------------------
     def sync(self) -> None:
-        eks, autoscaling, _ = self._clients()
         with self._lock:
             pairs = list(self._asg_of.items())
+        if not pairs:
+            return
+        eks, autoscaling, _ = self._clients()
         for (cluster, name), asg in pairs:
             scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"][
                 "scalingConfig"
@@ -220,3 +225,4 @@ class OpenflowCompute:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._made = None

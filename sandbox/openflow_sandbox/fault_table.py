@@ -8,6 +8,7 @@ tests/sandbox/test_faults.py writes one row per fault it tried into build/faults
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -35,13 +36,16 @@ def record(rows: Iterable[dict[str, Any]], path: Path = DEFAULT_JSON) -> None:
     def key(row: dict[str, Any]) -> tuple[str, ...]:
         return (row["kind"], row["phase"], row["call"], row["fault"])
 
-    merged = {key(r): r for r in load(path)}
-    merged.update({key(r): r for r in rows})
     path.parent.mkdir(parents=True, exist_ok=True)
-    # write-then-rename: a reader never sees half a file
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(list(merged.values()), tmp, indent=2)
-    os.replace(tmp.name, path)
+    # the suite's workers (pytest -n) record at the same time: one read-merge-write at a time
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {key(r): r for r in load(path)}
+        merged.update({key(r): r for r in rows})
+        # write-then-rename: a reader never sees half a file
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            json.dump(list(merged.values()), tmp, indent=2)
+        os.replace(tmp.name, path)
 
 
 def _cell(text: object) -> str:

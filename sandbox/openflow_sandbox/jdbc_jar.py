@@ -74,7 +74,9 @@ class JarServer:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="jdbc-jar", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="jdbc-jar", daemon=True
+        )
         self._thread.start()
         return self
 

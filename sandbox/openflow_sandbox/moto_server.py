@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import moto.backends as moto_backends
 import moto.s3.notifications as moto_s3_notifications
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.moto_server.werkzeug_app import (
@@ -33,6 +34,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.server import ThreadedMotoServer
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.serving import make_server
 
 from openflow_sandbox.faults import AwsFaults, handler_running
@@ -232,6 +234,27 @@ def _s3_event_to_lambda(account_id: str, event_body: Any, fn_arn: str, region_na
 moto_s3_notifications._invoke_awslambda = _s3_event_to_lambda
 
 
+# moto's server looks up which service a request is for by listing its own package directory, on
+# every request; the list never changes while the process runs, so list it once.
+_MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
+moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES  # type: ignore[assignment]
+
+
+# moto validates a state machine's definition by parsing it (ANTLR, most of a sandbox deploy's time);
+# a definition that parsed once parses again: remember the ones that did. Invalid ones still raise.
+_VALID_DEFINITIONS: set[str] = set()
+_validate_definition = StepFunctionsParserBackend._validate_definition
+
+
+def _validate_once(definition: str) -> None:
+    if definition not in _VALID_DEFINITIONS:
+        _validate_definition(definition=definition)
+        _VALID_DEFINITIONS.add(definition)
+
+
+StepFunctionsParserBackend._validate_definition = staticmethod(_validate_once)  # type: ignore[method-assign]
+
+
 def _forget_cached_clients() -> None:
     """Powertools caches its parameter providers, and their boto3 clients bound to whatever
     endpoint was current, process-wide: a new or stopped server must not inherit them."""
@@ -253,7 +276,7 @@ class _FaultableMotoServer(ThreadedMotoServer):
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=0.05)  # stop() waits up to one poll for it
 
 
 class MotoSandbox:

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -77,6 +78,51 @@ if pid > 0:
         pass
 shutil.rmtree(root, ignore_errors=True)
 """
+
+
+_template_lock = threading.Lock()
+_template: tuple[Path, subprocess.Popen[bytes]] | None = None
+
+
+def _initdb_template(server: LocalPostgres, bin_dir: Path) -> Path:
+    """A data directory initialised once per process (every server here is initialised alike), under
+    a temp directory of its own that a watchdog removes when this process ends."""
+    global _template
+    with _template_lock:
+        if _template is None:
+            root = Path(tempfile.mkdtemp(prefix="openflow-pg-template-"))
+            if server._as_root:
+                entry = pwd.getpwnam(_SERVER_OS_USER)
+                os.chown(root, entry.pw_uid, entry.pw_gid)
+            watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(root), str(root / "no-server")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                server._run(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(root / "data"),
+                        "--no-sync",
+                        "-U",
+                        SUPERUSER,
+                        "-A",
+                        "trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ],
+                    "initdb",
+                )
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
+            _template = (root, watchdog)
+        return _template[0] / "data"
 
 
 class PostgresNotAvailable(RuntimeError):
@@ -176,21 +222,9 @@ class LocalPostgres:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            # a copy of this process's one initdb: initdb is most of a server's start-up time
             self._run(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "--no-sync",
-                    "-U",
-                    SUPERUSER,
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                ],
-                "initdb",
+                ["cp", "-a", str(_initdb_template(self, bin_dir)), str(data)], "copying the initdb template"
             )
             (data / "pg_hba.conf").write_text(_HBA)
             lines = {**_SETTINGS, "unix_socket_directories": f"'{sock}'", **self._extra_settings}

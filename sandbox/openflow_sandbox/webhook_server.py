@@ -153,7 +153,9 @@ class WebhookServer:
         self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._httpd.daemon_threads = True
         self.url = f"http://{self.host}:{self._httpd.server_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox-webhook", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="sandbox-webhook", daemon=True
+        )
         self._thread.start()
         try:
             self.configure()

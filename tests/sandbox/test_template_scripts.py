@@ -7,9 +7,7 @@ creates the missing ones; running the repair again changes nothing.
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from openflow_autopilot.openflow.template import doctor
-from openflow_sandbox.agent_scripts import SHIM_DIR, pseudo_parameters, run_agent_script, stack_refs
+from openflow_sandbox.agent_scripts import pseudo_parameters, run_agent_script, stack_refs, stand_in_env
 
 pytestmark = pytest.mark.sandbox
 
@@ -116,7 +114,7 @@ def test_repairing_only_the_indirect_expansion_still_fails_on_the_empty_tags_opt
 
 def test_the_aws_stand_in_fails_like_the_cli_for_a_missing_repository(endpoint: str) -> None:
     env = {
-        "PATH": os.pathsep.join([str(SHIM_DIR), str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        **stand_in_env(),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "t",
         "AWS_SECRET_ACCESS_KEY": "t",

@@ -150,6 +150,15 @@ def follow(
     deadline = clock() + timeout_seconds
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
+        if on_event is None and description["status"] not in TERMINAL:
+            # nobody watches the states go by: the history is read once, when the execution ended
+            # (each read returns all of it, so reading it every poll grows with the run's square)
+            if clock() > deadline:
+                raise TimeoutError(
+                    f"execution {execution_arn} still {description['status']} after {timeout_seconds}s"
+                )
+            sleep(poll_seconds)
+            continue
         events = history(sfn, execution_arn)
         for ev in events[seen:]:
             if on_event is None:
