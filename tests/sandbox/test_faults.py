@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from openflow_autopilot.errors import RETRYABLE_ERROR_NAMES
+from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORY_NAMES
 from openflow_sandbox import fault_table
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import LOGIN_USER, SOURCE_DATABASE, Sandbox
@@ -277,7 +278,10 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     sandbox.jdbc_jar.fail_next = 1
     cancel_ddl(source_dsn, "CREATE PUBLICATION")
     try:
-        report = run_provisioning(sandbox, faulty.request(), name="transient-faults")
+        # the template as downloaded (not repaired): the agent is stuck on the missing ECR repositories
+        # whatever its speed, so AgentHealth always reads the journals over SSM and creates them
+        request = faulty.request(openflow__template_repair="report")
+        report = run_provisioning(sandbox, request, name="transient-faults")
         cancelled = ddl_cancelled(source_dsn)
     finally:
         uncancel_ddl(source_dsn)
@@ -319,6 +323,8 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     assert sum(1 for action, _ in creations if action == "secretsmanager:CreateSecret") == 2
     assert sum(1 for action, _ in creations if action == "rds:CreateDBParameterGroup") == 1
     assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 2
+    # AgentHealth created the repositories the template as downloaded left missing, each once
+    assert sum(1 for action, _ in creations if action == "ecr:CreateRepository") == len(OPENFLOW_REPOSITORY_NAMES)
     writes = snowflake_writes(sandbox)
     assert {sql: n for sql, n in writes.items() if n > 1} == {}
     assert sum(1 for sql in writes if sql.startswith("CREATE OPENFLOW DEPLOYMENT")) == 1
