@@ -52,6 +52,24 @@ def test_each_new_aws_client_reads_the_timeout_when_it_is_created(monkeypatch: p
     assert first.meta.config.retries["mode"] == "standard"
 
 
+def test_a_client_is_made_once_and_reused_until_the_aws_environment_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRST")
+    monkeypatch.delenv(clients.READ_TIMEOUT_ENV, raising=False)
+    first = clients.client("sqs")
+    assert clients.client("sqs") is first  # a warm invocation reuses it
+    assert clients.client("sqs", "eu-west-1") is not first
+    assert clients.client("sns") is not first
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASECOND")  # new credentials: a new client
+    second = clients.client("sqs")
+    assert second is not first
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # another endpoint: a new client
+    third = clients.client("sqs")
+    assert third is not second and third.meta.endpoint_url == "http://127.0.0.1:1"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"), [(None, None), ("5", 5), ("5.5", None), ("x", None), ("0", None)]
 )

@@ -2,14 +2,21 @@
 by boto3 itself, so no code here knows about the sandbox.
 
 OPENFLOW_AUTOPILOT_AWS_READ_TIMEOUT (seconds, default 30) sets how long a client waits for an
-answer before the SDK gives up on the attempt and retries it; it is read when each client is
-created, and a value that is not a positive number falls back to the default.
+answer before the SDK gives up on the attempt and retries it; a value that is not a positive
+number falls back to the default.
+
+Clients are made once per execution environment and reused by later invocations (AWS's Lambda
+best practice: initialise SDK clients outside the handler). A client is keyed by its service, its
+region, the read timeout and every AWS_* variable (credentials, region, endpoint), so a changed
+environment gets a new client rather than a stale one. boto3 clients are thread-safe; making them
+from the shared default session is not, hence the lock.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -28,11 +35,28 @@ def read_timeout() -> float:
     return value if math.isfinite(value) and value > 0 else DEFAULT_READ_TIMEOUT
 
 
-def config() -> Config:
+def config(timeout: float | None = None) -> Config:
     return Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=read_timeout()
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=read_timeout() if timeout is None else timeout,
     )
 
 
+_MAX_CLIENTS = 64  # a Lambda uses a handful; the sandbox starts a new endpoint for each test
+_clients: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+
+
 def client(service: str, region: str | None = None) -> Any:
-    return boto3.client(service, region_name=region, config=config())  # type: ignore[call-overload]
+    timeout = read_timeout()
+    aws_env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (service, region, timeout, aws_env)
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            if len(_clients) >= _MAX_CLIENTS:
+                _clients.clear()
+            found = boto3.client(service, region_name=region, config=config(timeout))  # type: ignore[call-overload]
+            _clients[key] = found
+        return found
