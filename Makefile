@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/openflow-autopilot demo --report build/demo-report.json
 
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -q -n $(WORKERS) --durations=15
 
 # the quick loop: unit and state-machine tests, no sandbox
 test-fast: $(STAMP)
