@@ -57,6 +57,7 @@ def test_a_client_is_made_once_and_reused_until_the_aws_environment_changes(
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFIRST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")  # a full key pair, whatever ran before
     monkeypatch.delenv(clients.READ_TIMEOUT_ENV, raising=False)
     first = clients.client("sqs")
     assert clients.client("sqs") is first  # a warm invocation reuses it
