@@ -171,7 +171,7 @@ def region_of(options: dict[str, list[str]], env: dict[str, str]) -> str:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-_clients: dict[tuple[str, str], Any] = {}
+_clients: dict[tuple[str, str, str | None, str | None], Any] = {}
 _clients_lock = threading.Lock()
 
 
@@ -256,4 +256,4 @@ def server_url() -> str:
             _server.daemon_threads = True
             threading.Thread(target=_server.serve_forever, name="sandbox-aws-cli", daemon=True).start()
         host, port = _server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host!s}:{port}/"

@@ -147,6 +147,35 @@ def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]
     console.print(table)
 
 
+def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The watch after provisioning: healthy, a failed connector healed, a stalled slot and a short
+    WAL budget alerted once, identical runs silent; one object per run for the report."""
+    from openflow_sandbox.watch_rehearsal import rehearse
+
+    with console.status("watch: a connector failure, a stalled slot, a short WAL budget..."):
+        runs = [run.summary() for run in rehearse(sandbox, request)]
+    table = Table(title="watch rehearsal")
+    for column in ("step", "severity", "findings (warning or worse)", "heals", "alerts", "heartbeat s"):
+        table.add_column(column)
+    for run in runs:
+        bad = ", ".join(
+            f"{f['kind']}={f['severity']}"
+            for f in run["findings"]
+            if f["severity"] in ("warning", "critical")
+        )
+        beat = "-" if run["heartbeat_seconds"] is None else f"{run['heartbeat_seconds']:.1f}"
+        table.add_row(
+            run["step"],
+            run["severity"],
+            bad or "-",
+            ", ".join(run["heals"]) or "-",
+            str(run["alerts_sent"]),
+            beat,
+        )
+    console.print(table)
+    return runs
+
+
 def run_evidence(sandbox: Sandbox, execution_arn: str) -> ExecutionEvidence:
     """What the execution's phases stored in S3: their Snowflake statements and connector configurations
     (the same objects `openflow-autopilot report` reads)."""
@@ -187,11 +216,14 @@ def demo(
         print_summary(console, report, time.perf_counter() - t0)
         evidence = run_evidence(sandbox, report.execution_arn)
         _print_evidence(console, sandbox, report, evidence)
+        watch: list[dict[str, Any]] = []
         if report.status == "SUCCEEDED":
+            watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
             _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             data = report.model_dump(mode="json") | evidence.model_dump(mode="json")
+            data["watch_rehearsal"] = watch
             report_path.write_text(json.dumps(data, indent=2))
             console.print(f"report written to {report_path}")
         if sandbox_dir is not None:

@@ -237,7 +237,7 @@ moto_s3_notifications._invoke_awslambda = _s3_event_to_lambda
 # moto's server looks up which service a request is for by listing its own package directory, on
 # every request; the list never changes while the process runs, so list it once.
 _MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
-moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES  # type: ignore[assignment]
+moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES
 
 
 # moto validates a state machine's definition by parsing it (ANTLR, most of a sandbox deploy's time);

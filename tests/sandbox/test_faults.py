@@ -322,9 +322,11 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     assert creations[("cloudformation:CreateStack", "openflow-sales-cdc-deployment")] == 1
     assert sum(1 for action, _ in creations if action == "secretsmanager:CreateSecret") == 2
     assert sum(1 for action, _ in creations if action == "rds:CreateDBParameterGroup") == 1
-    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 2
+    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 3  # start, stop, watch
     # AgentHealth created the repositories the template as downloaded left missing, each once
-    assert sum(1 for action, _ in creations if action == "ecr:CreateRepository") == len(OPENFLOW_REPOSITORY_NAMES)
+    assert sum(1 for action, _ in creations if action == "ecr:CreateRepository") == len(
+        OPENFLOW_REPOSITORY_NAMES
+    )
     writes = snowflake_writes(sandbox)
     assert {sql: n for sql, n in writes.items() if n > 1} == {}
     assert sum(1 for sql in writes if sql.startswith("CREATE OPENFLOW DEPLOYMENT")) == 1

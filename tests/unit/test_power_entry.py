@@ -26,9 +26,11 @@ from openflow_autopilot.power.slot import SlotCheck, SlotPosition, check_slot, p
 BUCKET = "artifacts"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-PowerStateMachine"
 ROLE = "arn:aws:iam::123456789012:role/scheduler"
+WATCH = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-WatchStateMachine"
 ENV = FunctionEnv(
     artifact_bucket=BUCKET,
     power_state_machine_arn=MACHINE,
+    watch_state_machine_arn=WATCH,
     scheduler_role_arn=ROLE,
     schedule_group="stack-power",
 )
@@ -127,7 +129,38 @@ def test_removing_the_schedule_from_the_request_removes_the_schedules(aws: dict[
         {"request": request(None), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
     )
     assert result.status == "changed" and result.outputs["schedules"] == []
-    assert aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"] == []
+    # always on: only the watch's schedule is left
+    left = aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]
+    assert [s["Name"] for s in left] == ["SALES_CDC_DEPLOYMENT-watch"]
+
+
+def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: dict[str, Any]) -> None:
+    data = request(OFFICE) | {"watch": {"interval_minutes": 10}}
+    first = ensure_schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    assert first.outputs["watch_schedule"] == "SALES_CDC_DEPLOYMENT-watch"
+    watch = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-watch", GroupName="stack-power")
+    assert watch["ScheduleExpression"] == "rate(10 minutes)"
+    assert watch["Target"]["Arn"] == WATCH and watch["Target"]["RoleArn"] == ROLE
+    assert json.loads(watch["Target"]["Input"]) == {
+        "deployment": "SALES_CDC_DEPLOYMENT",
+        "now": "<aws.scheduler.scheduled-time>",
+    }
+    again = ensure_schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    assert again.status == "unchanged"
+    off = request(OFFICE) | {"watch": {"enabled": False}}
+    result = ensure_schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    assert result.status == "changed"
+    assert "watch.enabled is false: the watch schedule was removed" in result.notes
+    names = [s["Name"] for s in aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]]
+    assert "SALES_CDC_DEPLOYMENT-watch" not in names and len(names) == 2
+
+
+def test_the_watch_schedule_needs_the_watch_machine(aws: dict[str, Any]) -> None:
+    from openflow_autopilot.errors import ConfigurationError
+
+    env = ENV.model_copy(update={"watch_state_machine_arn": None})
+    with pytest.raises(ConfigurationError, match="WATCH_STATE_MACHINE_ARN"):
+        ensure_schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
 
 
 def test_schedules_need_the_scheduler_role(aws: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from openflow_autopilot import (
     cli_start,
     cli_teardown,
     cli_template,
+    cli_watch,
 )
 from openflow_autopilot.config import load_request_file
 from openflow_autopilot.errors import AutopilotError
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_sandbox,
         cli_start,
         cli_teardown,
+        cli_watch,
     ):
         module.register(sub)
     return parser

@@ -21,6 +21,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -468,6 +470,23 @@ class NotificationTarget(Strict):
         return self
 
 
+class WatchSettings(Strict):
+    """The watch (statemachines/watch.asl.json): every `interval_minutes` while the pipeline is on,
+    hourly for the slot while it sleeps. Integers are strict: `true` is not a number."""
+
+    enabled: StrictBool = True
+    interval_minutes: StrictInt = Field(5, ge=1, le=60)
+    # each remedy (RESUME RECOVERY, STOP then START, ...) at most this often a day, then alert only
+    max_heals: StrictInt = Field(2, ge=0, le=24)
+    freshness_slo_seconds: StrictInt = Field(600, ge=60, le=86400)
+    # how long one run waits for its heartbeat in Snowflake (an Express run lasts at most 5 minutes)
+    heartbeat_wait_seconds: StrictInt = Field(60, ge=0, le=240)
+    wal_warn_bytes: StrictInt = Field(2**30, ge=2**20)
+    # The event table's runtime namespace is runtime-<runtime key> (openflow/monitor): the key is read
+    # from DESC OPENFLOW RUNTIME's key column; this overrides it where that column is empty.
+    runtime_key: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
 class ProvisionRequest(Strict):
     """Everything the provisioning workflow needs, validated before anything changes."""
 
@@ -480,6 +499,7 @@ class ProvisionRequest(Strict):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     schedule: Schedule | None = None
     notifications: list[NotificationTarget] = Field(default_factory=list)
+    watch: WatchSettings = Field(default_factory=WatchSettings, exclude_if=lambda v: v == WatchSettings())
     allow_recreate_stack: bool = False
     diagnose_only: bool = False
     remove_canary: bool = Field(

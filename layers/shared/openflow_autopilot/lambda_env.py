@@ -26,6 +26,7 @@ class FunctionEnv(BaseModel):
     secrets_prefix: str = "openflow-autopilot/"  # secrets the workflow creates are named under it
     # The power workflow: what its EventBridge Scheduler schedules start, as which role, in which group.
     power_state_machine_arn: str | None = None
+    watch_state_machine_arn: str | None = None  # the watch's schedule starts it (watch/)
     scheduler_role_arn: str | None = None
     schedule_group: str = "openflow-autopilot-power"
     # The per-deployment lock that keeps provisioning and power runs from interleaving (locks.py).
@@ -41,6 +42,7 @@ class FunctionEnv(BaseModel):
         "notify_topic_arn",
         "stack_role_arn",
         "power_state_machine_arn",
+        "watch_state_machine_arn",
         "scheduler_role_arn",
         "lock_table",
         mode="before",

@@ -32,6 +32,7 @@ from .dispatch import dispatch, statement_kind
 from .errors import LoginError, SqlError
 from .faults import FaultInjector, FaultKind
 from .handlers import connector_stage
+from .handlers.common import CONNECTOR_FAILED, RUNTIME_FAILED
 from .privileges import user_roles
 from .recording import EmulationRecorder
 from .server import Reply, ServerThread, build_app
@@ -346,6 +347,46 @@ class SnowflakeEmulator:
     def set_connector_status(self, name: str, status: str, message: str | None = None) -> None:
         with self._lock:
             self._connector(name).settle(status.upper(), message)
+
+    def fail(
+        self, kind: str, name: str, status: str, *, error_code: str, message: str, log_line: str | None = None
+    ) -> None:
+        """Put a runtime or connector in a documented failed status (<ACTION>_FAILED) with the
+        error_code and status_message DESCRIBE shows, as a real failure would; with `log_line`, the
+        runtime also writes that ERROR line to its deployment's event table (openflow/monitor:
+        RECORD_TYPE 'LOG', RESOURCE_ATTRIBUTES "k8s.namespace.name" = runtime-<key>, VALUE the JSON line)."""
+        with self._lock:
+            failed = RUNTIME_FAILED if kind == "runtime" else CONNECTOR_FAILED
+            if status.upper() not in failed:
+                raise ValueError(f"{status} is not a documented failed {kind} status: {sorted(failed)}")
+            if kind == "runtime":
+                runtime = self._runtime(name)
+                obj: Any = runtime
+            else:
+                obj = self._connector(name)
+                runtime = self.state.runtimes[obj.runtime]
+            obj.settle(status.upper(), message)
+            obj.error_code = error_code
+            if log_line is not None:
+                self._log_error(runtime, log_line)
+
+    def _log_error(self, runtime: Any, line: str) -> None:
+        deployment = self.state.deployments.get(runtime.deployment)
+        if deployment is None or not deployment.event_table:
+            return
+        attributes = {
+            "application": "openflow",
+            "cloud.service.provider": "aws",
+            "k8s.namespace.name": f"runtime-{runtime.key}",
+            "k8s.container.name": f"{runtime.key}-server",
+            "openflow.dataplane.id": deployment.key,
+        }
+        value = json.dumps({"level": "ERROR", "loggerName": "org.apache.nifi", "formattedMessage": line})
+        quoted = [text.replace("'", "''") for text in (json.dumps(attributes), value)]
+        self._bridge.execute(
+            f"INSERT INTO {deployment.event_table} (TIMESTAMP, RESOURCE_ATTRIBUTES, RECORD_TYPE, VALUE) "
+            f"SELECT SYSDATE(), PARSE_JSON('{quoted[0]}'), 'LOG', TO_VARIANT('{quoted[1]}')"
+        )
 
     def add_data_plane_integration(
         self,

@@ -40,9 +40,11 @@ from openflow_autopilot.power.scheduler_api import (
     active_override,
     apply_override,
     apply_schedules,
+    apply_watch_schedule,
     name_base,
     remove_override,
     remove_schedules,
+    remove_watch_schedule,
 )
 from openflow_autopilot.power.slot import SlotCheck, check_slot, read_position
 from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
@@ -565,6 +567,25 @@ def ensure_schedules(
         outputs["next"] = [
             {"at": t.at.isoformat(), "action": t.action} for t in next_transitions(schedule, now, n=4)
         ]
+    if request.watch.enabled:
+        if not env.watch_state_machine_arn:
+            raise ConfigurationError(
+                "the watch state machine's ARN is unknown", fix="set WATCH_STATE_MACHINE_ARN"
+            )
+        name = apply_watch_schedule(
+            scheduler,
+            deployment=deployment,
+            interval_minutes=request.watch.interval_minutes,
+            target_arn=env.watch_state_machine_arn,
+            role_arn=_role_arn(env),
+            group=group,
+        )
+        notes.append(
+            f"{name}: watch every {request.watch.interval_minutes} min (the slot hourly while asleep)"
+        )
+        outputs["watch_schedule"] = name
+    elif remove_watch_schedule(scheduler, deployment=deployment, group=group):
+        notes.append("watch.enabled is false: the watch schedule was removed")
     after = _snapshot(scheduler, group, base)
     return PhaseResult(
         phase="Schedules",

@@ -268,3 +268,52 @@ def remove_override(scheduler: Any, *, deployment: str, group: str) -> bool:
     existed = _get(scheduler, name, group) is not None
     _delete(scheduler, name, group)
     return existed
+
+
+# --- the watch's schedule ----------------------------------------------------------------------------
+def watch_schedule_name(deployment: str) -> str:
+    return f"{name_base(deployment)}-watch"
+
+
+def apply_watch_schedule(
+    scheduler: Any, *, deployment: str, interval_minutes: int, target_arn: str, role_arn: str, group: str
+) -> str:
+    """`<deployment>-watch`: rate(N minutes) to the watch state machine, whose Load decides what a run
+    looks at (everything while on, the slot hourly while asleep). Returns its name."""
+    _ensure_group(scheduler, group)
+    name = watch_schedule_name(deployment)
+    unit = "minute" if interval_minutes == 1 else "minutes"
+    _put(
+        scheduler,
+        {
+            "Name": name,
+            "GroupName": group,
+            "ScheduleExpression": f"rate({interval_minutes} {unit})",
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Description": f"watch {deployment} every {interval_minutes} {unit}",
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": role_arn,
+                "Input": json.dumps({"deployment": deployment, "now": SCHEDULED_TIME}),
+                # a watch run delivered late is worth nothing: the next one comes soon
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 60 * interval_minutes, "MaximumRetryAttempts": 2},
+            },
+        },
+    )
+    return name
+
+
+def remove_watch_schedule(scheduler: Any, *, deployment: str, group: str) -> bool:
+    """Delete the deployment's watch schedule; True when there was one."""
+    name = watch_schedule_name(deployment)
+    try:
+        if _get(scheduler, name, group) is None:
+            return False
+    except ClientError as exc:
+        if _not_found(exc):
+            return False
+        raise
+    _delete(scheduler, name, group)
+    return True

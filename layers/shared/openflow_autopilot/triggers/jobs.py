@@ -163,6 +163,9 @@ def _power(job: Job, config: WebhookConfig, deps: WebhookDeps) -> tuple[str, str
 
 
 # --- status --------------------------------------------------------------------------------------
+_WATCH_RUNS = 6
+
+
 def _deployment_of(data: Any) -> str | None:
     if not isinstance(data, dict):
         return None
@@ -214,9 +217,26 @@ def _status(job: Job, config: WebhookConfig, deps: WebhookDeps) -> tuple[str, st
             if shown >= (1 if job.deployment else 3):
                 break
     scope = f"`{job.deployment}`" if job.deployment else "all deployments"
+    watch = _watch_lines(job, config, deps)
     if not lines:
-        return f"No provisioning or power runs found for {scope} among the latest {_STATUS_SCAN}.", None
-    return f"*Latest runs for {scope}*\n" + "\n".join(lines), None
+        return (
+            f"No provisioning or power runs found for {scope} among the latest {_STATUS_SCAN}.{watch}",
+            None,
+        )
+    return f"*Latest runs for {scope}*\n" + "\n".join(lines) + watch, None
+
+
+def _watch_lines(job: Job, config: WebhookConfig, deps: WebhookDeps) -> str:
+    """The watch's last runs for the deployment (watch/status.py), or '' when there is none to show."""
+    from openflow_autopilot.watch import status, store
+
+    if not job.deployment or not config.artifact_bucket:
+        return ""
+    try:
+        runs = store.last_runs(deps.s3, config.artifact_bucket, job.deployment, limit=_WATCH_RUNS)
+    except AutopilotError as exc:
+        return f"\n_The watch's runs could not be read: {escape(exc.message, 200)}_"
+    return "\n*Watch*\n```" + escape(status.text(job.deployment, runs), 2500) + "```"
 
 
 # --- cost ----------------------------------------------------------------------------------------

@@ -1,0 +1,403 @@
+"""Glue between the watch state machine's events and the watch's checks: parse, open clients and
+sessions, run one step, return a small JSON-able result. Handlers call exactly one function here.
+
+The payload: `request` (read from S3 by Load), `watch` (deployment, mode, now, settings), `memory`
+(what the last run left), then each step's part: `openflow`, `heartbeat`, `freshness`, `slot`,
+`woke`, and `error` when a step failed (Record turns it into a finding, so a watch that cannot see
+still alerts). `at` in an event is the real time the state was entered (`$$.State.EnteredTime`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.aws.rds import read_free_storage_bytes
+from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.errors import ConfigurationError, InvalidRequest
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.locks import describe_holder, free_for, lock_key, read_lock
+from openflow_autopilot.phases import source as source_phase
+from openflow_autopilot.phases.deployment import _event_table, recorded_event_table
+from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.models import WalSample
+from openflow_autopilot.power.memory import load_memory as load_power_memory
+from openflow_autopilot.power.request_store import load_request
+from openflow_autopilot.power.schedule import next_transitions
+from openflow_autopilot.snowflake.login import request_session
+from openflow_autopilot.snowflake.session import Connector, _default_connector
+from openflow_autopilot.watch import alerts, store
+from openflow_autopilot.watch.heartbeat import freshness, look_for, write_heartbeat
+from openflow_autopilot.watch.models import (
+    Finding,
+    Heal,
+    Heartbeat,
+    SlotReading,
+    WatchMemory,
+    WatchRun,
+    worst,
+)
+from openflow_autopilot.watch.openflow_check import (
+    HealBudget,
+    check_connector,
+    check_deployment,
+    check_runtime,
+)
+from openflow_autopilot.watch.slot_watch import read_slot, slot_findings
+
+ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute schedule's runs in between skip)
+
+
+def _time(value: Any, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"{field}: {value!r} is not an ISO date-time", fix="e.g. 2026-03-10T20:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest(f"{field}: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
+    return parsed.astimezone(UTC)
+
+
+def _request(event: dict[str, Any]) -> ProvisionRequest:
+    return parse_request(event.get("request"))
+
+
+def _watch(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(event.get("watch") or {})
+
+
+def _memory(event: dict[str, Any]) -> WatchMemory:
+    return WatchMemory.model_validate(
+        event.get("memory") or {"deployment": _watch(event).get("deployment", "")}
+    )
+
+
+def _at(event: dict[str, Any]) -> datetime:
+    return _time(event.get("at") or datetime.now(UTC).isoformat(), "at")
+
+
+def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
+    region = request.aws.region
+    admin = source_phase.admin_login(
+        request,
+        secrets=secrets or client("secretsmanager", region),
+        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
+    )
+    return admin.dsn()
+
+
+# --- Load --------------------------------------------------------------------------------------------
+def _lock_holder(request: ProvisionRequest, env: FunctionEnv, dynamodb: Any, now: datetime) -> str | None:
+    """A provisioning or power run holding the deployment's lock (locks.py): the watch neither
+    heals nor judges what that run is changing."""
+    if not env.lock_table:
+        return None
+    current = read_lock(dynamodb or client("dynamodb"), env.lock_table, lock_key(request))
+    if current is None or free_for(current, me="", now=int(now.timestamp())):
+        return None
+    return describe_holder(current)
+
+
+def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: Any = None) -> dict[str, Any]:
+    """The input checked, the stored request and both memories read, and the run's mode: `on`
+    (every check), `asleep` (the power workflow stopped it: the slot only, hourly) or `skip`."""
+    raw = dict(event.get("input") or {})
+    deployment = str(raw.get("deployment") or "")
+    if not deployment:
+        raise InvalidRequest("deployment: missing", fix='start the watch with {"deployment": "<NAME>"}')
+    now = _time(raw.get("now") or event.get("started_at") or datetime.now(UTC).isoformat(), "now")
+    s3 = s3 or client("s3")
+    bucket = env.require_artifact_bucket()
+    request = load_request(s3, bucket, deployment)
+    memory = store.load_memory(s3, bucket, request.openflow.deployment_name)
+    power = load_power_memory(s3, bucket, request.openflow.deployment_name)
+    asleep = power.last_action == "stop"
+    holder = _lock_holder(request, env, dynamodb, datetime.now(UTC)) if request.watch.enabled else None
+    if not request.watch.enabled:
+        mode, why = "skip", "watch.enabled is false"
+    elif holder is not None:
+        mode, why = "skip", f"{holder} holds the deployment's lock"
+    elif asleep and memory.last_slot_at is not None and now - memory.last_slot_at < ASLEEP_SLOT_EVERY:
+        mode, why = "skip", f"asleep; the slot was looked at {memory.last_slot_at.isoformat()}"
+    else:
+        mode, why = (
+            ("asleep", "the power workflow stopped it: the slot only") if asleep else ("on", "every check")
+        )
+    return {
+        "request": request.model_dump(mode="json"),
+        "watch": {
+            "deployment": request.openflow.deployment_name,
+            "mode": mode,
+            "why": why,
+            "now": now.isoformat(),
+            "execution": event.get("execution"),
+        },
+        "settings": event.get("settings") or {},
+        "memory": memory.model_dump(mode="json"),
+        # the parts later states read: present (null) whichever path the run takes
+        **dict.fromkeys(("openflow", "heartbeat", "freshness", "slot", "woke", "error")),
+    }
+
+
+# --- Openflow ----------------------------------------------------------------------------------------
+def _event_table_of(deployment_row: dict[str, Any] | None, request: ProvisionRequest) -> str:
+    recorded = recorded_event_table((deployment_row or {}).get("comment"))
+    return recorded or _event_table(request)
+
+
+def openflow_step(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> dict[str, Any]:
+    """DESC of the deployment, the runtime and the connector; heals where a remedy is documented."""
+    request, memory = _request(event), _memory(event)
+    if request.openflow.generation is Generation.GEN1:
+        note = Finding(
+            kind="openflow",
+            severity="info",
+            message="gen 1: runtime and connector statuses are not observable over SQL; the heartbeat "
+            "and the slot are watched",
+        )
+        return {"findings": [note.model_dump(mode="json")], "heals": [], "heal_counts": {}}
+    today = _at(event).date().isoformat()
+    budget = HealBudget(dict(memory.heals.get(today) or {}), request.watch.max_heals)
+    findings: list[Finding] = []
+    heals: list[Heal] = []
+    sf = request.snowflake
+    with request_session(request, sf.admin_role, env=env, secrets=secrets, connector=connector) as sql:
+        deployment, row = check_deployment(sql, request)
+        findings.append(deployment)
+        table = _event_table_of(row, request)
+        runtime, heal = check_runtime(sql, request, budget=budget, event_table=table)
+        findings.append(runtime)
+        heals += [heal] if heal else []
+    with request_session(request, sf.login_role, env=env, secrets=secrets, connector=connector) as sql:
+        found, heal = check_connector(sql, request, budget=budget)
+        findings.append(found)
+        heals += [heal] if heal else []
+    return {
+        "findings": [f.model_dump(mode="json") for f in findings],
+        "heals": [h.model_dump(mode="json") for h in heals],
+        "heal_counts": {today: budget.counts},
+    }
+
+
+# --- the heartbeat -----------------------------------------------------------------------------------
+def heartbeat_write_step(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> dict[str, Any]:
+    request = _request(event)
+    with connect(_admin_dsn(request, secrets, rds)) as conn:
+        beat = write_heartbeat(conn)
+    return beat.model_dump(mode="json")
+
+
+def heartbeat_check_step(
+    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+) -> dict[str, Any]:
+    """One look for this run's heartbeat and the pending ones; `done` once this run's is seen or
+    the run's wait (watch.heartbeat_wait_seconds) is spent."""
+    request, memory = _request(event), _memory(event)
+    at = _at(event)
+    current = Heartbeat.model_validate(event["heartbeat"])
+    polls = int((event.get("freshness") or {}).get("polls") or 0) + 1
+    waiting = [*memory.pending, current]
+    with request_session(
+        request, request.snowflake.login_role, env=env, secrets=secrets, connector=connector
+    ) as sql:
+        looked = [look_for(sql, request.destination.database, b, now=at) for b in waiting]
+    mine = looked[-1]
+    waited = (at - current.written_at).total_seconds()
+    done = mine.seen_at is not None or waited >= request.watch.heartbeat_wait_seconds
+    return {
+        "polls": polls,
+        "done": done,
+        "heartbeat_seconds": mine.latency_seconds,
+        "seen": [b.model_dump(mode="json") for b in looked if b.seen_at is not None],
+        "pending": [b.model_dump(mode="json") for b in looked if b.seen_at is None],
+    }
+
+
+# --- the slot ----------------------------------------------------------------------------------------
+def _off_hours_left(request: ProvisionRequest, now: datetime) -> float | None:
+    if request.schedule is None:
+        return None
+    start = next((t for t in next_transitions(request.schedule, now, n=2) if t.action == "start"), None)
+    return None if start is None else max((start.at - now).total_seconds() / 3600, 0.0)
+
+
+def slot_step(
+    event: dict[str, Any], *, secrets: Any = None, rds: Any = None, cloudwatch: Any = None
+) -> dict[str, Any]:
+    """Retained WAL, wal_status, progress since the last run, and the WAL budget (RDS free storage
+    from CloudWatch); while asleep, whether the budget covers the hours until the next start."""
+    request, memory, watch = _request(event), _memory(event), _watch(event)
+    at = _at(event)
+    region = request.aws.region
+    free = None
+    if request.source.rds_instance_id:
+        free = read_free_storage_bytes(
+            cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
+        )
+    with connect(_admin_dsn(request, secrets, rds)) as conn:
+        reading, report = read_slot(
+            conn, source_phase.slot_name(request), at=at, previous=memory.wal_sample, free_storage_bytes=free
+        )
+    last = memory.last_slot
+    if last is not None and last.confirmed_bytes is not None and reading.confirmed_bytes is not None:
+        reading = reading.model_copy(update={"advanced": reading.confirmed_bytes > last.confirmed_bytes})
+    on = watch.get("mode") == "on"
+    findings, wake = slot_findings(
+        reading,
+        report,
+        last=last,
+        pipeline_on=on,
+        warn_bytes=request.watch.wal_warn_bytes,
+        off_hours_left=None if on else _off_hours_left(request, _time(watch["now"], "now")),
+    )
+    return {
+        "reading": reading.model_dump(mode="json"),
+        "findings": [f.model_dump(mode="json") for f in findings],
+        "wake": wake,
+        "wal_sample": report.sample.model_dump(mode="json"),
+    }
+
+
+# --- waking a sleeping pipeline early ----------------------------------------------------------------
+def wake_step(event: dict[str, Any], *, env: FunctionEnv, sfn: Any = None) -> dict[str, Any]:
+    """Start the power workflow now (action start), as the WAL guard's early start would."""
+    if not env.power_state_machine_arn:
+        raise ConfigurationError(
+            "POWER_STATE_MACHINE_ARN is not set", fix="deploy with template.yaml, which sets it"
+        )
+    watch = _watch(event)
+    at = _at(event)
+    name = f"watch-wake-{at.strftime('%Y%m%dT%H%M%S')}"
+    body = {
+        "deployment": watch["deployment"],
+        "action": "start",
+        "reason": "watch: WAL budget",
+        "now": at.isoformat(),
+    }
+    sfn = sfn or client("stepfunctions")
+    with aws_call("states:StartExecution"):
+        arn = sfn.start_execution(
+            stateMachineArn=env.power_state_machine_arn, name=name, input=json.dumps(body)
+        )["executionArn"]
+    return {"execution": arn}
+
+
+# --- Record ------------------------------------------------------------------------------------------
+def _error_finding(error: dict[str, Any]) -> Finding:
+    cause = str(error.get("Cause") or "")
+    try:
+        message = str(json.loads(cause).get("errorMessage") or cause)
+    except ValueError:
+        message = cause
+    return Finding(
+        kind="watch_error",
+        severity="critical",
+        message=f"the watch could not finish: {error.get('Error')}: {message[:500]}",
+        fix="the message names the call that failed and its fix; the next run tries again",
+    )
+
+
+def build_run(event: dict[str, Any], at: datetime) -> tuple[WatchRun, WatchMemory]:
+    """The run's record and the memory it leaves, from the steps' parts (pure)."""
+    request, memory, watch = _request(event), _memory(event), _watch(event)
+    findings: list[Finding] = []
+    heals: list[Heal] = []
+    openflow = event.get("openflow") or {}
+    findings += [Finding.model_validate(f) for f in openflow.get("findings") or []]
+    heals += [Heal.model_validate(h) for h in openflow.get("heals") or []]
+    counts = {
+        d: dict(c)
+        for d, c in (memory.heals or {}).items()
+        if d >= (at - timedelta(days=2)).date().isoformat()
+    }
+    counts.update(openflow.get("heal_counts") or {})
+    check = event.get("freshness")
+    breaches, pending = memory.breaches, memory.pending
+    heartbeat_seconds = None
+    if check:
+        seen = [Heartbeat.model_validate(b) for b in check.get("seen") or []]
+        pending = [Heartbeat.model_validate(b) for b in check.get("pending") or []][-48:]
+        found, breaches = freshness(
+            seen, pending, now=at, slo_seconds=request.watch.freshness_slo_seconds, breaches=memory.breaches
+        )
+        findings.append(found)
+        heartbeat_seconds = check.get("heartbeat_seconds")
+    slot = event.get("slot") or {}
+    reading = SlotReading.model_validate(slot["reading"]) if slot.get("reading") else None
+    findings += [Finding.model_validate(f) for f in slot.get("findings") or []]
+    if event.get("error"):
+        findings.append(_error_finding(event["error"]))
+    woke = (event.get("woke") or {}).get("execution")
+    run = WatchRun(
+        deployment=str(watch.get("deployment") or request.openflow.deployment_name),
+        at=at,
+        mode=watch.get("mode") or "on",
+        findings=findings,
+        heals=heals,
+        heartbeat_seconds=heartbeat_seconds,
+        slot=reading,
+        severity=worst([f.severity for f in findings]),
+        woke=woke,
+        execution=watch.get("execution"),
+    )
+    updated = memory.model_copy(
+        update={
+            "heals": counts,
+            "pending": pending,
+            "breaches": breaches,
+            "last_slot": reading or memory.last_slot,
+            "last_slot_at": at if reading is not None else memory.last_slot_at,
+            "wal_sample": WalSample.model_validate(slot["wal_sample"])
+            if slot.get("wal_sample")
+            else memory.wal_sample,
+            "woke_at": at if woke else memory.woke_at,
+        }
+    )
+    return run, updated
+
+
+def record_step(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, secrets: Any = None
+) -> dict[str, Any]:
+    """The run's findings stored, the memory saved, and an alert when something changed."""
+    request = _request(event)
+    at = _at(event)
+    run, memory = build_run(event, at)
+    s3 = s3 or client("s3")
+    bucket = env.require_artifact_bucket()
+    kind = alerts.decide(run, memory)
+    if kind is not None:
+        subject, text = alerts.message(run, kind)
+        delivered = alerts.send(
+            request,
+            subject=subject,
+            text=text,
+            default_topic_arn=env.notify_topic_arn,
+            sns=sns,
+            secrets=secrets,
+        )
+        run = run.model_copy(update={"alerts_sent": len(delivered), "alert": subject})
+        memory = memory.model_copy(
+            update={
+                "alerted_severity": run.severity if kind == "alert" else "ok",
+                "alerted_kinds": alerts.alert_kinds(run) if kind == "alert" else [],
+            }
+        )
+    key = store.save_run(s3, bucket, run)
+    store.save_memory(s3, bucket, memory)
+    return {
+        "key": key,
+        "severity": run.severity,
+        "alerts_sent": run.alerts_sent,
+        "alert": run.alert,
+        "findings": [{"kind": f.kind, "severity": f.severity} for f in run.findings],
+        "heals": [h.remedy for h in run.heals],
+        "heartbeat_seconds": run.heartbeat_seconds,
+    }
