@@ -1,6 +1,7 @@
 """Tear down what the provisioning workflow built for one request, in the documented BYOC order.
 
-1. remove the deployment's EventBridge Scheduler schedules (so no scheduled start runs mid-teardown);
+1. remove the deployment's EventBridge Scheduler schedules, the watch's too (so no scheduled start
+   or watch runs mid-teardown);
 2. stop the connector (gen 2: `ALTER OPENFLOW CONNECTOR ... STOP`) and wait until it is stopped;
 3. run the agent's own `destroy.sh` on the agent instance over SSM RunCommand (AWS-RunShellScript);
 4. wait until the deployment is NOT_REPORTING;
@@ -57,7 +58,12 @@ from openflow_autopilot.postgres.connection import Connection, translated_errors
 from openflow_autopilot.postgres.names import check_slot_name, parse_identifier
 from openflow_autopilot.power import openflow as openflow_power
 from openflow_autopilot.power.restart import cancel_restart, restart_name
-from openflow_autopilot.power.scheduler_api import name_base, remove_schedules
+from openflow_autopilot.power.scheduler_api import (
+    name_base,
+    remove_schedules,
+    remove_watch_schedule,
+    watch_schedule_name,
+)
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -267,6 +273,8 @@ def remove_power_schedules(request: ProvisionRequest, access: TeardownAccess) ->
     removed = remove_schedules(access.scheduler, deployment=deployment, group=group)
     if cancel_restart(access.scheduler, deployment=deployment, group=group):
         removed.append(restart_name(deployment))
+    if remove_watch_schedule(access.scheduler, deployment=deployment, group=group):
+        removed.append(watch_schedule_name(deployment))
     if not removed:
         return _step(
             StepName.SCHEDULES,
