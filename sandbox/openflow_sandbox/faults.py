@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import select
 import socket
 import struct
@@ -116,7 +117,12 @@ def _service(environ: dict[str, Any]) -> str:
     # AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/ssm/aws4_request, ...
     auth = str(environ.get("HTTP_AUTHORIZATION", ""))
     scope = auth.partition("Credential=")[2].split(",", 1)[0].split("/")
-    return scope[3] if len(scope) >= 5 else ""
+    name = scope[3] if len(scope) >= 5 else ""
+    return _IAM_PREFIX.get(name, name)
+
+
+# SigV4 signing names that differ from the service's IAM action prefix
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
 
 
 def _s3_action(method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]) -> str:
@@ -157,6 +163,9 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
+_SMITHY_RPC = re.compile(r"^/service/[^/]+/operation/([A-Za-z0-9]+)$")
+
+
 def identify(environ: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
     """(service, action, params, protocol) of one AWS API request."""
     service = _service(environ)
@@ -171,6 +180,11 @@ def identify(environ: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:
         except ValueError:
             params = {}
         return service, target.rpartition(".")[2], params if isinstance(params, dict) else {}, "json"
+    operation = _SMITHY_RPC.match(path)
+    if operation and str(environ.get("HTTP_SMITHY_PROTOCOL", "")) == "rpc-v2-cbor":
+        # Smithy RPC v2 CBOR (CloudWatch in current botocore): POST /service/<S>/operation/<Op>
+        _read_body(environ)
+        return service, operation.group(1), {}, "rpc-v2-cbor"
     if service == "s3":
         bucket_key = path.lstrip("/")
         return service, _s3_action(method, path, query, environ), {"Key": bucket_key}, "s3"
@@ -238,10 +252,27 @@ def _message(kind: str, call: AwsCall) -> str:
     return "Service is currently unavailable. Please try again later."
 
 
+def _cbor_text_map(values: dict[str, str]) -> bytes:
+    """A CBOR map of short text strings (RFC 8949: major types 5 and 3), enough for an error body."""
+
+    def text(value: str) -> bytes:
+        raw = value.encode()[:255]
+        return (bytes([0x60 + len(raw)]) if len(raw) < 24 else bytes([0x78, len(raw)])) + raw
+
+    return bytes([0xA0 + len(values)]) + b"".join(text(k) + text(v) for k, v in values.items())
+
+
 def error_response(kind: str, protocol: str, call: AwsCall) -> tuple[int, list[tuple[str, str]], bytes]:
-    status, code = _ERRORS[kind][protocol]
+    status, code = _ERRORS[kind]["json" if protocol == "rpc-v2-cbor" else protocol]
     message = _message(kind, call)
     request_id = str(uuid.uuid4())
+    if protocol == "rpc-v2-cbor":
+        headers = [
+            ("Content-Type", "application/cbor"),
+            ("smithy-protocol", "rpc-v2-cbor"),
+            ("x-amzn-RequestId", request_id),
+        ]
+        return status, headers, _cbor_text_map({"__type": code, "message": message})
     if protocol in ("json", "rest-json"):
         body = json.dumps({"__type": code, "message": message}).encode()
         headers = [

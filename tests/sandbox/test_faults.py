@@ -322,7 +322,8 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     assert creations[("cloudformation:CreateStack", "openflow-sales-cdc-deployment")] == 1
     assert sum(1 for action, _ in creations if action == "secretsmanager:CreateSecret") == 2
     assert sum(1 for action, _ in creations if action == "rds:CreateDBParameterGroup") == 1
-    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 3  # start, stop, watch
+    # the power schedules (a stop and a start) and the watch's
+    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 3
     # AgentHealth created the repositories the template as downloaded left missing, each once
     assert sum(1 for action, _ in creations if action == "ecr:CreateRepository") == len(
         OPENFLOW_REPOSITORY_NAMES
@@ -507,3 +508,99 @@ def test_a_permanent_fault_fails_its_phase_with_a_diagnosis_and_a_rerun_finishes
     assert repeated_sql == []  # nothing the failed run created is created again
     assert created_before.keys() <= created_after.keys()
     assert sum(n for (action, _), n in created_after.items() if action == "cloudformation:CreateStack") == 1
+
+
+# --- the watch: a transient fault at each of its call sites ----------------------------------------------
+WATCH_AWS = [
+    ("Watch Load", "WatchLoadFunction", "s3:GetObject"),
+    ("Watch Load", "WatchLoadFunction", "dynamodb:GetItem"),
+    ("Watch CheckOpenflow", "WatchOpenflowFunction", "secretsmanager:GetSecretValue"),
+    ("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "rds:DescribeDBInstances"),
+    ("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "secretsmanager:GetSecretValue"),
+    ("Watch CheckHeartbeat", "WatchHeartbeatCheckFunction", "secretsmanager:GetSecretValue"),
+    ("Watch CheckSlot", "WatchSlotFunction", "cloudwatch:GetMetricStatistics"),
+    ("Watch CheckSlot", "WatchSlotFunction", "rds:DescribeDBInstances"),
+    ("Watch CheckSlot", "WatchSlotFunction", "secretsmanager:GetSecretValue"),
+    ("Watch WakeEarly", "WatchWakeFunction", "states:StartExecution"),
+    ("Watch Record", "WatchRecordFunction", "sns:Publish"),
+    ("Watch Record", "WatchRecordFunction", "s3:PutObject"),
+]
+WATCH_SNOWFLAKE = [
+    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "DESC OPENFLOW DEPLOYMENT", "http_503"),
+    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "DESC OPENFLOW RUNTIME", "http_429"),
+    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "ALTER OPENFLOW CONNECTOR .* STOP", "network_reset"),
+    Site("Watch CheckHeartbeat", "WatchHeartbeatCheckFunction", "canary_id", "http_503"),
+]
+WATCH_POSTGRES = [
+    Site("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "connect", "reset_on_connect"),
+    Site("Watch CheckSlot", "WatchSlotFunction", "connect", "reset_on_connect"),
+]
+
+
+def test_a_transient_fault_at_every_watch_call_site_is_retried_and_the_watch_still_heals_and_wakes(
+    faulty: Faulty,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    from openflow_autopilot.executions import follow
+    from openflow_autopilot.power.memory import update_memory
+    from openflow_sandbox.power_rehearsal import write_while_stopped
+    from openflow_sandbox.watch_rehearsal import fail_connector, low_storage, run_watch
+
+    sandbox = faulty.sandbox
+    request = faulty.request()
+    provisioned = run_provisioning(sandbox, request, name="watch-faults")
+    assert provisioned.status == "SUCCEEDED", f"{provisioned.error}: {provisioned.cause}"
+    deployment = request["openflow"]["deployment_name"]
+    aws_sites = [
+        Site(p, f, c, _AWS_ROTATION[i % len(_AWS_ROTATION)]) for i, (p, f, c) in enumerate(WATCH_AWS)
+    ]
+    aws_rules = [(s, sandbox.moto.faults.arm(s.function, s.call, s.fault)) for s in aws_sites]  # type: ignore[arg-type]
+    before = len(sandbox.snowflake.fired_faults)
+    for site in WATCH_SNOWFLAKE:
+        sandbox.snowflake.inject_fault(_snowflake_pattern(site.call), site.fault, when=running(site.function))  # type: ignore[arg-type]
+    pg_rules = [(s, faulty.proxy.arm(s.function, s.fault)) for s in WATCH_POSTGRES]  # type: ignore[arg-type]
+
+    # on: the connector failed, so the run heals it (ALTER ... STOP, START) and alerts (sns:Publish)
+    fail_connector(sandbox, request)
+    on = run_watch(sandbox, deployment, name="watch-faults-on")
+    # asleep, an hour later, with WAL growing and a few MiB of storage left: the run wakes it early
+    s3 = boto3.client("s3", region_name="us-east-1")
+    update_memory(s3, sandbox.artifact_bucket, deployment, last_action="stop")
+    write_while_stopped(sandbox, mebibytes=4)
+    low_storage(sandbox, request, 2 * 2**20, minutes_ago=1)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    asleep = run_watch(sandbox, deployment, now=later, name="watch-faults-asleep")
+    woke = asleep.outcome
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    wakes = [
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=sandbox.power_arn)["executions"]
+        if e["name"].startswith("watch-wake-")
+    ]
+    for arn in wakes:  # the early start runs to its end before the sandbox stops
+        follow(sfn, arn, timeout_seconds=300)
+
+    fired_sql = [(p, k) for p, k, _ in sandbox.snowflake.fired_faults[before:]]
+    rows = [
+        _row(400 + i, s, "transient", on.report.status, r.fired, sandbox, "SDK retry (botocore)")
+        for i, (s, r) in enumerate(aws_rules)
+    ]
+    for i, site in enumerate(WATCH_SNOWFLAKE):
+        fired = fired_sql.count((_snowflake_pattern(site.call), site.fault))
+        rows.append(_row(450 + i, site, "transient", on.report.status, fired, sandbox, "connector retry"))
+    for i, (site, rule) in enumerate(pg_rules):
+        rows.append(_row(470 + i, site, "transient", on.report.status, rule.fired, sandbox, "-"))
+    fault_table.record(rows)
+
+    assert on.report.status == "SUCCEEDED" and asleep.report.status == "SUCCEEDED"
+    on_kinds = {f["kind"]: f["severity"] for f in on.outcome["findings"]}
+    assert "watch_error" not in on_kinds, on.outcome  # every fault was absorbed: the run saw everything
+    assert on.outcome["heals"] == ["STOP then START"] and on.outcome["alerts_sent"] >= 1
+    assert on.outcome["heartbeat_seconds"] is not None
+    assert {f["kind"] for f in woke["findings"]} >= {"wal_budget"} and "watch_error" not in str(woke)
+    assert len(wakes) == 1, "the asleep run started exactly one early power start"
+    not_fired = [r for r in rows if not r["details"]["fired"]]
+    assert not_fired == [], "armed faults that never fired (a call site that moved?)"
