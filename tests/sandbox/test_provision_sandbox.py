@@ -252,3 +252,16 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     assert (stages / "live" / "config.json").is_file()
     committed = [p.name for p in stages.iterdir() if p.name.startswith("VERSION$")]
     assert committed and all((stages / v / "config.json").is_file() for v in committed)
+
+    # the watch's rehearsal: a failed connector healed, the stalled slot and short WAL budget alerted
+    # once, identical runs silent, each recovery a single "resolved"
+    watch = {run["step"]: run for run in report["watch_rehearsal"]}
+    assert all(run["status"] == "SUCCEEDED" for run in watch.values())
+    assert watch["healthy"]["alerts_sent"] == 0 and watch["healthy"]["heartbeat_seconds"] is not None
+    assert watch["connector START_FAILED"]["heals"] == ["STOP then START"]
+    assert watch["connector START_FAILED"]["alerts_sent"] == 1
+    assert watch["healed"]["alert"].startswith("[resolved]") and watch["healed again"]["alerts_sent"] == 0
+    short = {f["kind"]: f["severity"] for f in watch["slot stalled, WAL budget short"]["findings"]}
+    assert short["slot_stalled"] == "warning" and short["wal_budget"] == "critical"
+    assert watch["slot stalled, again"]["alerts_sent"] == 0
+    assert watch["caught up"]["alert"].startswith("[resolved]")
