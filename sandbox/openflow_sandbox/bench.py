@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openflow_sandbox import bench_power
+from openflow_sandbox import bench_power, bench_watch
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import Sandbox
 
@@ -78,6 +78,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
     invocations: list[int] = []
     lambda_seconds: list[float] = []
     power: list[dict[str, dict[str, Any]]] = []
+    watch: list[dict[str, Any]] = []
     schedule: Any = None
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -90,6 +91,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
             assert report.status == "SUCCEEDED", report
             provisioning_runs.append(time.perf_counter() - t1)
             calls = list(sandbox.moto.registry.invocations)
+            watch.append(bench_watch.measure_watch(sandbox, request))
             power.append(bench_power.measure_power(sandbox, request))
         finally:
             sandbox.stop()
@@ -108,6 +110,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
         "lambda_invocations_per_run": statistics.median(invocations),
         "lambda_summed_seconds_per_run": round(statistics.median(lambda_seconds), 4),
         "power": bench_power.summarize(power, schedule),
+        "watch": bench_watch.summarize(watch),
     }
 
 
@@ -145,7 +148,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     if "sandbox_start_stop" in r:
         out += [
             ("sandbox start + stop", _s(r["sandbox_start_stop"])),
-            ("full demo run (start, provisioning, power stop + start, stop)", _s(r["demo_run"])),
+            (
+                "full bench run (start, provisioning, 3 watch runs, power stop + start, stop)",
+                _s(r["demo_run"]),
+            ),
             ("provisioning execution", _s(r["provisioning_run"])),
             (
                 "provisioning: state transitions, list price",
@@ -171,6 +177,23 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                     f"{m['transitions_per_month']:g} transitions = {_usd(m['cost_per_month_usd'])}/month",
                 )
             )
+    if "watch" in r:
+        w, m = r["watch"]["run"], r["watch"]["month"]
+        out += [
+            (
+                "watch run (healthy, every check)",
+                f"{w['state_transitions']:g} transitions; {w['seconds']:.2f} s; {w['lambda_invocations']:g} "
+                f"Lambda invocations, {w['lambda_summed_seconds']:.2f} s summed; heartbeat seen in "
+                f"{w['heartbeat_seconds']:.1f} s",
+            ),
+            (
+                f"watch per month, every {m['interval_minutes']} min",
+                f"{m['runs_per_month']} runs: Express {_usd(m['express_usd_per_month'])} "
+                f"(ceiling {_usd(m['express_ceiling_usd_per_month'])} if each run waited "
+                f"{m['ceiling_seconds_per_run']:g} s); as Standard it would be "
+                f"{_usd(m['standard_usd_per_month'])}; Lambda {_usd(m['lambda_usd_per_month'])}",
+            ),
+        ]
     if "cold_imports" in r:
         imports = r["cold_imports"]
         out.append(

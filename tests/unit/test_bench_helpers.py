@@ -179,3 +179,15 @@ def test_the_readme_table_names_the_machine_and_a_skipped_layer_build() -> None:
     )
     assert "2 cores (CPU), 7.8 GiB RAM, Python 3.13.0" in text
     assert "| built layers | skipped (--no-layers) |" in text
+
+
+def test_the_watchs_month_is_express_requests_and_duration_and_stays_under_a_dollar() -> None:
+    from openflow_sandbox import bench_watch
+
+    run = {"seconds": 3.0, "state_transitions": 14, "lambda_invocations": 7, "lambda_summed_seconds": 1.5}
+    month = bench_watch.monthly(run)
+    assert month["runs_per_month"] == round(365.25 / 12 * 24 * 12)  # every 5 minutes
+    per_run = 1e-6 + 3.0 * (64 / 1024) * 0.00001667
+    assert month["express_usd_per_month"] == pytest.approx(month["runs_per_month"] * per_run, rel=1e-3)
+    assert month["ceiling_seconds_per_run"] == 63.0  # the default 60 s heartbeat wait on top
+    assert month["express_ceiling_usd_per_month"] < 1.0 < month["standard_usd_per_month"]
