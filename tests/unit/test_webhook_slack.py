@@ -470,6 +470,22 @@ def test_status_describes_the_latest_runs_of_the_deployment(aws: dict[str, Any])
     assert "No provisioning or power runs" in h.run(slack_job("status", deployment="NOBODY")).text
 
 
+def test_status_adds_the_watchs_last_runs(aws: dict[str, Any]) -> None:
+    from openflow_autopilot.watch import store
+    from openflow_autopilot.watch.models import Finding, WatchRun
+
+    h = Harness(sfn=aws["sfn"], s3=aws["s3"])
+    assert "the watch has not run yet" in h.run(slack_job("status", deployment=DEPLOYMENT)).text
+    stalled = Finding(kind="slot_stalled", severity="warning", message="slot s has not advanced")
+    store.save_run(
+        aws["s3"],
+        BUCKET,
+        WatchRun(deployment=DEPLOYMENT, at=NOW, mode="on", findings=[stalled], severity="warning"),
+    )
+    text = h.run(slack_job("status", deployment=DEPLOYMENT)).text
+    assert "*Watch*" in text and f"{DEPLOYMENT}: warning" in text and "slot s has not advanced" in text
+
+
 def test_cost_reports_the_month_so_far_from_power_records(aws: dict[str, Any]) -> None:
     for at, action in ((NOW - timedelta(days=5), "start"), (NOW - timedelta(days=4), "stop")):
         append_record(
