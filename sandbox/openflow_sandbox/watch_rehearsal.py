@@ -108,7 +108,7 @@ def rehearse(sandbox: Any, request: dict[str, Any]) -> list[WatchRunReport]:
     """The watch's story, one run per step (see the module's docstring)."""
     deployment = check_identifier(request["openflow"]["deployment_name"])
     # a run waits this long for its heartbeat: short here, since the stalled runs wait it out
-    request = {**request, "watch": {**request.get("watch", {}), "heartbeat_wait_seconds": 5}}
+    request = {**request, "watch": {**request.get("watch", {}), "heartbeat_wait_seconds": 2}}
     create_schedules(sandbox, request)  # stores the request, as the provisioning run's last phase does
     runs: list[WatchRunReport] = []
 
