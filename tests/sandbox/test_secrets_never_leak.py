@@ -475,9 +475,10 @@ def test_no_secret_appears_in_any_log_payload_history_notification_or_report(
     # The collection is real.
     assert len(log_lines) > 50, len(log_lines)
     assert any("ensure_schedules finished" in line for line in log_lines), log_lines[:5]
-    assert len(events_per_machine) == 2 and all(n > 50 for n in events_per_machine.values()), (
-        events_per_machine
-    )
+    ran = {
+        machine: n for machine, n in events_per_machine.items() if not machine.endswith("WatchStateMachine")
+    }
+    assert len(ran) == 2 and all(n > 50 for n in ran.values()), events_per_machine
     assert len(sandbox.human.messages) >= 2, "the success and the failure notices reach the engineer's inbox"
     assert webhooks["status_reply"] and webhooks["result_comment"], webhooks
     assert webhooks["ticket_run"] == "FAILED", webhooks  # on the wrong source password, as intended
