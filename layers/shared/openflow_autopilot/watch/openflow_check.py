@@ -95,6 +95,19 @@ class HealBudget:
         return True
 
 
+def _outcome(kind: str, name: str, was: str, heal: Heal, *, fixed: str, failed: str) -> tuple[Finding, Heal]:
+    """After a remedy: healed (a warning, so a human knows it happened) or not (critical)."""
+    finding = Finding(
+        kind=kind,
+        severity="warning" if heal.ok else "critical",
+        status=heal.status_after,
+        healed=heal.ok,
+        message=f"{kind} {name} {was}; {heal.remedy} -> {heal.status_after}",
+        fix=fixed if heal.ok else failed,
+    )
+    return finding, heal
+
+
 # --- the deployment ------------------------------------------------------------------------------
 def check_deployment(sql: Sql, request: ProvisionRequest) -> tuple[Finding, dict[str, Any]]:
     """The finding, and DESC's row (its comment records the event table, phases/deployment.py)."""
@@ -198,26 +211,20 @@ def check_runtime(
     statement = f"ALTER OPENFLOW RUNTIME {name} {remedy}"
     sql.execute(statement)
     after = _await(sql, "RUNTIME", name, "ACTIVE", _runtime_reader(sql, name))
-    heal = Heal(
-        remedy=remedy,
-        target=name,
-        status_before=status,
-        status_after=after,
-        statements=[statement],
-        ok=after == "ACTIVE",
-    )
-    return (
-        Finding(
-            kind="runtime",
-            severity="warning" if heal.ok else "critical",
-            status=after,
-            healed=heal.ok,
-            message=f"runtime {name} was {status}{seen}; {remedy} -> {after}",
-            fix="look at why it failed in the event table"
-            if heal.ok
-            else "look at the runtime in the Openflow UI",
+    return _outcome(
+        "runtime",
+        name,
+        f"was {status}{seen}",
+        Heal(
+            remedy=remedy,
+            target=name,
+            status_before=status,
+            status_after=after,
+            statements=[statement],
+            ok=after == "ACTIVE",
         ),
-        heal,
+        fixed="look at why it failed in the event table",
+        failed="look at the runtime in the Openflow UI",
     )
 
 
@@ -274,26 +281,18 @@ def check_connector(
         statements.append(f"ALTER OPENFLOW CONNECTOR {name} START")
         sql.execute(statements[1])
         after = _await(sql, "CONNECTOR", name, "RUNNING", read)
-    heal = Heal(
-        remedy=remedy,
-        target=name,
-        status_before=status,
-        status_after=after,
-        statements=statements,
-        ok=after == "RUNNING",
-    )
-    return (
-        Finding(
-            kind="connector",
-            severity="warning" if heal.ok else "critical",
-            status=after,
-            healed=heal.ok,
-            message=f"connector {name} was {status}{details}; {remedy} -> {after}",
-            fix=(
-                "it runs again; look at why it failed in the event table"
-                if heal.ok
-                else "fix the connector's configuration (openflow-autopilot up -c <request> commits it again)"
-            ),
+    return _outcome(
+        "connector",
+        name,
+        f"was {status}{details}",
+        Heal(
+            remedy=remedy,
+            target=name,
+            status_before=status,
+            status_after=after,
+            statements=statements,
+            ok=after == "RUNNING",
         ),
-        heal,
+        fixed="it runs again; look at why it failed in the event table",
+        failed="fix the connector's configuration (openflow-autopilot up -c <request> commits it again)",
     )
