@@ -138,6 +138,22 @@ def test_a_heal_that_does_not_help_is_critical_and_the_daily_budget_then_stops_h
     assert budget.counts == {"connector:STOP then START": 1}
 
 
+@pytest.mark.parametrize(("kind", "status"), [("connector", "START_FAILED"), ("runtime", "ACTIVATE_FAILED")])
+def test_a_heal_waits_while_another_run_holds_the_lock_and_keeps_its_budget(kind: str, status: str) -> None:
+    sql = FakeOpenflow(**{kind: status})
+    budget = HealBudget({}, 2)
+    held = "power execution arn:exec:stop (started 2026-03-10T03:00:00+00:00)"
+    if kind == "connector":
+        finding, heal = check_connector(sql, REQUEST, budget=budget, may_heal=lambda: held)  # type: ignore[arg-type]
+    else:
+        finding, heal = check_runtime(  # type: ignore[arg-type]
+            sql, REQUEST, budget=budget, event_table=EVENTS, may_heal=lambda: held
+        )
+    assert heal is None and sql.writes == [] and budget.counts == {}
+    assert finding.severity == "critical" and f"not healed now: {held}" in finding.message
+    assert finding.fix is not None and "next watch run" in finding.fix
+
+
 def test_a_stopped_connector_is_reported_but_never_started_by_the_watch() -> None:
     sql = FakeOpenflow(connector="STOPPED")
     finding, heal = check_connector(sql, REQUEST, budget=HealBudget({}, 2))  # type: ignore[arg-type]
@@ -353,7 +369,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
+    # moto does not execute state machines here: a started execution stays RUNNING (a live holder)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="artifacts")
         db = boto3.client("dynamodb", region_name="us-east-1")
@@ -386,22 +403,85 @@ def test_the_mode_is_on_asleep_after_a_power_stop_and_hourly_while_asleep(aws: A
     assert load(aws, T0 + timedelta(minutes=60))["mode"] == "asleep"
 
 
-def test_a_run_while_another_workflow_holds_the_lock_looks_at_nothing(aws: Any) -> None:
-    _, db = aws
-    far = int(datetime.now(UTC).timestamp()) + 3600
+def _execution(name: str) -> str:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = sfn.create_state_machine(
+        name=f"m-{name}",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    return str(sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"])
+
+
+def _hold(db: Any, holder: str, kind: str = "power", expires_in: int = 3600) -> None:
     db.put_item(
         TableName="locks",
         Item={
-            "deployment": {"S": "MYORG-MYACCOUNT/SALES_CDC_DEPLOYMENT"},
-            "holder": {"S": "arn:exec:power"},
-            "kind": {"S": "power"},
+            "deployment": {"S": LOCK_KEY},
+            "holder": {"S": holder},
+            "kind": {"S": kind},
             "started_at": {"S": T0.isoformat()},
             "acquired_at": {"N": "1"},
-            "expires_at": {"N": str(far)},
+            "expires_at": {"N": str(int(datetime.now(UTC).timestamp()) + expires_in)},
         },
     )
+
+
+LOCK_KEY = "MYORG-MYACCOUNT/SALES_CDC_DEPLOYMENT"
+
+
+def test_a_run_while_another_workflow_holds_the_lock_looks_at_nothing(aws: Any) -> None:
+    _, db = aws
+    _hold(db, _execution("stop"))
     watch = load(aws)
     assert watch["mode"] == "skip" and "holds the deployment's lock" in watch["why"]
+
+
+def test_a_stale_lock_whose_holder_has_ended_does_not_stop_the_watch(aws: Any) -> None:
+    _, db = aws
+    holder = _execution("stopped-by-hand")
+    boto3.client("stepfunctions", region_name="us-east-1").stop_execution(executionArn=holder)
+    _hold(db, holder)
+    assert load(aws)["mode"] == "on"
+    _hold(db, "arn:aws:states:us-east-1:123456789012:execution:gone:x")  # no longer exists
+    assert load(aws)["mode"] == "on"
+
+
+def test_a_heal_holds_the_deployments_lock_and_the_workflows_wait_for_it(aws: Any) -> None:
+    from openflow_autopilot.errors import HealInProgress
+    from openflow_autopilot.locks import WATCH_TTL_SECONDS, acquire_lock, read_lock
+
+    _, db = aws
+    with entry.HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
+        assert read_lock(db, "locks", LOCK_KEY) is None  # taken only when a remedy is about to run
+        assert may_heal() is None and may_heal() is None  # taken once, then held
+        held = read_lock(db, "locks", LOCK_KEY)
+        assert held is not None and held.kind == "watch" and held.holder == "arn:exec:watch-1"
+        assert held.expires_at - held.acquired_at == WATCH_TTL_SECONDS
+        other = entry.HealLock(REQUEST, ENV, "arn:exec:watch-2", dynamodb=db, sfn=None)
+        assert "watch execution arn:exec:watch-1" in (other() or "")
+        for kind, on_conflict in (("power", "skip"), ("provision", "fail")):
+            event = {
+                "request": REQUEST.model_dump(mode="json"),
+                "kind": kind,
+                "on_conflict": on_conflict,
+                "execution": f"arn:exec:{kind}",
+            }
+            with pytest.raises(HealInProgress, match="the watch is healing deployment SALES_CDC_DEPLOYMENT"):
+                acquire_lock(event, env=ENV, dynamodb=db)
+    assert read_lock(db, "locks", LOCK_KEY) is None  # given back at the step's end
+
+
+def test_the_heal_does_not_take_a_lock_a_live_run_holds(aws: Any) -> None:
+    from openflow_autopilot.locks import read_lock
+
+    _, db = aws
+    power = _execution("start")
+    _hold(db, power)
+    with entry.HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
+        assert f"power execution {power}" in (may_heal() or "")
+    held = read_lock(db, "locks", LOCK_KEY)
+    assert held is not None and held.holder == power  # untouched
 
 
 def test_a_missing_deployment_in_the_input_is_refused() -> None:

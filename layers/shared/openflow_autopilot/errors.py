@@ -46,6 +46,11 @@ class NotReadyYet(RetryableError):
     """The thing being waited for is not there yet (instance not registered, stack still creating)."""
 
 
+class HealInProgress(RetryableError):
+    """The watch holds the deployment's lock while it heals (minutes at most, locks.WATCH_TTL_SECONDS):
+    the provisioning and power workflows wait for it instead of giving up."""
+
+
 # --- permanent: Catch -> notify with the diagnosis -> Fail -------------------------------
 class PermanentError(AutopilotError):
     """Retrying will not help; a human must change something."""
@@ -94,6 +99,7 @@ RETRYABLE_ERROR_NAMES = (
     "AwsRetryableError",
     "PostgresRetryableError",
     "NotReadyYet",
+    "HealInProgress",
 )
 PERMANENT_ERROR_NAMES = (
     "InvalidRequest",

@@ -5,10 +5,16 @@ success and the failure path; a power run takes it before it decides anything an
 its end. Whoever comes second is told who holds it: a provisioning run stops at once with
 AlreadyInProgress (naming the other execution, what it is and when it started), a power run ends
 "skipped" with the same facts (a scheduled stop or start simply happens at its next schedule).
+The watch takes it only while it heals (a remedy and its bounded wait): whoever comes then waits
+for it (HealInProgress, retried by both workflows) rather than giving up, and the watch itself
+neither heals nor judges while another run holds it.
 
 DynamoDB's conditional writes make taking the lock atomic. A lock whose holder is no longer running
 (stopped by hand, timed out, or failed before it could give it back) is stale: the next run takes it
-over, conditionally on the old holder, so two runs taking over at once cannot both win. Giving it
+over, conditionally on the old holder, so two runs taking over at once cannot both win. The watch is
+an Express workflow, whose executions DescribeExecution does not answer
+(docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): its lock lives
+no longer than an Express execution may run (5 minutes) and is stale once expired. Giving it
 back is conditional on the holder too: a run never deletes a lock another run holds.
 
 Table (LockTable in template.yaml): partition key `deployment` (String) - the Snowflake account and
@@ -32,19 +38,23 @@ from openflow_autopilot.errors import (
     AlreadyInProgress,
     AwsRetryableError,
     ConfigurationError,
+    HealInProgress,
     InvalidRequest,
     NotReadyYet,
 )
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.snowflake.identifiers import check_identifier
 
-Kind = Literal["provision", "power"]
+Kind = Literal["provision", "power", "watch"]
 OnConflict = Literal["fail", "skip"]
 
 # Longer than any run can last (the longest pauses - a template upload, two approvals - are a day
 # each by default). It only matters for a holder that is still RUNNING: a holder that ended, however
 # it ended, is taken over at once. DynamoDB's TTL deletes forgotten items some time after it.
 TTL_SECONDS = 30 * 24 * 3600
+# An Express execution runs at most five minutes (docs.aws.amazon.com/step-functions/latest/dg/
+# choosing-workflow-type.html): a watch's lock never outlives its run.
+WATCH_TTL_SECONDS = 300
 # Statuses of an execution that may still act (PENDING_REDRIVE: a redrive is about to resume it).
 LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 _ATTEMPTS = 3
@@ -57,7 +67,7 @@ _RETRYABLE_CODES = frozenset(
         "TransactionConflictException",
     }
 )
-_WHAT = {"provision": "provisioning", "power": "power"}
+_WHAT = {"provision": "provisioning", "power": "power", "watch": "watch"}
 
 
 class Lock(BaseModel):
@@ -92,7 +102,7 @@ class Lock(BaseModel):
         return cls(
             deployment=value("deployment"),
             holder=value("holder"),
-            kind="power" if kind == "power" else "provision",
+            kind=kind if kind in ("power", "watch") else "provision",
             started_at=value("started_at"),
             acquired_at=int(value("acquired_at") or 0),
             expires_at=int(value("expires_at") or 0),
@@ -202,6 +212,16 @@ def read_lock(db: Any, table: str, key: str) -> Lock | None:
     return Lock.from_item(item) if item else None
 
 
+def live_holder(db: Any, sfn: Any, table: str, key: str, *, now: int) -> Lock | None:
+    """Who holds the lock and may still act: None when it is free, expired or its holder has ended."""
+    current = read_lock(db, table, key)
+    if current is None or current.expires_at < now:
+        return None
+    if current.kind == "watch":  # an Express execution: live until its lock expires
+        return current
+    return current if is_live(execution_status(sfn, current.holder)) else None
+
+
 def execution_status(sfn: Any, arn: str) -> str | None:
     """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE; None when it does not exist."""
     try:
@@ -242,7 +262,7 @@ def acquire(
         current = read_lock(db, table, key)
         if current is None or free_for(current, me=me, now=now):
             continue  # given back or expired between the put and the read: try again
-        status = execution_status(sfn, current.holder)
+        status = "RUNNING" if current.kind == "watch" else execution_status(sfn, current.holder)
         if is_live(status):
             return LockState(
                 acquired=False,
@@ -331,6 +351,13 @@ def acquire_lock(
         started_at=str(event.get("started_at") or ""),
         now=_epoch(event.get("now")),
     )
+    if not state.acquired and state.other is not None and state.other.kind == "watch":
+        raise HealInProgress(
+            f"the watch is healing deployment {request.openflow.deployment_name} "
+            f"({describe_holder(state.other)}); this run waits for it",
+            fix="nothing to do: the state retries until the watch gives the lock back (5 minutes at most)",
+            call="dynamodb:PutItem",
+        )
     if not state.acquired and state.other is not None:
         deployment = request.openflow.deployment_name
         if on_conflict != "skip":

@@ -19,7 +19,14 @@ from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.locks import describe_holder, free_for, lock_key, read_lock
+from openflow_autopilot.locks import (
+    WATCH_TTL_SECONDS,
+    acquire,
+    describe_holder,
+    live_holder,
+    lock_key,
+    release,
+)
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.deployment import _event_table, recorded_event_table
 from openflow_autopilot.postgres.connection import connect
@@ -92,18 +99,26 @@ def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
 
 
 # --- Load --------------------------------------------------------------------------------------------
-def _lock_holder(request: ProvisionRequest, env: FunctionEnv, dynamodb: Any, now: datetime) -> str | None:
-    """A provisioning or power run holding the deployment's lock (locks.py): the watch neither
-    heals nor judges what that run is changing."""
+def _lock_holder(
+    request: ProvisionRequest, env: FunctionEnv, dynamodb: Any, sfn: Any, now: datetime
+) -> str | None:
+    """A provisioning or power run still running with the deployment's lock (locks.py): the watch
+    neither heals nor judges what that run is changing. A stale lock does not stop the watch."""
     if not env.lock_table:
         return None
-    current = read_lock(dynamodb or client("dynamodb"), env.lock_table, lock_key(request))
-    if current is None or free_for(current, me="", now=int(now.timestamp())):
-        return None
-    return describe_holder(current)
+    current = live_holder(
+        dynamodb or client("dynamodb"),
+        sfn or client("stepfunctions"),
+        env.lock_table,
+        lock_key(request),
+        now=int(now.timestamp()),
+    )
+    return describe_holder(current) if current is not None else None
 
 
-def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: Any = None) -> dict[str, Any]:
+def load(
+    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: Any = None, sfn: Any = None
+) -> dict[str, Any]:
     """The input checked, the stored request and both memories read, and the run's mode: `on`
     (every check), `asleep` (the power workflow stopped it: the slot only, hourly) or `skip`."""
     raw = dict(event.get("input") or {})
@@ -117,7 +132,7 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: A
     memory = store.load_memory(s3, bucket, request.openflow.deployment_name)
     power = load_power_memory(s3, bucket, request.openflow.deployment_name)
     asleep = power.last_action == "stop"
-    holder = _lock_holder(request, env, dynamodb, datetime.now(UTC)) if request.watch.enabled else None
+    holder = _lock_holder(request, env, dynamodb, sfn, datetime.now(UTC)) if request.watch.enabled else None
     if not request.watch.enabled:
         mode, why = "skip", "watch.enabled is false"
     elif holder is not None:
@@ -150,10 +165,55 @@ def _event_table_of(deployment_row: dict[str, Any] | None, request: ProvisionReq
     return recorded or _event_table(request)
 
 
+class HealLock:
+    """The deployment's lock for this watch run, taken only when a remedy is about to run and given
+    back at the step's end (`with`); calling it answers None (go ahead) or who holds the lock."""
+
+    def __init__(
+        self, request: ProvisionRequest, env: FunctionEnv, execution: str, *, dynamodb: Any, sfn: Any
+    ) -> None:
+        self.key, self.table, self.me = lock_key(request), env.lock_table, execution
+        self.dynamodb, self.sfn, self.held = dynamodb, sfn, False
+
+    def __call__(self) -> str | None:
+        if self.held or not self.table:
+            return None
+        self.dynamodb = self.dynamodb or client("dynamodb")
+        now = datetime.now(UTC)
+        state = acquire(
+            self.dynamodb,
+            self.sfn or client("stepfunctions"),
+            self.table,
+            key=self.key,
+            me=self.me,
+            kind="watch",
+            started_at=now.isoformat(),
+            now=int(now.timestamp()),
+            ttl_seconds=WATCH_TTL_SECONDS,
+        )
+        self.held = state.acquired
+        return None if state.acquired else state.why or "another run holds the deployment's lock"
+
+    def __enter__(self) -> HealLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.held and self.table:
+            release(self.dynamodb, self.table, key=self.key, me=self.me)
+            self.held = False
+
+
 def openflow_step(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+    dynamodb: Any = None,
+    sfn: Any = None,
 ) -> dict[str, Any]:
-    """DESC of the deployment, the runtime and the connector; heals where a remedy is documented."""
+    """DESC of the deployment, the runtime and the connector; heals where a remedy is documented,
+    holding the deployment's lock while it does."""
     request, memory = _request(event), _memory(event)
     if request.openflow.generation is Generation.GEN1:
         note = Finding(
@@ -168,17 +228,21 @@ def openflow_step(
     findings: list[Finding] = []
     heals: list[Heal] = []
     sf = request.snowflake
-    with request_session(request, sf.admin_role, env=env, secrets=secrets, connector=connector) as sql:
-        deployment, row = check_deployment(sql, request)
-        findings.append(deployment)
-        table = _event_table_of(row, request)
-        runtime, heal = check_runtime(sql, request, budget=budget, event_table=table)
-        findings.append(runtime)
-        heals += [heal] if heal else []
-    with request_session(request, sf.login_role, env=env, secrets=secrets, connector=connector) as sql:
-        found, heal = check_connector(sql, request, budget=budget)
-        findings.append(found)
-        heals += [heal] if heal else []
+    execution = str(
+        event.get("execution") or f"watch:{request.openflow.deployment_name}:{_at(event).isoformat()}"
+    )
+    with HealLock(request, env, execution, dynamodb=dynamodb, sfn=sfn) as may_heal:
+        with request_session(request, sf.admin_role, env=env, secrets=secrets, connector=connector) as sql:
+            deployment, row = check_deployment(sql, request)
+            findings.append(deployment)
+            table = _event_table_of(row, request)
+            runtime, heal = check_runtime(sql, request, budget=budget, event_table=table, may_heal=may_heal)
+            findings.append(runtime)
+            heals += [heal] if heal else []
+        with request_session(request, sf.login_role, env=env, secrets=secrets, connector=connector) as sql:
+            found, heal = check_connector(sql, request, budget=budget, may_heal=may_heal)
+            findings.append(found)
+            heals += [heal] if heal else []
     return {
         "findings": [f.model_dump(mode="json") for f in findings],
         "heals": [h.model_dump(mode="json") for h in heals],

@@ -12,6 +12,8 @@ runtime's recent ERROR log lines, and is healed where Snowflake documents a reme
 
 Each remedy runs at most `watch.max_heals` times a day per object; after that the finding alerts
 without a heal. Waiting after a remedy is bounded (SYSTEM$WAIT_FOR_OPENFLOW_*_STATUS, then DESC).
+A remedy runs only once `may_heal` has taken the deployment's lock (locks.py): when another run
+holds it, the finding says so and the next watch run looks again.
 """
 
 from __future__ import annotations
@@ -88,11 +90,50 @@ class HealBudget:
     def __init__(self, counts: dict[str, int], limit: int) -> None:
         self.counts, self.limit = counts, limit
 
-    def take(self, key: str) -> bool:
-        if self.counts.get(key, 0) >= self.limit:
-            return False
+    def spent(self, key: str) -> bool:
+        return self.counts.get(key, 0) >= self.limit
+
+    def take(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
-        return True
+
+
+MayHeal = Callable[[], "str | None"]  # None: go ahead; else who holds the deployment's lock
+
+
+def _free() -> str | None:
+    return None
+
+
+def _not_healed(
+    kind: str,
+    name: str,
+    status: str,
+    seen: str,
+    *,
+    remedy: str,
+    budget: HealBudget,
+    may_heal: MayHeal,
+    fix: str,
+) -> Finding | None:
+    """Why the remedy does not run now (its daily budget is spent, or another run holds the lock),
+    or None when it may: the budget is then taken."""
+    if budget.spent(f"{kind}:{remedy}"):
+        why, fix_now = f"{remedy} already ran {budget.limit}x today", fix
+    elif (holder := may_heal()) is not None:
+        why, fix_now = (
+            f"not healed now: {holder}",
+            "nothing yet: the next watch run heals it once that run has ended",
+        )
+    else:
+        budget.take(f"{kind}:{remedy}")
+        return None
+    return Finding(
+        kind=kind,
+        severity="critical",
+        status=status,
+        message=f"{kind} {name} is {status}{seen}; {why}",
+        fix=fix_now,
+    )
 
 
 def _outcome(kind: str, name: str, was: str, heal: Heal, *, fixed: str, failed: str) -> tuple[Finding, Heal]:
@@ -155,7 +196,7 @@ def _runtime_reader(sql: Sql, name: str) -> Callable[[], str]:
 
 
 def check_runtime(
-    sql: Sql, request: ProvisionRequest, *, budget: HealBudget, event_table: str
+    sql: Sql, request: ProvisionRequest, *, budget: HealBudget, event_table: str, may_heal: MayHeal = _free
 ) -> tuple[Finding, Heal | None]:
     name = runtime_name(request)
     row = _desc(sql, f"DESC OPENFLOW RUNTIME {name}")
@@ -197,17 +238,18 @@ def check_runtime(
             ),
             None,
         )
-    if not budget.take(f"runtime:{remedy}"):
-        return (
-            Finding(
-                kind="runtime",
-                severity="critical",
-                status=status,
-                message=f"runtime {name} is {status}{seen}; {remedy} already ran {budget.limit}x today",
-                fix="look at the runtime in the Openflow UI and its errors in the event table",
-            ),
-            None,
-        )
+    refused = _not_healed(
+        "runtime",
+        name,
+        status,
+        seen,
+        remedy=remedy,
+        budget=budget,
+        may_heal=may_heal,
+        fix="look at the runtime in the Openflow UI and its errors in the event table",
+    )
+    if refused is not None:
+        return refused, None
     statement = f"ALTER OPENFLOW RUNTIME {name} {remedy}"
     sql.execute(statement)
     after = _await(sql, "RUNTIME", name, "ACTIVE", _runtime_reader(sql, name))
@@ -230,7 +272,7 @@ def check_runtime(
 
 # --- the connector -------------------------------------------------------------------------------
 def check_connector(
-    sql: Sql, request: ProvisionRequest, *, budget: HealBudget
+    sql: Sql, request: ProvisionRequest, *, budget: HealBudget, may_heal: MayHeal = _free
 ) -> tuple[Finding, Heal | None]:
     name = connector_name(request)
     row = _connector_row(sql, name)
@@ -259,17 +301,18 @@ def check_connector(
             None,
         )
     remedy = "STOP then START"
-    if not budget.take(f"connector:{remedy}"):
-        return (
-            Finding(
-                kind="connector",
-                severity="critical",
-                status=status,
-                message=f"connector {name} is {status}{details}; {remedy} already ran {budget.limit}x today",
-                fix="fix the connector's configuration (openflow-autopilot up -c <request> commits it again)",
-            ),
-            None,
-        )
+    refused = _not_healed(
+        "connector",
+        name,
+        status,
+        details,
+        remedy=remedy,
+        budget=budget,
+        may_heal=may_heal,
+        fix="fix the connector's configuration (openflow-autopilot up -c <request> commits it again)",
+    )
+    if refused is not None:
+        return refused, None
 
     def read() -> str:
         return _status(_desc(sql, f"DESC OPENFLOW CONNECTOR {name}"))
