@@ -148,14 +148,23 @@ def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]
 
 
 def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """The watch after provisioning: healthy, a failed connector healed, a stalled slot and a short
-    WAL budget alerted once, identical runs silent; one object per run for the report."""
+    """The watch after provisioning: healthy, a failed connector and a failed runtime healed, a
+    stalled slot and a short WAL budget alerted once, identical runs silent, and asleep, the early
+    wake; one object per run for the report."""
     from openflow_sandbox.watch_rehearsal import rehearse
 
     with console.status("watch: a connector failure, a stalled slot, a short WAL budget..."):
-        runs = [run.summary() for run in rehearse(sandbox, request)]
+        runs = [run.summary() for run in rehearse(sandbox, request, asleep=True)]
     table = Table(title="watch rehearsal")
-    for column in ("step", "severity", "findings (warning or worse)", "heals", "alerts", "heartbeat s"):
+    for column in (
+        "step",
+        "severity",
+        "findings (warning or worse)",
+        "heals",
+        "alerts",
+        "heartbeat s",
+        "woke",
+    ):
         table.add_column(column)
     for run in runs:
         bad = ", ".join(
@@ -171,6 +180,7 @@ def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]
             ", ".join(run["heals"]) or "-",
             str(run["alerts_sent"]),
             beat,
+            "power start" if run["woke"] else "-",
         )
     console.print(table)
     return runs
@@ -218,8 +228,10 @@ def demo(
         _print_evidence(console, sandbox, report, evidence)
         watch: list[dict[str, Any]] = []
         if report.status == "SUCCEEDED":
-            watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
+            # the power rehearsal first: its scheduled stop and start are at set dates, and the watch's
+            # asleep run ends with a manual stop and an early start, which hold until the next schedule
             _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
+            watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             data = report.model_dump(mode="json") | evidence.model_dump(mode="json")

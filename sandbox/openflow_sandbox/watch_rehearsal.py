@@ -1,7 +1,9 @@
 """The watch in the sandbox, after a provisioning run: healthy runs, a connector the emulation puts
-in START_FAILED (the watch heals it with STOP then START and the heartbeat arrives again), a slot
-that stops advancing and a WAL budget running short (the documented alerts), and second identical
-runs that send nothing new.
+in START_FAILED (the watch heals it with STOP then START and the heartbeat arrives again), a runtime
+in ACTIVATE_FAILED (healed with RESUME RECOVERY), a slot that stops advancing and a WAL budget
+running short (the documented alerts), and second identical runs that send nothing new. With
+`asleep=True` (the demo), last: a real power stop, WAL growing while the pipeline sleeps with little
+storage left, and the asleep watch run that starts the power workflow early.
 
 `rehearse(sandbox, request)` is what the demo runs; tests call the parts.
 """
@@ -16,11 +18,13 @@ from typing import Any
 import boto3
 
 from openflow_autopilot.executions import ExecutionReport, build_report, follow
+from openflow_autopilot.power.memory import load_memory
 from openflow_autopilot.snowflake.identifiers import check_identifier
-from openflow_sandbox.power_rehearsal import create_schedules, write_while_stopped
+from openflow_sandbox.power_rehearsal import create_schedules, ensure_compute, run_power, write_while_stopped
 
 REGION = "us-east-1"
 CONNECTOR = "POSTGRES_CDC"
+STOP_AT = "2026-03-11T20:00:00+09:00"  # a Wednesday evening
 
 
 @dataclass
@@ -28,6 +32,8 @@ class WatchRunReport:
     step: str
     report: ExecutionReport
     outcome: dict[str, Any]
+    woke_status: str | None = None  # the early power start's status, followed to its end
+    woke_result: str | None = None  # and its outcome (started, already started, ...)
 
     def summary(self) -> dict[str, Any]:
         """The demo report's object for one run."""
@@ -40,6 +46,9 @@ class WatchRunReport:
             "alerts_sent": self.outcome.get("alerts_sent", 0),
             "alert": self.outcome.get("alert"),
             "heartbeat_seconds": self.outcome.get("heartbeat_seconds"),
+            "woke": self.outcome.get("woke"),
+            "woke_status": self.woke_status,
+            "woke_result": self.woke_result,
             "state_transitions": self.report.state_transitions,
         }
 
@@ -73,6 +82,25 @@ def connector_name(request: dict[str, Any]) -> str:
     return f"{db}.{schema}.{CONNECTOR}"
 
 
+def runtime_name(request: dict[str, Any]) -> str:
+    sf = request["snowflake"]
+    db, schema = sf.get("openflow_database", "OPENFLOW"), sf.get("openflow_schema", "OPENFLOW")
+    return f"{db}.{schema}.{request.get('runtime', {}).get('name', 'POSTGRES_CDC_RUNTIME')}"
+
+
+def fail_runtime(sandbox: Any, request: dict[str, Any]) -> None:
+    """The runtime fails to activate, as Snowflake reports it (alter-openflow-runtime documents
+    RESUME RECOVERY for it), with the ERROR line its pod writes to the event table."""
+    sandbox.snowflake.fail(
+        "runtime",
+        runtime_name(request),
+        "ACTIVATE_FAILED",
+        error_code="391002",
+        message="Runtime failed to activate: the runtime's pod did not become ready",
+        log_line="Runtime activation failed: readiness probe failed for the NiFi container",
+    )
+
+
 def fail_connector(sandbox: Any, request: dict[str, Any]) -> None:
     """The connector fails to start, as Snowflake reports it (gen2/manage-connector-lifecycle)."""
     sandbox.snowflake.fail(
@@ -104,7 +132,39 @@ def low_storage(sandbox: Any, request: dict[str, Any], free_bytes: float, *, min
     )
 
 
-def rehearse(sandbox: Any, request: dict[str, Any]) -> list[WatchRunReport]:
+def wake_early(sandbox: Any, request: dict[str, Any], deployment: str) -> WatchRunReport:
+    """A manual power stop (a real one: connector STOP, runtime SUSPEND, node groups down), WAL
+    growing while it sleeps with a few MiB of storage left, then the asleep run two hours later
+    (the watch looks at the slot hourly while asleep): it starts the power workflow, which is
+    followed to its end."""
+    ensure_compute(sandbox, sandbox.compute, request)
+    # a weeknight's stop (12 h off, after the power rehearsal's dates): the WAL guard's decision
+    # does not depend on the day the demo runs
+    stopped = run_power(sandbox, deployment, "stop", now=STOP_AT, reason="demo")
+    memory = load_memory(boto3.client("s3", region_name=REGION), sandbox.artifact_bucket, deployment)
+    if stopped.status != "SUCCEEDED" or memory.last_action != "stop":
+        raise RuntimeError(
+            f"the power stop before the asleep watch run did not stop: {stopped.status} {stopped.error} "
+            f"{memory.last_outcome}"
+        )
+    write_while_stopped(sandbox, mebibytes=4)
+    low_storage(sandbox, request, 2 * 2**20)
+    try:
+        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        result = run_watch(sandbox, deployment, now=later, name=f"watch-asleep-{datetime.now(UTC):%H%M%S%f}")
+    finally:
+        low_storage(sandbox, request, 20 * 2**30)
+    woke = result.outcome.get("woke")
+    if woke:  # the early start runs to its end (runtime RESUME, connector START, the slot advancing)
+        description, _ = follow(boto3.client("stepfunctions", region_name=REGION), woke, timeout_seconds=300)
+        result.woke_status = str(description["status"])
+        outcome = json.loads(description.get("output") or "{}").get("outcome") or {}
+        result.woke_result = outcome.get("result")
+    result.step = "asleep, WAL budget short"
+    return result
+
+
+def rehearse(sandbox: Any, request: dict[str, Any], *, asleep: bool = False) -> list[WatchRunReport]:
     """The watch's story, one run per step (see the module's docstring)."""
     deployment = check_identifier(request["openflow"]["deployment_name"])
     # a run waits this long for its heartbeat: short here, since the stalled runs wait it out
@@ -122,6 +182,9 @@ def rehearse(sandbox: Any, request: dict[str, Any]) -> list[WatchRunReport]:
     run("connector START_FAILED")
     run("healed")
     run("healed again")
+    fail_runtime(sandbox, request)
+    run("runtime ACTIVATE_FAILED")
+    run("runtime healed")
     assert sandbox.relay is not None
     sandbox.relay.stop()  # the connector stays RUNNING but consumes nothing: the slot stalls
     try:
@@ -137,4 +200,6 @@ def rehearse(sandbox: Any, request: dict[str, Any]) -> list[WatchRunReport]:
         sandbox.relay.start()
         low_storage(sandbox, request, 20 * 2**30)
     run("caught up")
+    if asleep:
+        runs.append(wake_early(sandbox, request, deployment))
     return runs

@@ -265,3 +265,9 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     assert short["slot_stalled"] == "warning" and short["wal_budget"] == "critical"
     assert watch["slot stalled, again"]["alerts_sent"] == 0
     assert watch["caught up"]["alert"].startswith("[resolved]")
+    assert watch["runtime ACTIVATE_FAILED"]["heals"] == ["RESUME RECOVERY"]
+    assert watch["runtime healed"]["alert"].startswith("[resolved]")
+    woken = watch["asleep, WAL budget short"]
+    assert woken["woke"] and woken["woke_status"] == "SUCCEEDED", woken  # the power start, early, to its end
+    assert woken["woke_result"] == "started"
+    assert {f["kind"] for f in woken["findings"]} >= {"wal_budget"}

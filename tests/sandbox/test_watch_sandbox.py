@@ -16,7 +16,7 @@ from openflow_autopilot import cli
 from openflow_autopilot.watch import store
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import REGION, Sandbox
-from openflow_sandbox.watch_rehearsal import connector_name, rehearse
+from openflow_sandbox.watch_rehearsal import connector_name, rehearse, runtime_name
 
 pytestmark = pytest.mark.sandbox
 
@@ -64,15 +64,21 @@ def test_the_watch_heals_a_failed_connector_alerts_once_per_change_and_shows_its
     assert sandbox.snowflake.state.connectors[tuple(connector_name(request).split("."))].status == "RUNNING"  # type: ignore[index]
     # alerts: one per change, none for a repeat, one "resolved" per recovery, as SNS delivered them
     sent = [run.outcome["alerts_sent"] for run in runs.values()]
-    assert sent == [0, 1, 1, 0, 0, 1, 0, 1], sent
+    assert sent == [0, 1, 1, 0, 1, 1, 0, 1, 0, 1], sent
     delivered = [m for m in _topic_messages(queue) if m.get("workflow") == "watch"]
     assert [m["subject"].split("]")[0] + "]" for m in delivered] == [
+        "[warning]",
+        "[resolved]",
         "[warning]",
         "[resolved]",
         "[critical]",
         "[resolved]",
     ]
-    critical = delivered[2]
+    # the runtime's heal: RESUME RECOVERY, with DESCRIBE's message and the event table's ERROR line
+    assert runs["runtime ACTIVATE_FAILED"].outcome["heals"] == ["RESUME RECOVERY"]
+    assert sandbox.snowflake.state.runtimes[tuple(runtime_name(request).split("."))].status == "ACTIVE"  # type: ignore[index]
+    assert "did not become ready" in delivered[2]["text"] and "readiness probe failed" in delivered[2]["text"]
+    critical = delivered[4]
     assert "slot_stalled" in critical["subject"] and "wal_budget" in critical["subject"]
     assert "To do:" in critical["text"] and "watch status" in critical["text"]
     # the heal's alert says what DESCRIBE's status_message said
@@ -91,7 +97,8 @@ def test_the_watch_heals_a_failed_connector_alerts_once_per_change_and_shows_its
     args = ["watch", "status", "-c", str(config), "--bucket", sandbox.artifact_bucket, "--region", REGION]
     assert cli.main([*args, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert len(shown["runs"]) == 8 and shown["runs"][1]["heals"][0].startswith("STOP then START")
-    assert len(shown["retained_wal_bytes"]) == 8
+    assert len(shown["runs"]) == 10 and shown["runs"][1]["heals"][0].startswith("STOP then START")
+    assert len(shown["retained_wal_bytes"]) == 10
+    assert shown["runs"][4]["heals"][0].startswith("RESUME RECOVERY")
     assert cli.main(args) == 0
     assert "SALES_CDC_DEPLOYMENT: ok" in capsys.readouterr().out

@@ -464,4 +464,5 @@ def record_step(
         "findings": [{"kind": f.kind, "severity": f.severity} for f in run.findings],
         "heals": [h.remedy for h in run.heals],
         "heartbeat_seconds": run.heartbeat_seconds,
+        "woke": run.woke,
     }
