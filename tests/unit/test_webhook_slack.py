@@ -103,6 +103,7 @@ class Harness:
             "clock": lambda: TS,
         }
         self.deps = WebhookDeps(self.config, **(defaults | deps))
+        self.commands = 0
 
     def post(
         self, path: str, body: bytes, *, headers: dict[str, str] | None = None, b64: bool = False
@@ -117,7 +118,10 @@ class Harness:
         return handle(event, config=self.config, deps=self.deps)
 
     def command(self, text: str, user: str = ADMIN) -> dict[str, Any]:
-        return self.post("/slack/commands", command_body(text, user))
+        # Slack gives every invocation its own trigger_id (a repeated one is a replay).
+        self.commands += 1
+        trigger = f"13345224609.738474920.{self.commands:031d}"
+        return self.post("/slack/commands", command_body(text, user, trigger=trigger))
 
     def run(self, job: Job) -> Any:
         return run_job(job, config=self.config, deps=self.deps)

@@ -1,7 +1,9 @@
 """Once-only records: the first claim of a key wins, later claims are told who holds it.
 
 Webhook retries (GitHub, Jira, ServiceNow redeliver with the same delivery id) claim the same key,
-so a delivery starts at most one execution. DynamoDB's conditional put makes the claim atomic
+so a delivery starts at most one execution; the webhook also claims a digest of the signed body
+(or of Slack's signed base string), so a captured request replayed under a new delivery id or
+trigger id starts nothing either (see triggers.webhook). DynamoDB's conditional put makes the claim atomic
 across concurrent invocations; records expire through the table's TTL attribute, and a record
 past its expiry (TTL deletion lags) counts as free.
 
@@ -41,18 +43,19 @@ class IdempotencyStore(Protocol):
 
 
 class MemoryIdempotencyStore:
-    """For tests, the benchmark and single-process use."""
+    """For tests, the benchmark and single-process use. Decides exactly like the DynamoDB store:
+    whole epoch seconds, and a record is held up to and including its `expires_at` second."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[float, str]] = {}
+        self._items: dict[str, tuple[int, str]] = {}
         self._lock = threading.Lock()
 
     def claim(self, key: str, *, now: float, ttl_seconds: int, note: str = "") -> Claim:
         with self._lock:
             held = self._items.get(key)
-            if held is not None and held[0] > now:
+            if held is not None and not held[0] < int(now):  # DynamoDB: `expires_at < :now` is free
                 return Claim(first=False, note=held[1])
-            self._items[key] = (now + ttl_seconds, note)
+            self._items[key] = (int(now + ttl_seconds), note)
             return Claim(first=True, note=note)
 
     def release(self, key: str) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot.triggers.models import TicketOrigin, TicketSystem
 from openflow_autopilot.triggers.verify import lower_headers
 
@@ -113,10 +114,13 @@ def _load_document(text: str) -> dict[str, Any]:
 
 
 def validation_lines(exc: ValidationError) -> list[str]:
+    """One line per invalid field, for a ticket comment or a Slack reply. The request model's
+    messages quote the bad value, so credential-like parts (a URL's userinfo and query, a webhook
+    URL, a token) are masked."""
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "request"
-        lines.append(f"- `{where}`: {err['msg'].removeprefix('Value error, ')}")
+        lines.append(mask_credentials(f"- `{where}`: {err['msg'].removeprefix('Value error, ')}"))
     return lines
 
 
@@ -141,7 +145,7 @@ def _decide(text: str, origin: TicketOrigin, *, retrigger: str, reason: str) -> 
             action="invalid",
             reason=f"{reason}: no valid request document",
             origin=origin,
-            comment=invalid_comment([f"- {exc.message}"], retrigger=retrigger),
+            comment=invalid_comment([mask_credentials(f"- {exc.message}")], retrigger=retrigger),
         )
     except ValidationError as exc:
         return TicketDecision(
@@ -363,6 +367,9 @@ def comment_payload(
         )
     elif not url.startswith("https://"):
         raise InvalidRequest(f"cannot comment on {origin.system} {origin.ref}: no https comment URL is known")
+    # The last stop before a ticket: whatever the text quotes (a validation error, a run's failure),
+    # credential-like values are masked. Our own console links are kept intact.
+    text = mask_credentials(text)
     text = text if len(text) <= MAX_COMMENT else text[: MAX_COMMENT - 20] + "\n…(truncated)"
     headers = {"Content-Type": "application/json", "Accept": "application/json", "Authorization": ""}
     if origin.system == "github":

@@ -2,9 +2,15 @@
 systems, plus the asynchronous jobs it hands to itself.
 
 Every request is routed by path, size-checked and verified before its body is parsed: a bad
-signature, a replay or an oversized body gets 401/413 and starts nothing. Slack gets its
-acknowledgement at once; slow work runs as a Job (an `InvocationType=Event` invocation of this
+signature, a stale Slack timestamp or an oversized body gets 401/413 and starts nothing. Slack gets
+its acknowledgement at once; slow work runs as a Job (an `InvocationType=Event` invocation of this
 same function) that posts its result to Slack's response_url.
+
+Replays. The signatures cover the body only (Slack: the timestamp and the body), not the delivery
+id header, so a captured signed request could come back under a new `X-GitHub-Delivery` (or, for
+Slack, within the 5-minute window). Besides the delivery id (or Slack's trigger_id), every request
+that would start something also claims a digest of what was signed; a request whose digest was
+claimed before is a replay: it gets the answer the first one got and starts nothing.
 
 Routes (POST only): /slack/commands, /slack/interactions, /github, /jira, /servicenow.
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import time
@@ -46,7 +53,7 @@ from openflow_autopilot.triggers.store import (
     IdempotencyStore,
     MemoryIdempotencyStore,
 )
-from openflow_autopilot.triggers.verify import Source, lower_headers, verify_request
+from openflow_autopilot.triggers.verify import SLACK_MAX_AGE_SECONDS, Source, lower_headers, verify_request
 
 __all__ = ["ROUTES", "WebhookConfig", "WebhookDeps", "handle", "lambda_entry"]
 
@@ -60,6 +67,15 @@ ROUTES: dict[str, Source] = {
     "/servicenow": "servicenow",
 }
 RequestLoader = Callable[[str], Any]  # request name -> the parsed YAML/JSON document
+
+# How long a Slack command's replay keys are kept. verify_slack accepts a timestamp up to 5 minutes
+# either side of the clock, so one signed request stays acceptable for 10 minutes in all; keys kept
+# for 10 minutes from the first sighting outlive that whole span (plus a minute for whole-second
+# rounding and clock skew between containers). Past it the timestamp check refuses the request
+# before it gets here, and trigger_id is inside the signed body, so it cannot come back later with
+# a fresh timestamp either. The configured TTL (30 days, sized for GitHub's redeliveries) would
+# only fill the table.
+SLACK_REPLAY_TTL_SECONDS = 2 * SLACK_MAX_AGE_SECONDS + 60
 
 
 class WebhookDeps:
@@ -274,7 +290,7 @@ def handle(
     at = datetime.fromtimestamp(now, UTC)
     try:
         if route == "/slack/commands":
-            return _slack_command(body, config, deps, at)
+            return _slack_command(body, headers, config, deps, now, at)
         if route == "/slack/interactions":
             return _slack_interaction(body, config, deps, at)
         assert source != "slack"
@@ -294,19 +310,97 @@ def handle(
         return _response(500, {"error": "internal error"})
 
 
-def _slack_command(body: bytes, config: WebhookConfig, deps: WebhookDeps, at: datetime) -> dict[str, Any]:
+# --- replays ------------------------------------------------------------------------------------
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _answer_note(status: int, body: Mapping[str, Any]) -> str:
+    """The first answer, kept with the claim so a replay gets the same status and body."""
+    return json.dumps({"statusCode": status, "body": body}, separators=(",", ":"), sort_keys=True)
+
+
+def _stored_answer(note: str, fallback: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(note)
+    except (TypeError, ValueError):
+        data = None
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("statusCode"), int)
+        and isinstance(data.get("body"), dict)
+    ):
+        return _response(data["statusCode"], data["body"])
+    return _response(200, fallback)  # a record written by an older version, or without an answer
+
+
+def _release_quietly(deps: WebhookDeps, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            deps.store.release(key)
+        except Exception as exc:  # the record then expires through its TTL
+            logger.warning("could not release an idempotency key", extra={"error": type(exc).__name__})
+
+
+def _claim_all(
+    deps: WebhookDeps, claims: list[tuple[str, str]], *, now: float, ttl_seconds: int
+) -> tuple[int, str] | None:
+    """Claim every (key, note) in order (each a conditional put). None when all were free; else
+    (index, note) of the first key held already, after releasing the keys this call did claim:
+    a request that starts nothing leaves no record of its own."""
+    claimed: list[str] = []
+    for index, (key, note) in enumerate(claims):
+        claim = deps.store.claim(key, now=now, ttl_seconds=ttl_seconds, note=note)
+        if not claim.first:
+            _release_quietly(deps, claimed)
+            return index, claim.note
+        claimed.append(key)
+    return None
+
+
+def _slack_keys(trigger_id: str, headers: Mapping[str, str], body: bytes) -> list[str]:
+    # trigger_id is unique per command invocation; the signed base string catches a replay of a
+    # command sent without one. Both come from verified input only.
+    signed = b"v0:" + headers.get("x-slack-request-timestamp", "").encode() + b":" + body
+    keys = [f"slack:signed:{_digest(signed)}"]
+    if trigger_id:
+        keys.insert(0, f"slack:trigger:{_digest(trigger_id.encode())}")
+    return keys
+
+
+def _slack_command(
+    body: bytes,
+    headers: Mapping[str, str],
+    config: WebhookConfig,
+    deps: WebhookDeps,
+    now: float,
+    at: datetime,
+) -> dict[str, Any]:
     fields = form_fields(body)
     if fields.get("ssl_check") == "1":  # Slack's periodic certificate check
         return _response(200)
-    plan = plan_command(parse_command(fields), config=config, now=at)
+    command = parse_command(fields)
+    plan = plan_command(command, config=config, now=at)
     ack = plan.ack
     if plan.job is not None:
+        # Only a command that dispatches work is claimed: any other answer is computed from the
+        # signed body alone, so a replay of it gets the same answer anyway.
+        keys = _slack_keys(command.trigger_id, headers, body)
+        note = _answer_note(200, ack)
+        held = _claim_all(deps, [(k, note) for k in keys], now=now, ttl_seconds=SLACK_REPLAY_TTL_SECONDS)
+        if held is not None:
+            logger.warning(
+                "replayed slack command ignored",
+                extra={"subcommand": plan.subcommand, "key": keys[held[0]].split(":")[1]},
+            )
+            return _stored_answer(held[1], ack)
         try:
             deps.dispatch(plan.job)
         except Exception as exc:  # Slack still gets an answer in time, saying the work did not start
             logger.error(
                 "could not dispatch a Slack job", extra={"kind": plan.job.kind, "error": type(exc).__name__}
             )
+            _release_quietly(deps, keys)  # nothing was started: the records must not claim it was
             ack = ephemeral(":x: Could not start that just now; please try again in a minute.")
     logger.info("slack command", extra={"subcommand": plan.subcommand, "job": plan.job is not None})
     return _response(200, ack)
@@ -351,27 +445,46 @@ def _ticket(
         logger.info("ticket event ignored", extra=log)
         return _response(200, {"status": "ignored", "reason": decision.reason})
     origin = decision.origin
+    ttl = config.idempotency_ttl_seconds
+    # The delivery id (a redelivery reuses it) and the signed body (a replay under a new delivery
+    # id, which the signature does not cover, resends the same bytes). The delivery record keeps
+    # its note as before (the execution name); the body record keeps the first answer.
     key = f"delivery:{system}:{origin.delivery_id}"
+    body_key = f"body:{system}:{_digest(body)}"
     if decision.action == "invalid":
-        claim = deps.store.claim(
-            key, now=now, ttl_seconds=config.idempotency_ttl_seconds, note="invalid request"
+        answer: dict[str, Any] = {"status": "invalid", "reason": decision.reason}
+        held = _claim_all(
+            deps, [(key, "invalid request"), (body_key, _answer_note(200, answer))], now=now, ttl_seconds=ttl
         )
-        if claim.first and origin.comment_url and decision.comment:
+        if held is not None and held[0] == 0:
+            logger.info("ticket request invalid", extra={**log, "duplicate": True})
+            return _response(200, {"status": "duplicate", "reason": decision.reason})
+        if held is not None:
+            logger.warning("replayed ticket delivery ignored", extra=log)
+            return _stored_answer(held[1], answer)
+        if origin.comment_url and decision.comment:
             _dispatch_best_effort(
                 deps, Job(kind="comment", requested_at=at, origin=origin, text=decision.comment)
             )
-        logger.info("ticket request invalid", extra={**log, "duplicate": not claim.first})
-        return _response(
-            200, {"status": "invalid" if claim.first else "duplicate", "reason": decision.reason}
-        )
+        logger.info("ticket request invalid", extra={**log, "duplicate": False})
+        return _response(200, answer)
     if not config.provision_state_machine_arn:
         raise ConfigurationError("PROVISION_STATE_MACHINE_ARN is not set")
     assert decision.request is not None and decision.request_name is not None
     name = execution_name(system, origin.delivery_id, decision.request_name)
-    claim = deps.store.claim(key, now=now, ttl_seconds=config.idempotency_ttl_seconds, note=name)
-    if not claim.first:
+    # Written before the start, so this is the answer for a start that succeeds; one that fails
+    # releases both records. (A first delivery that met ExecutionAlreadyExists, its records lost,
+    # answered "already started"; its replays are told "started" with the same execution.)
+    first_answer = {"status": "started", "execution": name}
+    held = _claim_all(
+        deps, [(key, name), (body_key, _answer_note(202, first_answer))], now=now, ttl_seconds=ttl
+    )
+    if held is not None and held[0] == 0:
         logger.info("duplicate delivery", extra=log)
-        return _response(200, {"status": "duplicate", "execution": claim.note})
+        return _response(200, {"status": "duplicate", "execution": held[1]})
+    if held is not None:
+        logger.warning("replayed ticket delivery ignored", extra=log)
+        return _stored_answer(held[1], {"status": "duplicate"})
     try:
         started = start_named_execution(
             deps.sfn,
@@ -381,6 +494,7 @@ def _ticket(
         )
     except Exception:
         deps.store.release(key)  # let the vendor's retry try again
+        deps.store.release(body_key)
         raise
     if not started.already_started and origin.comment_url:
         text = (
