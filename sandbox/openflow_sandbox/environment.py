@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -21,6 +22,7 @@ import psycopg
 import yaml
 
 from openflow_autopilot.phases.stack import CAPABILITIES
+from openflow_autopilot.request_rules import LOOPBACK_ENV
 from openflow_sandbox import ssm_bridge, stack_delete
 from openflow_sandbox.agent import SimulatedAgents
 from openflow_sandbox.connector_relay import ConnectorRelay
@@ -82,6 +84,7 @@ class Sandbox:
         self.source_secret_arn = ""
         self.timings = Timings()
         self._started = False
+        self._saved_loopback: tuple[str | None] | None = None  # (value before start,) while started
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -90,6 +93,11 @@ class Sandbox:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its metrics warning is noise here
         t0 = time.perf_counter()
+        # The source PostgreSQL listens on 127.0.0.1: requests may name a loopback source.host here
+        # (request_rules.check_source_host), in this process and so in the functions it runs.
+        if self._saved_loopback is None:
+            self._saved_loopback = (os.environ.get(LOOPBACK_ENV),)
+        os.environ[LOOPBACK_ENV] = "1"
         try:
             self.moto.start()
             self.timings.seconds["moto"] = time.perf_counter() - t0
@@ -163,6 +171,12 @@ class Sandbox:
                 logging.getLogger(__name__).warning(
                     "sandbox: stopping %s failed: %s", type(part).__name__, exc
                 )
+        if self._saved_loopback is not None:
+            (before,), self._saved_loopback = self._saved_loopback, None
+            if before is None:
+                os.environ.pop(LOOPBACK_ENV, None)
+            else:
+                os.environ[LOOPBACK_ENV] = before
         self._started = False
 
     def __enter__(self) -> Sandbox:
@@ -300,4 +314,5 @@ class Sandbox:
             "SNOWFLAKE_PORT": str(self.snowflake.port),
             "SNOWFLAKE_PROTOCOL": "http",
             "AWS_ENDPOINT_URL": self.moto.endpoint,
+            LOOPBACK_ENV: "1",  # the source PostgreSQL is on 127.0.0.1
         }

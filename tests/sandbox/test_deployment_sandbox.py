@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.phases.deployment import ensure_deployment
+from openflow_autopilot.phases.stack import stack_name_for
 from openflow_autopilot.snowflake.session import Sql
 from openflow_sandbox.agent import REPOSITORIES
 from openflow_sandbox.demo import run_provisioning
@@ -22,6 +23,7 @@ from openflow_sandbox.openflow_ui import download_template
 from openflow_sandbox.snowflake import SnowflakeEmulator
 
 pytestmark = pytest.mark.sandbox
+STACK = stack_name_for("SALES_CDC_DEPLOYMENT")
 EVENTS = "OPENFLOW.OPENFLOW.OPENFLOW_EVENTS"
 
 
@@ -80,7 +82,7 @@ def test_the_stack_is_created_from_the_repaired_template_and_the_agent_turns_the
     [create] = phase(report, "Stack").actions
     assert create["kind"] == "create_stack" and create["statement"].endswith("/template/repaired.yaml")
     cfn = boto3.client("cloudformation", region_name=REGION)
-    body = cfn.get_template(StackName="openflow-sales-cdc-deployment")["TemplateBody"]
+    body = cfn.get_template(StackName=STACK)["TemplateBody"]
     assert "${!!exists_check}" not in body and "$exists_check" in body
     assert "--tags $agent_tags" not in body
 
@@ -135,7 +137,7 @@ def test_a_template_that_is_never_uploaded_fails_with_what_to_do() -> None:
         assert "upload it to" in note["diagnosis"]["message"]
         cfn = boto3.client("cloudformation", region_name=REGION)
         names = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
-        assert "openflow-sales-cdc-deployment" not in names
+        assert STACK not in names
 
 
 def test_a_data_plane_key_edited_by_hand_is_restored_to_the_deployments_key(sandbox: Sandbox) -> None:
@@ -153,7 +155,7 @@ def test_a_data_plane_key_edited_by_hand_is_restored_to_the_deployments_key(sand
     assert report.status == "SUCCEEDED", report.cause
     assert any(a["target"].startswith("OFD004") for a in phase(report, "TemplateDoctor").actions)
     cfn = boto3.client("cloudformation", region_name=REGION)
-    params = cfn.describe_stacks(StackName="openflow-sales-cdc-deployment")["Stacks"][0]["Parameters"]
+    params = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Parameters"]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in params}["DataPlaneKey"] == key
 
 
@@ -222,7 +224,9 @@ def deployment_request(generation: int = 2) -> ProvisionRequest:
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "ADMIN",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-AbCdEf"
+                ),
             },
             "openflow": {"generation": generation, "deployment_name": "DEP"},
             "aws": {"region": REGION},

@@ -66,7 +66,9 @@ def make_request(**destination: Any) -> ProvisionRequest:
             "snowflake": {
                 "account": ACCOUNT,
                 "admin_user": "ADMIN",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-AbCdEf"
+                ),
             },
             "openflow": {"deployment_name": "DEP"},
             "aws": {"region": REGION},

@@ -17,6 +17,7 @@ import pytest
 
 from openflow_autopilot.errors import RETRYABLE_ERROR_NAMES
 from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORY_NAMES
+from openflow_autopilot.phases.stack import stack_name_for
 from openflow_sandbox import fault_table
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import LOGIN_USER, SOURCE_DATABASE, Sandbox
@@ -31,6 +32,7 @@ from openflow_sandbox.faults import (
 )
 
 pytestmark = pytest.mark.sandbox
+STACK = stack_name_for("SALES_CDC_DEPLOYMENT")
 
 
 @dataclass
@@ -319,7 +321,7 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     # nothing created twice: each AWS create carried out once, each Snowflake change made once
     creations = aws_creations(sandbox)
     assert {k: n for k, n in creations.items() if n > 1} == {}
-    assert creations[("cloudformation:CreateStack", "openflow-sales-cdc-deployment")] == 1
+    assert creations[("cloudformation:CreateStack", STACK)] == 1
     assert sum(1 for action, _ in creations if action == "secretsmanager:CreateSecret") == 2
     assert sum(1 for action, _ in creations if action == "rds:CreateDBParameterGroup") == 1
     # the power schedules (a stop and a start) and the watch's

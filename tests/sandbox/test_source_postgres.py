@@ -186,7 +186,11 @@ def test_adding_a_table_adds_just_that_table_and_dropping_one_removes_just_that_
         "add 1 table(s) to publication openflow_pub: public.items",
         f"grant SELECT on 1 table(s) to {db.user}: public.items",
     ]
-    removed = prepare_source(db.conn, tables="sample_data,items", **kwargs)
+    # a publication is never narrowed unless asked: the table nobody requests any more stays
+    kept = prepare_source(db.conn, tables="sample_data,items", **kwargs)
+    assert kept.actions == [] and kept.kept_tables == ["public.orders"]
+    assert ("public", "orders") in publication_tables(db, "openflow_pub")
+    removed = prepare_source(db.conn, tables="sample_data,items", exact=True, **kwargs)
     assert removed.actions == ["remove 1 table(s) from publication openflow_pub: public.orders"]
     assert publication_tables(db, "openflow_pub") == {("public", "sample_data"), ("public", "items")}
 
@@ -197,7 +201,8 @@ def test_a_plan_lists_the_actions_and_changes_nothing(db: Db) -> None:
     plan = prepare_source(
         db.conn, tables="sample_data", publication="openflow_pub", user=db.user, plan_only=True
     )
-    assert plan.planned and len(plan.actions) == 6 and not plan.changed
+    assert plan.planned and len(plan.actions) == 7 and not plan.changed
+    assert f"mark role {db.user} as created by openflow-autopilot" in plan.actions
     assert catalog_snapshot(db) == before
 
 
@@ -207,9 +212,10 @@ def test_an_existing_publication_is_brought_to_exactly_the_requested_tables_and_
         "CREATE PUBLICATION openflow_pub FOR TABLE stray, sample_data WHERE (id > 1) "
         "WITH (publish = 'insert');"
     )
-    result = prepare_source(
-        db.conn, tables="sample_data", publication="openflow_pub", user=db.user, password="pw-1"
-    )
+    kwargs: dict[str, Any] = {"tables": "sample_data", "publication": "openflow_pub", "user": db.user}
+    shared = prepare_source(db.conn, password="pw-1", plan_only=True, **kwargs)
+    assert shared.kept_tables == ["public.stray"] and not any("remove" in a for a in shared.actions)
+    result = prepare_source(db.conn, password="pw-1", exact=True, **kwargs)
     assert publication_tables(db, "openflow_pub") == {("public", "sample_data")}
     assert db.rows("SELECT pubupdate, pubdelete, pubtruncate, pubviaroot FROM pg_publication") == [
         (True, True, True, True)
@@ -250,7 +256,9 @@ def test_a_table_with_a_primary_key_and_replica_identity_full_blocks_source_pref
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "JDOE",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-AbCdEf"
+                ),
             },
             "openflow": {"deployment_name": "SALES_CDC_DEPLOYMENT"},
             "aws": {"region": "us-east-1"},
@@ -258,7 +266,9 @@ def test_a_table_with_a_primary_key_and_replica_identity_full_blocks_source_pref
                 "host": server.host,
                 "port": server.port,
                 "database": db.name,
-                "master_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf",
+                "master_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/pg-AbCdEf"
+                ),
                 "tables": ["public.sample_data", 'sales."Orders"'],
             },
         }
@@ -425,6 +435,60 @@ def test_an_existing_roles_password_changes_only_when_asked(db: Db) -> None:
         assert connector.info.user == db.user
 
 
+@pytest.mark.parametrize("who", ["login", "superuser", "rds_superuser", "reserved"])
+def test_the_replication_user_is_never_an_administrative_role_and_nothing_changes(db: Db, who: str) -> None:
+    db.conn.execute(SAMPLE_DATA)
+    user, conn = db.user, db.conn
+    if who == "login":  # an admin of its own name (postgres itself is refused by its name already)
+        user = f"admin_{db.name}"
+        db.conn.execute(
+            sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD 'admin-pw'").format(sql.Identifier(user))
+        )
+        conn = connect(with_credentials(db.dsn, user, "admin-pw"))
+    elif who == "superuser":
+        db.conn.execute(sql.SQL("CREATE ROLE {} SUPERUSER LOGIN").format(sql.Identifier(user)))
+    elif who == "rds_superuser":
+        db.conn.execute("CREATE ROLE rds_superuser")
+        db.conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE rds_superuser").format(sql.Identifier(user)))
+    else:
+        user = "rdsadmin"
+    passwords = "SELECT rolname, rolpassword FROM pg_authid ORDER BY 1"
+    before = catalog_snapshot(db), db.rows(passwords)
+    try:
+        with pytest.raises(InvalidRequest, match=r"source\.replication_user") as caught:
+            prepare_source(conn, tables="sample_data", publication="openflow_pub", user=user, password="pw-x")
+        assert "pw-x" not in str(caught.value)
+        reason = {"login": "logs in as", "superuser": "a superuser", "rds_superuser": "rds_superuser"}
+        assert reason.get(who, "reserved") in caught.value.message
+        assert (catalog_snapshot(db), db.rows(passwords)) == before
+    finally:
+        if conn is not db.conn:
+            conn.close()
+        if who in ("superuser", "rds_superuser", "login"):
+            db.conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
+        if who == "rds_superuser":
+            db.conn.execute("DROP ROLE rds_superuser")
+
+
+def test_a_role_the_workflow_did_not_create_is_used_only_when_asked_and_its_password_never_changes(
+    db: Db,
+) -> None:
+    db.conn.execute(SAMPLE_DATA)
+    db.conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'theirs'").format(sql.Identifier(db.user)))
+    kwargs: dict[str, Any] = {"tables": "sample_data", "publication": "openflow_pub", "user": db.user}
+    before = catalog_snapshot(db)
+    with pytest.raises(InvalidRequest, match="was not created by openflow-autopilot") as caught:
+        prepare_source(db.conn, password="ours", update_password=True, **kwargs)
+    assert "use_existing_replication_user" in (caught.value.fix or "")
+    with pytest.raises(InvalidRequest, match="is never changed"):
+        prepare_source(db.conn, password="ours", update_password=True, use_existing=True, **kwargs)
+    assert catalog_snapshot(db) == before
+    used = prepare_source(db.conn, password="theirs", use_existing=True, **kwargs)
+    assert not any("password" in a or "create role" in a for a in used.actions), used.actions
+    with db.connector("theirs") as connector:  # its own password still works
+        assert connector.info.user == db.user
+
+
 def test_an_admin_without_the_needed_privileges_gets_permission_denied_and_nothing_changes(db: Db) -> None:
     db.conn.execute(SAMPLE_DATA)
     weak = f"weak_admin_{db.name}"
@@ -525,6 +589,52 @@ def test_source_prepare_exits_1_on_blocking_findings_and_3_when_the_proof_cannot
     assert cli_source.main([*base, "--tables", "sample_data"]) == 3
     assert "add --update-password" in capsys.readouterr().out
     assert cli_source.main([*base, "--tables", "sample_data", "--update-password"]) == 0
+
+
+def test_source_prepare_refuses_the_login_role_and_writes_no_password_file(
+    db: Db, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db.conn.execute(SAMPLE_DATA)
+    login = f"admin_{db.name}"
+    db.conn.execute(
+        sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD 'admin-pw'").format(sql.Identifier(login))
+    )
+    password_file = tmp_path / "new.password"
+    dsn = with_credentials(db.dsn, login, "admin-pw")
+    argv = ["source", "prepare", "--dsn", dsn, "--tables", "sample_data", "--publication", "openflow_pub",
+            "--user", login, "--password-file", str(password_file)]  # fmt: skip
+    before = db.rows("SELECT rolpassword FROM pg_authid WHERE rolname = %s", login)
+    try:
+        assert cli_source.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "source.replication_user" in err and "logs in as" in err and "Traceback" not in err
+        assert not password_file.exists() and "admin-pw" not in err
+        assert db.rows("SELECT rolpassword FROM pg_authid WHERE rolname = %s", login) == before
+        assert db.rows("SELECT count(*) FROM pg_publication") == [(0,)]
+    finally:
+        db.conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(login)))
+
+
+def test_source_prepare_exact_shows_what_it_would_drop_and_needs_a_yes(
+    db: Db, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.conn.execute(
+        SAMPLE_DATA
+        + "CREATE TABLE shared (id int PRIMARY KEY); CREATE PUBLICATION openflow_pub FOR TABLE shared;"
+    )
+    monkeypatch.setenv("CONNECTOR_PW", "pw-exact")
+    base = ["source", "prepare", "--dsn", db.dsn, "--tables", "sample_data", "--publication", "openflow_pub",
+            "--user", db.user, "--password-env", "CONNECTOR_PW", "--no-proof"]  # fmt: skip
+    assert cli_source.main(base) == 0
+    assert "Kept in publication openflow_pub" in capsys.readouterr().out
+    assert ("public", "shared") in publication_tables(db, "openflow_pub")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli_source.main([*base, "--exact"]) == 2
+    err = capsys.readouterr().err
+    assert "--exact removes 1 member(s)" in err and "public.shared" in err and "--yes" in err
+    assert ("public", "shared") in publication_tables(db, "openflow_pub")
+    assert cli_source.main([*base, "--exact", "--yes"]) == 0
+    assert publication_tables(db, "openflow_pub") == {("public", "sample_data")}
 
 
 # --- LocalPostgres itself ---------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def request(**schedule: Any) -> dict[str, Any]:
         "snowflake": {
             "account": "MYORG-MYACCOUNT",
             "admin_user": "JDOE",
-            "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-Ab",
+            "credentials_secret_arn": (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-Ab"
+            ),
         },
         "openflow": {"deployment_name": DEPLOYMENT},
         "aws": {"region": "us-east-1"},

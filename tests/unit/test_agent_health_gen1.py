@@ -49,14 +49,18 @@ def request() -> Any:
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "JDOE",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-AbCdEf"
+                ),
             },
             "openflow": {"generation": 1, "deployment_name": "LEGACY"},
             "aws": {"region": "us-east-1"},
             "source": {
                 "host": "db.example.com",
                 "database": "sales",
-                "master_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf",
+                "master_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/pg-AbCdEf"
+                ),
                 "tables": ["public.orders"],
             },
         }

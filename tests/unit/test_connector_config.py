@@ -98,11 +98,13 @@ def request() -> ProvisionRequest:
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "JDOE",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-AbCdEf",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-AbCdEf"
+                ),
             },
             "openflow": {"deployment_name": "DEP"},
             "aws": {"region": "us-east-1"},
-            "source": {"database": "app", "tables": ["public.sample_data"]},
+            "source": {"host": "db.example.com", "database": "app", "tables": ["public.sample_data"]},
         }
     )
 

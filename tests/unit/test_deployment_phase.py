@@ -76,7 +76,9 @@ def request(generation: int = 2) -> ProvisionRequest:
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "JDOE",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-Ab",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/x-Ab"
+                ),
             },
             "openflow": {"generation": generation, "deployment_name": "DEP"},
             "aws": {"region": "us-east-1"},

@@ -41,7 +41,9 @@ def request(account: str = "MYORG-MYACCOUNT", deployment: str = "sales_cdc_deplo
         "snowflake": {
             "account": account,
             "admin_user": "JDOE",
-            "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:login-Ab",
+            "credentials_secret_arn": (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/login-Ab"
+            ),
         },
         "openflow": {"deployment_name": deployment},
         "aws": {"region": "ap-northeast-1"},

@@ -43,7 +43,9 @@ def request(schedule: dict[str, Any] | None = None) -> dict[str, Any]:
         "snowflake": {
             "account": "MYORG-MYACCOUNT",
             "admin_user": "JDOE",
-            "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-Ab",
+            "credentials_secret_arn": (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/x-Ab"
+            ),
         },
         "openflow": {"deployment_name": "sales_cdc_deployment"},
         "aws": {"region": "us-east-1"},

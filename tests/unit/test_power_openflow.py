@@ -105,7 +105,9 @@ def request_() -> ProvisionRequest:
             "snowflake": {
                 "account": "MYORG-MYACCOUNT",
                 "admin_user": "JDOE",
-                "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-Ab",
+                "credentials_secret_arn": (
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/x-Ab"
+                ),
             },
             "openflow": {"deployment_name": "SALES_CDC_DEPLOYMENT"},
             "aws": {"region": "us-east-1"},

@@ -3,6 +3,7 @@ recreate a rolled-back stack, diagnose a failure from the stack events, bound th
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from openflow_autopilot.aws.s3uri import S3Location
-from openflow_autopilot.errors import BudgetExhausted, StackFailed
-from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
+from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed, StackFailed
+from openflow_autopilot.phases.stack import (
+    check_stack,
+    ensure_stack,
+    find_stack,
+    legacy_stack_name,
+    stack_name_for,
+)
 
 TEMPLATE = '{"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}}'
 LOCATION = S3Location("artifacts", "executions/e1/template/repaired.yaml")
@@ -83,7 +90,44 @@ def ensure(cfn: Any, **kwargs: Any) -> Any:
 
 
 def test_a_stack_name_is_derived_from_the_deployment_in_cloudformations_alphabet() -> None:
-    assert stack_name_for("SALES_CDC_DEPLOYMENT") == "openflow-sales-cdc-deployment"
+    digest = hashlib.sha256(b"SALES_CDC_DEPLOYMENT").hexdigest()[:8]
+    assert stack_name_for("SALES_CDC_DEPLOYMENT") == f"openflow-sales-cdc-deployment-{digest}"
+    assert legacy_stack_name("SALES_CDC_DEPLOYMENT") == "openflow-sales-cdc-deployment"
+
+
+def test_deployments_whose_names_fold_alike_get_different_stacks() -> None:
+    names = {stack_name_for(d) for d in ("SALES_CDC", "SALES$CDC", "sales-cdc", "Sales_Cdc")}
+    assert len(names) == 4
+    long = stack_name_for("A" * 250 + "1"), stack_name_for("A" * 250 + "2")
+    assert long[0] != long[1] and all(len(n) <= 128 and n[0].isalpha() for n in long)
+
+
+def _stack(cfn: Any, name: str, tags: dict[str, str]) -> None:
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody='{"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}',
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+
+
+@mock_aws
+def test_a_stack_of_another_deployment_is_refused_and_an_earlier_releases_stack_is_kept() -> None:
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    ours = {"managed-by": "openflow-autopilot", "openflow:deployment": "SALES_CDC"}
+    assert find_stack(cfn, "SALES_CDC") == (stack_name_for("SALES_CDC"), None)
+    # an earlier release named it without the hash: that stack is still this deployment's
+    _stack(cfn, "openflow-sales-cdc", ours)
+    name, stack = find_stack(cfn, "SALES_CDC")
+    assert name == "openflow-sales-cdc" and stack is not None
+    # "sales-cdc" (quoted) folds to the same legacy name, but the stack's tags name SALES_CDC
+    assert find_stack(cfn, "sales-cdc") == (stack_name_for("sales-cdc"), None)
+    # a stack under the new name that is not this deployment's is never adopted
+    _stack(cfn, stack_name_for("OTHER"), {"managed-by": "openflow-autopilot", "openflow:deployment": "X"})
+    with pytest.raises(PreconditionFailed, match="belongs to deployment 'X'"):
+        find_stack(cfn, "OTHER")
+    _stack(cfn, stack_name_for("HAND_MADE"), {})
+    with pytest.raises(PreconditionFailed, match="was not created by openflow-autopilot"):
+        find_stack(cfn, "HAND_MADE")
 
 
 def test_a_missing_stack_is_created_from_the_repaired_template_url() -> None:

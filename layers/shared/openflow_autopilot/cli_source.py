@@ -46,6 +46,7 @@ from openflow_autopilot.postgres.names import (
 )
 from openflow_autopilot.postgres.prepare import prepare_source
 from openflow_autopilot.postgres.proof import first_touchable, prove_replication, touch_row
+from openflow_autopilot.postgres.role_guard import check_replication_user, read_facts
 
 OK, BLOCKING, CANNOT_RUN, PROOF_FAILED = 0, 1, 2, 3
 
@@ -212,6 +213,38 @@ def _prove(
     return proof, None
 
 
+def _confirm_narrowing(
+    conn: Connection, args: argparse.Namespace, tables: list[TableName], user: str
+) -> None:
+    """--exact drops the publication's other members: they are shown first, and dropped only after
+    --yes or a confirmation at the terminal."""
+    plan = prepare_source(
+        conn,
+        tables=tables,
+        publication=args.publication,
+        user=user,
+        plan_only=True,
+        use_existing=args.use_existing_role,
+        exact=False,
+    )
+    if not plan.kept_tables:
+        return
+    print(
+        f"--exact removes {len(plan.kept_tables)} member(s) from publication {plan.publication} that "
+        f"--tables does not list: {', '.join(plan.kept_tables)}",
+        file=sys.stderr,
+    )
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidRequest(
+            "--exact would remove the members listed above and nobody confirmed it; nothing was changed",
+            fix="add --yes if no one else uses the publication, or drop --exact to keep them",
+        )
+    if input("Remove them? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise InvalidRequest("--exact: not confirmed; nothing was changed", fix="drop --exact to keep them")
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     out = _Output(args.json)
     try:
@@ -238,7 +271,23 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                 print("Nothing was changed.")
             return BLOCKING
         try:
-            if password.source == "file" and password.value is None and not args.plan:
+            # the role is checked before a password file is written: a refused run leaves nothing behind
+            generate = password.source == "file" and password.value is None and not args.plan
+            if generate and args.use_existing_role:
+                raise InvalidRequest(
+                    f"--password-file: {password.location} does not exist; with --use-existing-role the "
+                    "role's own password is needed (it is never changed)",
+                    fix="write it to that file (mode 0600) or pass --password-env VAR",
+                )
+            check_replication_user(
+                read_facts(conn, user),
+                user,
+                use_existing=args.use_existing_role,
+                set_password=args.update_password or generate,
+            )
+            if args.exact and not args.plan:
+                _confirm_narrowing(conn, args, tables, user)
+            if generate:
                 password = _password_from_file(Path(password.location), create=True)
             result = prepare_source(
                 conn,
@@ -249,6 +298,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                 update_password=args.update_password or password.generated,
                 plan_only=args.plan,
                 report=report,
+                use_existing=args.use_existing_role,
+                exact=args.exact,
             )
         except (PreconditionFailed, PermissionDenied) as exc:
             return out.error(exc, BLOCKING)
@@ -294,6 +345,11 @@ def _print_prepare(
             print(f"  - {action}")
     else:
         print("No changes needed: the source is already prepared.")
+    if result.kept_tables:
+        print(
+            f"Kept in publication {result.publication} (not in --tables; it may be shared, --exact removes "
+            f"them): {', '.join(result.kept_tables)}"
+        )
     if proof is not None:
         print(f"Replication proof: {'OK' if proof.ok else 'FAILED'}: {proof.message}")
     elif proof_error:
@@ -355,6 +411,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     prepare.add_argument(
         "--update-password", action="store_true", help="set the password even if the role already exists"
     )
+    prepare.add_argument(
+        "--use-existing-role",
+        action="store_true",
+        help="--user names a role that already exists and was not created by this tool: use it as it is "
+        "(its password is never changed; pass it with --password-env or an existing --password-file)",
+    )
+    prepare.add_argument(
+        "--exact",
+        action="store_true",
+        help="also remove the publication's members that --tables does not list (shown first; asks, or "
+        "--yes); without it an existing, possibly shared, publication is never narrowed",
+    )
+    prepare.add_argument("--yes", action="store_true", help="with --exact: remove them without asking")
     prepare.add_argument("--plan", action="store_true", help="show the actions without changing anything")
     prepare.add_argument("--proof-table", metavar="TABLE", help="table whose row the proof touches")
     prepare.add_argument("--no-proof", action="store_true", help="skip the replication proof")

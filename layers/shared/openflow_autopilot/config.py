@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -28,12 +28,17 @@ from pydantic import (
     model_validator,
 )
 
+from openflow_autopilot import request_rules as rules
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.request_file import load_request_data
 from openflow_autopilot.snowflake.identifiers import IdentifierError, check_identifier
 
 # org-account form, e.g. MYORG-MYACCOUNT (https://docs.snowflake.com/en/user-guide/admin-account-identifier)
 _ACCOUNT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}-[A-Za-z][A-Za-z0-9_]{0,254}$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+# a secret's name: letters, digits and /_+=.@-; `rds!` starts the RDS-managed master secrets
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:(?:rds!)?[A-Za-z0-9/_+=.@-]+$"
+)
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
@@ -64,7 +69,17 @@ def _secret_arn(value: str) -> str:
 
 
 SnowflakeName = Annotated[str, AfterValidator(_snowflake_ident)]
-SecretArn = Annotated[str, AfterValidator(_secret_arn)]
+# A secret under the prefix the functions may read (SecretsPrefix); the master secret may also be
+# the RDS-managed one (rds!...), which the template grants to the functions that read it.
+SecretArn = Annotated[str, AfterValidator(_secret_arn), AfterValidator(rules.granted_secret)]
+MasterSecretArn = Annotated[str, AfterValidator(_secret_arn), AfterValidator(rules.master_secret)]
+# Integers are strict: `true` is not 1 and "5432" is not a number.
+Int = Annotated[int, BeforeValidator(rules.strict_int)]
+# Roles and a user the workflow creates and grants: never a system role or user.
+AdminRole = Annotated[SnowflakeName, AfterValidator(rules.admin_role)]
+ServiceRole = Annotated[SnowflakeName, AfterValidator(rules.service_role)]
+RuntimeRole = Annotated[SnowflakeName, AfterValidator(rules.runtime_role)]
+ServiceUser = Annotated[SnowflakeName, AfterValidator(rules.not_system_user)]
 
 
 class Strict(BaseModel):
@@ -98,7 +113,7 @@ class SnowflakeSettings(Strict):
         "or {'user', 'password'}"
     )
     login_role: SnowflakeName = Field("ACCOUNTADMIN", description="Role the automation runs as")
-    admin_role: SnowflakeName = Field("OPENFLOW_ADMIN_ROLE", description="Openflow owner/admin role")
+    admin_role: AdminRole = Field("OPENFLOW_ADMIN_ROLE", description="Openflow owner/admin role")
     openflow_database: SnowflakeName = "OPENFLOW"
     openflow_schema: SnowflakeName = "OPENFLOW"
     image_repository: SnowflakeName = "OPENFLOW"
@@ -115,7 +130,7 @@ class SnowflakeSettings(Strict):
 
 
 class OpenflowSettings(Strict):
-    generation: Generation = Generation.GEN2
+    generation: Annotated[Generation, BeforeValidator(rules.strict_generation)] = Generation.GEN2
     deployment_name: SnowflakeName
     vpc_type: VpcType = VpcType.MANAGED
     subnet_ids: list[str] = Field(default_factory=list)
@@ -153,7 +168,10 @@ class OpenflowSettings(Strict):
     @classmethod
     def _s3(cls, v: str | None) -> str | None:
         if v is not None and not _S3_URI.match(v):
-            raise ValueError(f"{v!r} is not an S3 URI; use s3://bucket/key.yaml, or omit it to upload later")
+            raise ValueError(
+                f"{rules.masked_url(v)} is not an S3 URI; use s3://bucket/key.yaml (not a presigned URL), "
+                "or omit it to upload later"
+            )
         return v
 
     @model_validator(mode="after")
@@ -184,16 +202,29 @@ class SourceSettings(Strict):
     rds_instance_id: str | None = Field(
         None, description="RDS instance identifier; omit for plain PostgreSQL"
     )
-    host: str | None = Field(None, description="Endpoint override (else the RDS instance's endpoint)")
-    port: int = Field(5432, ge=1, le=65535)
+    host: Annotated[str, AfterValidator(rules.check_source_host)] | None = Field(
+        None, description="Endpoint override (else the RDS instance's): a DNS name or routable IP address"
+    )
+    port: Int = Field(5432, ge=1, le=65535)
     database: str = Field(min_length=1, max_length=63)
     tables: list[str] = Field(description="Tables to replicate, [schema.]table")
-    master_secret_arn: SecretArn | None = Field(
+    master_secret_arn: MasterSecretArn | None = Field(
         None, description="Secret with the admin login; default: the RDS-managed master secret"
     )
     publication: str = Field("openflow_pub", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    replication_user: str = Field("openflow_user", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    allow_reboot: bool = Field(False, description="May the workflow reboot the instance to apply parameters?")
+    replication_user: Annotated[str, AfterValidator(rules.check_replication_user)] = Field(
+        "openflow_user", pattern=r"^[a-z_][a-z0-9_]{0,62}$"
+    )
+    # Left out of dumps when false, so requests written before the field existed round-trip unchanged.
+    use_existing_replication_user: StrictBool = Field(
+        False,
+        exclude_if=lambda v: v is False,
+        description="the replication user already exists and is used as it is: the workflow never sets "
+        "its password",
+    )
+    allow_reboot: StrictBool = Field(
+        False, description="May the workflow reboot the instance for parameters?"
+    )
     jdbc_driver: str | None = Field(
         None,
         description="Gen 2: s3://<artifact bucket>/drivers/<file>.jar, the PostgreSQL JDBC driver to upload "
@@ -205,7 +236,7 @@ class SourceSettings(Strict):
     def _jdbc_driver(cls, v: str | None) -> str | None:
         if v is not None and (not _S3_URI.match(v) or not v.endswith(".jar")):
             raise ValueError(
-                f"{v!r} is not the S3 URI of a jar; write "
+                f"{rules.masked_url(v)} is not the S3 URI of a jar; write "
                 "s3://<artifact bucket>/drivers/postgresql-42.7.4.jar, or omit it to use the pinned release"
             )
         return v
@@ -237,16 +268,22 @@ class SourceSettings(Strict):
             )
         if len(set(v)) != len(v):
             raise ValueError("a table is listed twice")
-        return v
+        return rules.check_tables_unique(v)
+
+    @model_validator(mode="after")
+    def _where(self) -> SourceSettings:
+        if self.rds_instance_id is None and self.host is None:
+            raise ValueError("set rds_instance_id (an RDS instance) or host (any PostgreSQL)")
+        return self
 
 
 class DestinationSettings(Strict):
     database: SnowflakeName = "OPENFLOW_REPLICATED_DATA"
     warehouse: SnowflakeName = "OPENFLOW_COMPUTE_WH"
     warehouse_size: WarehouseSize = "MEDIUM"
-    auto_suspend_seconds: int = Field(300, ge=60, le=86400)
-    service_user: SnowflakeName = "OPENFLOW_SERVICE_USER"
-    service_role: SnowflakeName = "OPENFLOW_SERVICE_ROLE"
+    auto_suspend_seconds: Int = Field(300, ge=60, le=86400)
+    service_user: ServiceUser = "OPENFLOW_SERVICE_USER"
+    service_role: ServiceRole = "OPENFLOW_SERVICE_ROLE"
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -261,7 +298,7 @@ def _nifi_url(value: str) -> str:
     secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
     if not secure or not host or parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError(
-            f"{value!r} is not the https URL of the runtime's NiFi API; write it as "
+            f"{rules.masked_url(value)} is not the https URL of the runtime's NiFi API; write it as "
             "https://<runtime host>/nifi-api (no credentials, query or fragment: the token comes from "
             "nifi_token_secret_arn)"
         )
@@ -272,7 +309,7 @@ class RuntimeSettings(Strict):
     name: SnowflakeName = "POSTGRES_CDC_RUNTIME"
     # connectors/postgres/about asks for at least MEDIUM; SMALL is allowed with a warning
     size: Size = Size.MEDIUM
-    execute_as_role: SnowflakeName = Field(
+    execute_as_role: RuntimeRole = Field(
         "OPENFLOW_RUNTIME_ROLE",
         description="Gen 2: the runtime's EXECUTE_AS_ROLE, the identity its connector acts as (it reads "
         "the connector's secrets); created and granted what it needs by the workflow",
@@ -343,7 +380,7 @@ class OnHours(Strict):
     start: str
     end: str
     # Left out of dumps when false, so requests written before the field existed round-trip unchanged.
-    overnight: bool = Field(False, exclude_if=lambda v: v is False)
+    overnight: StrictBool = Field(False, exclude_if=lambda v: v is False)
 
     @field_validator("start", "end")
     @classmethod
@@ -400,12 +437,12 @@ class Schedule(Strict):
     on_hours: list[OnHours] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
     # The agent instance keeps running while runtimes are stopped unless the request opts in.
-    stop_agent: bool = Field(False, exclude_if=lambda v: v is False)
+    stop_agent: StrictBool = Field(False, exclude_if=lambda v: v is False)
     # The warehouse auto-suspends anyway; this suspends it at once when the runtime stops.
-    suspend_warehouse: bool = Field(False, exclude_if=lambda v: v is False)
+    suspend_warehouse: StrictBool = Field(False, exclude_if=lambda v: v is False)
     # When the WAL guard finds the source cannot keep WAL for the whole off period: False refuses
     # the stop; True stops anyway and schedules an early start within the safe time.
-    shorten_stops: bool = Field(False, exclude_if=lambda v: v is False)
+    shorten_stops: StrictBool = Field(False, exclude_if=lambda v: v is False)
 
     @field_validator("timezone")
     @classmethod
@@ -460,7 +497,11 @@ class NotificationTarget(Strict):
     @classmethod
     def _sns(cls, v: str | None) -> str | None:
         if v is not None and not _SNS_ARN.match(v):
-            raise ValueError(f"{v!r} is not an SNS topic ARN")
+            raise ValueError(
+                f"{rules.masked_url(v)} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>); "
+                "a Slack webhook URL is a secret: store it under the secrets prefix and set "
+                "slack_webhook_secret_arn"
+            )
         return v
 
     @model_validator(mode="after")
@@ -500,9 +541,9 @@ class ProvisionRequest(Strict):
     schedule: Schedule | None = None
     notifications: list[NotificationTarget] = Field(default_factory=list)
     watch: WatchSettings = Field(default_factory=WatchSettings, exclude_if=lambda v: v == WatchSettings())
-    allow_recreate_stack: bool = False
-    diagnose_only: bool = False
-    remove_canary: bool = Field(
+    allow_recreate_stack: StrictBool = False
+    diagnose_only: StrictBool = False
+    remove_canary: StrictBool = Field(
         False, description="delete the verification row at the source once it arrived"
     )
 
@@ -519,7 +560,8 @@ class ProvisionRequest(Strict):
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "request"
+        # the location only (a key is at most 64 characters here) and the message: never err["input"]
+        where = ".".join(str(p)[:64] for p in err["loc"]) or "request"
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {msg}")
     return "invalid provisioning request: " + "; ".join(lines)
@@ -536,14 +578,6 @@ def parse_request(data: Any) -> ProvisionRequest:
 
 
 def load_request_file(path: str | Path) -> ProvisionRequest:
-    """Read a YAML (or JSON) request file."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRequest(f"cannot read request file {p}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidRequest(f"request file {p} is not valid YAML: {exc}") from None
-    return parse_request(data)
+    """Read a YAML (or JSON) request file: at most 1 MiB of UTF-8 text, without aliases, deep
+    nesting or repeated keys (request_file.py); any failure is an InvalidRequest."""
+    return parse_request(load_request_data(path))

@@ -53,7 +53,13 @@ from openflow_autopilot.openflow.deployments import (
 )
 from openflow_autopilot.phases.connector import connector_name
 from openflow_autopilot.phases.source import slot_name
-from openflow_autopilot.phases.stack import describe, find_agent_instance, first_failure, stack_name_for
+from openflow_autopilot.phases.stack import (
+    describe,
+    find_agent_instance,
+    find_stack,
+    first_failure,
+    stack_name_for,
+)
 from openflow_autopilot.postgres.connection import Connection, translated_errors
 from openflow_autopilot.postgres.names import check_slot_name, parse_identifier
 from openflow_autopilot.power import openflow as openflow_power
@@ -496,9 +502,8 @@ def _request_stack_delete(cfn: Any, name: str, stack_id: str) -> None:
 
 
 def delete_stack(request: ProvisionRequest, access: TeardownAccess) -> TeardownStep:
-    name = stack_name_for(request.openflow.deployment_name)
     cfn = access.cloudformation
-    stack = describe(cfn, name)
+    name, stack = find_stack(cfn, request.openflow.deployment_name)  # never another deployment's
     if stack is None:
         return _step(StepName.STACK, StepStatus.ALREADY_GONE, [f"stack {name} does not exist"])
     stack_id, before = str(stack["StackId"]), str(stack["StackStatus"])

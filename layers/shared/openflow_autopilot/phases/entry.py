@@ -20,7 +20,7 @@ from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
 from openflow_autopilot.phases.runtime import gen1_runtime_instructions
-from openflow_autopilot.phases.stack import check_stack, ensure_stack, stack_name_for
+from openflow_autopilot.phases.stack import check_stack, ensure_stack, find_stack
 from openflow_autopilot.phases.template_doctor import repair_template
 from openflow_autopilot.phases.template_intake import await_upload, read_template, resume_on_upload
 from openflow_autopilot.snowflake.login import recorded, request_session
@@ -150,10 +150,12 @@ def stack(event: dict[str, Any], *, env: FunctionEnv, cfn: Any = None, s3: Any =
     request = parse_request(event.get("request"))
     deployment_info = event.get("deployment") or {}
     template_uri = str(event["template_s3_uri"])
+    cfn = cfn or client("cloudformation", request.aws.region)
+    stack_name, _ = find_stack(cfn, request.openflow.deployment_name)  # refuses another deployment's
     return ensure_stack(
-        cfn or client("cloudformation", request.aws.region),
+        cfn,
         template_body=read_template(s3 or client("s3", request.aws.region), template_uri),
-        stack_name=stack_name_for(request.openflow.deployment_name),
+        stack_name=stack_name,
         template=S3Location.parse(template_uri),
         region=request.aws.region,
         parameters={},

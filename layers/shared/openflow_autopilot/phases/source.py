@@ -17,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 
 from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
 from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, PreconditionFailed
+from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest, PreconditionFailed
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.verify import CANARY_TABLE, create_canary_table
 from openflow_autopilot.postgres.connection import Connection, connect
@@ -166,13 +166,20 @@ def rds_ready(
     return {**state, "attempt": attempt, "ready": False, "status": status.status}
 
 
-def _connector_password(secrets: Any, name: str, user: str) -> tuple[str, str, bool]:
-    """(password, secret ARN, created now). An existing secret is reused, never rotated here."""
+def _connector_password(secrets: Any, name: str, user: str, *, existing_role: bool) -> tuple[str, str, bool]:
+    """(password, secret ARN, created now). An existing secret is reused, never rotated here. A role
+    the workflow did not create keeps its password, so its secret must be there already."""
     try:
         value = secrets.get_secret_value(SecretId=name)
         return json.loads(value["SecretString"])["password"], str(value["ARN"]), False
     except secrets.exceptions.ResourceNotFoundException:
-        pass
+        if existing_role:
+            raise InvalidRequest(
+                f"source.use_existing_replication_user: the secret {name} with role {user}'s password does "
+                "not exist, and the password of a role the workflow did not create is never set",
+                fix=f"aws secretsmanager create-secret --name {name} --secret-string "
+                f'\'{{"username": "{user}", "password": "<its password>"}}\', then start the workflow again',
+            ) from None
     password = pysecrets.token_urlsafe(32)
     arn = secrets.create_secret(
         Name=name,
@@ -185,7 +192,9 @@ def _connector_password(secrets: Any, name: str, user: str) -> tuple[str, str, b
 def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secret_name: str) -> PhaseResult:
     started = utcnow()
     src = request.source
-    password, secret_arn, created = _connector_password(secrets, secret_name, src.replication_user)
+    password, secret_arn, created = _connector_password(
+        secrets, secret_name, src.replication_user, existing_role=src.use_existing_replication_user
+    )
     with _connect(admin) as conn:
         # The canary table the verify phase writes to is replicated like the requested tables.
         canary_actions = create_canary_table(conn)
@@ -195,8 +204,9 @@ def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secr
             publication=src.publication,
             user=src.replication_user,
             password=password,
-            update_password=created,
+            update_password=created and not src.use_existing_replication_user,
             connector_slot=slot_name(request),
+            use_existing=src.use_existing_replication_user,
         )
     actions = [
         Action(kind="postgres", target=a[:200], statement=a) for a in [*canary_actions, *result.actions]
@@ -209,7 +219,15 @@ def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secr
         phase="SourcePrepare",
         status="changed" if actions else "unchanged",
         actions=actions,
-        notes=[f"publication {result.publication}: {', '.join(result.tables)}"],
+        notes=[f"publication {result.publication}: {', '.join(result.tables)}"]
+        + (
+            [
+                f"publication {result.publication} also publishes {', '.join(result.kept_tables)}: kept, "
+                "since it may be shared (`openflow-autopilot source prepare --exact` removes them)"
+            ]
+            if result.kept_tables
+            else []
+        ),
         outputs={
             "host": admin.host,
             "port": admin.port,

@@ -6,6 +6,7 @@ Failures are diagnosed from the stack events: the first resource that failed and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -44,9 +45,57 @@ _THROTTLING = {
 }
 
 
+OWNER_TAG = "openflow:deployment"
+MANAGED_TAG = ("managed-by", "openflow-autopilot")
+
+
 def stack_name_for(deployment: str) -> str:
-    """openflow-<deployment> in CloudFormation's alphabet."""
+    """openflow-<deployment>-<hash> in CloudFormation's alphabet ([A-Za-z][-A-Za-z0-9]*, at most 128:
+    docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html). Folding and
+    replacing characters makes different deployments (SALES_CDC, SALES$CDC, "sales-cdc") look alike,
+    so the name ends with a hash of the deployment's exact name."""
+    digest = hashlib.sha256(deployment.encode()).hexdigest()[:8]
+    return f"{legacy_stack_name(deployment)}-{digest}"
+
+
+def legacy_stack_name(deployment: str) -> str:
+    """The name earlier releases gave the stack (no hash): still used for a stack that carries this
+    deployment's tags, so an upgrade never creates a second stack."""
     return "openflow-" + re.sub(r"[^A-Za-z0-9-]", "-", deployment.lower()).strip("-")[:100]
+
+
+def owner_problem(stack: dict[str, Any], deployment: str) -> str | None:
+    """Why an existing stack is not this deployment's (its tags), or None when it is."""
+    tags = {t.get("Key"): t.get("Value") for t in stack.get("Tags") or []}
+    if tags.get(MANAGED_TAG[0]) != MANAGED_TAG[1]:
+        return (
+            f"stack {stack.get('StackName')} was not created by openflow-autopilot (no {MANAGED_TAG[0]} tag)"
+        )
+    if tags.get(OWNER_TAG) != deployment:
+        return (
+            f"stack {stack.get('StackName')} belongs to deployment {tags.get(OWNER_TAG)!r} ({OWNER_TAG} tag)"
+        )
+    return None
+
+
+def find_stack(cfn: Any, deployment: str) -> tuple[str, dict[str, Any] | None]:
+    """The deployment's stack name and the stack, if any: the hashed name, or an earlier release's
+    name when that stack carries this deployment's tags. A stack of another deployment is refused."""
+    name = stack_name_for(deployment)
+    stack = describe(cfn, name)
+    if stack is None:
+        legacy = describe(cfn, legacy_stack_name(deployment))
+        if legacy is not None and owner_problem(legacy, deployment) is None:
+            return legacy_stack_name(deployment), legacy
+        return name, None
+    problem = owner_problem(stack, deployment)
+    if problem is not None:
+        raise PreconditionFailed(
+            f"{problem}: it is never adopted, updated or deleted by this deployment's run",
+            call="cloudformation:DescribeStacks",
+            fix="delete or rename that stack if it is a leftover, or check openflow.deployment_name",
+        )
+    return name, stack
 
 
 def template_url(location: S3Location, region: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 Severity = Literal["blocking", "warning"]
 WalLevel = Literal["ok", "warning", "critical", "unknown"]
@@ -77,6 +77,8 @@ class PrepareResult(_Model):
     added_tables: list[str]
     removed_tables: list[str]
     warnings: list[Finding]
+    # members of an existing publication nobody requested: kept, since it may be shared (`exact` drops them)
+    kept_tables: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

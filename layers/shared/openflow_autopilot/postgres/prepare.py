@@ -32,6 +32,12 @@ from openflow_autopilot.postgres.names import (
     parse_identifier,
     parse_role_name,
 )
+from openflow_autopilot.postgres.role_guard import (
+    check_name,
+    check_replication_user,
+    mark_statement,
+    read_facts,
+)
 
 PUBLISH = "insert, update, delete, truncate"
 _LOCK_KEY = zlib.crc32(b"openflow-autopilot:prepare-source")  # one prepare at a time per database
@@ -75,6 +81,7 @@ class Plan:
     actions: list[str] = field(default_factory=list)
     added: list[TableName] = field(default_factory=list)
     removed: list[TableName] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # members not requested, left in place (not `exact`)
 
     def add(self, statement: sql.Composed, action: str) -> None:
         self.statements.append(statement)
@@ -185,7 +192,13 @@ def read_publication(conn: Connection, name: str, version_num: int) -> Publicati
 
 # --- planning -------------------------------------------------------------------------------
 def _plan_role(
-    plan: Plan, server: ServerFacts, role: RoleState, user: str, verifier: str | None, set_password: bool
+    plan: Plan,
+    server: ServerFacts,
+    role: RoleState,
+    user: str,
+    verifier: str | None,
+    set_password: bool,
+    use_existing: bool = False,
 ) -> None:
     ident, shown = sql.Identifier(user), display_name(user)
     if not role.exists:
@@ -197,6 +210,9 @@ def _plan_role(
             sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(ident, sql.Literal(verifier)),
             f"create role {shown} (LOGIN, password set)",
         )
+        plan.add(mark_statement(user), f"mark role {shown} as created by openflow-autopilot")
+    elif use_existing:
+        pass  # used as it is (role_guard.py): no LOGIN change, no password
     else:
         if not role.can_login:
             plan.add(sql.SQL("ALTER ROLE {} WITH LOGIN").format(ident), f"allow role {shown} to log in")
@@ -223,8 +239,15 @@ def _plan_role(
 
 
 def _plan_publication(
-    plan: Plan, server: ServerFacts, pub: PublicationState, name: str, tables: list[ResolvedTable]
+    plan: Plan,
+    server: ServerFacts,
+    pub: PublicationState,
+    name: str,
+    tables: list[ResolvedTable],
+    exact: bool = False,
 ) -> None:
+    """Create the publication, or add the requested tables to it. Members nobody requested (other
+    tables, TABLES IN SCHEMA) are removed only with `exact`: the publication may be shared."""
     ident, shown = sql.Identifier(name), display_name(name)
     via_root = server.version_num >= 130000
     if not pub.exists:
@@ -243,7 +266,9 @@ def _plan_publication(
             f"publication {shown} exists and is FOR ALL TABLES; it cannot be narrowed to the requested ones",
             fix=f"choose another publication name, or DROP PUBLICATION {shown}; if nothing else uses it",
         )
-    if pub.schemas:
+    if pub.schemas and not exact:
+        plan.kept += [f"TABLES IN SCHEMA {display_name(s)}" for s in pub.schemas]
+    elif pub.schemas:
         plan.add(
             sql.SQL("ALTER PUBLICATION {} DROP TABLES IN SCHEMA {}").format(
                 ident, sql.SQL(", ").join(sql.Identifier(s) for s in pub.schemas)
@@ -252,7 +277,9 @@ def _plan_publication(
         )
     wanted = {t.relid for t in tables}
     extra = [table for relid, table in pub.members.items() if relid not in wanted]
-    if extra:
+    if extra and not exact:
+        plan.kept += [str(t) for t in extra]
+    elif extra:
         plan.add(
             sql.SQL("ALTER PUBLICATION {} DROP TABLE {}").format(ident, _idents(extra)),
             f"remove {len(extra)} table(s) from publication {shown}: {_listed(extra)}",
@@ -316,14 +343,17 @@ def plan_source(
     user: str,
     verifier: str | None,
     set_password: bool,
+    use_existing: bool = False,
+    exact: bool = False,
 ) -> Plan:
     """Read the current state and compute the statements that bring it to the requested one."""
+    check_replication_user(read_facts(conn, user), user, use_existing=use_existing, set_password=set_password)
     role = read_role(conn, user)
     resolved = resolve_tables(conn, tables, user if role.exists else None)
     plan = Plan()
-    _plan_role(plan, server, role, user, verifier, set_password)
+    _plan_role(plan, server, role, user, verifier, set_password, use_existing)
     _plan_publication(
-        plan, server, read_publication(conn, publication, server.version_num), publication, resolved
+        plan, server, read_publication(conn, publication, server.version_num), publication, resolved, exact
     )
     _plan_grants(plan, user, resolved)
     return plan
@@ -340,17 +370,26 @@ def prepare_source(
     plan_only: bool = False,
     report: DoctorReport | None = None,
     connector_slot: str | None = None,
+    use_existing: bool = False,
+    exact: bool = False,
 ) -> PrepareResult:
     """Ensure the connector role, its replication privilege, the publication (exactly `tables`) and
     the grants. Runs the doctor first (unless `report` is given) and changes nothing when it finds
     blocking problems. `password` is needed to create the role, or with `update_password`; it is
     never logged or returned. Names are written as in SQL (unquoted ones fold to lower case; quote
-    to keep case); the result holds the resolved names. `conn` must be in autocommit mode."""
+    to keep case); the result holds the resolved names. `conn` must be in autocommit mode.
+    The role must be one the workflow may manage (role_guard.py); an existing role it did not create
+    is used as it is only with `use_existing`. Publication members nobody requested are removed only
+    with `exact` (else listed in `kept_tables`)."""
     parsed = as_table_names(tables)
     pub_name = parse_identifier(publication, "publication")
     role_name = parse_role_name(user, "user")
+    check_name(role_name)
     if password is not None and not password:
         raise InvalidRequest("password: empty", fix="generate a password (e.g. secrets.token_urlsafe(32))")
+    with translated_errors("reading the replication user"):  # before the doctor: the clearest refusal first
+        facts = read_facts(conn, role_name)
+    check_replication_user(facts, role_name, use_existing=use_existing, set_password=update_password)
     report = report or run_doctor(conn, parsed, connector_slot=connector_slot)
     blocking = [f for f in report.findings if f.severity == "blocking"]
     if blocking:
@@ -374,6 +413,8 @@ def prepare_source(
                 user=role_name,
                 verifier=verifier,
                 set_password=update_password,
+                use_existing=use_existing,
+                exact=exact,
             )
 
         if plan_only:
@@ -403,5 +444,6 @@ def prepare_source(
         actions=plan.actions,
         added_tables=[str(t) for t in plan.added],
         removed_tables=[str(t) for t in plan.removed],
+        kept_tables=plan.kept,
         warnings=[f for f in report.findings if f.severity == "warning"],
     )
