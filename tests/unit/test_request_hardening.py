@@ -4,20 +4,24 @@ prefix, no credential echoed in a message, and a request file loader that refuse
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from test_request_model import EXAMPLE, ROOT, with_change
 
 from openflow_autopilot.config import load_request_file, parse_request
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.request_rules import LOOPBACK_ENV, masked_url
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "events" / "provision" / "request.yaml"
+
+@pytest.fixture
+def good() -> dict[str, Any]:
+    return dict(yaml.safe_load(EXAMPLE.read_text()))
+
+
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
 NIFI_URL = "https://of--myorg-myaccount.snowflakecomputing.app/postgres-cdc-runtime/nifi-api"
@@ -28,22 +32,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rules read these variables; the tests never depend on the caller's environment."""
     monkeypatch.delenv(LOOPBACK_ENV, raising=False)
     monkeypatch.delenv("SECRETS_PREFIX", raising=False)
-
-
-@pytest.fixture
-def good() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    return data
-
-
-def with_change(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    data = copy.deepcopy(data)
-    node = data
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[leaf] = value
-    return data
 
 
 def refused(data: Any, field: str, *words: str, hidden: str | None = None) -> str:

@@ -28,7 +28,7 @@ def with_change(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]
     node = data
     *parents, leaf = dotted.split(".")
     for p in parents:
-        node = node[p]
+        node = node.setdefault(p, {})
     node[leaf] = value
     return data
 
