@@ -6,7 +6,8 @@ provisioning run and per stop/start the Step Functions state transitions and the
 Lambda invocations and their summed duration; what the power schedules cost per month; each
 function's cold import; the built layers' sizes against Lambda's 250 MiB limit (fails the run when a
 function would not fit); the webhook's acknowledgement latency; the source doctor and prepare on
-1,000 tables. Timings are reported, never asserted: tests check behaviour, this measures speed.
+1,000 tables; the template doctor on hostile inputs. Timings are reported, never asserted: tests check
+behaviour, this measures speed.
 """
 
 from __future__ import annotations
@@ -240,6 +241,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
                 f"no-op prepare {s['prepare_noop_median_seconds']:.3f} s (median of {s['runs']})",
             )
         )
+    if "template_doctor_hostile" in r:
+        d = r["template_doctor_hostile"]
+        slow, large = d["cases"][d["slowest"]], d["cases"][d["largest"]]
+        out.append(
+            (
+                f"template doctor, {len(d['cases'])} hostile inputs",
+                f"slowest {slow['median_s']:.3f} s ({d['slowest']}), largest {large['peak_mb']:.1f} MB "
+                f"({d['largest']}); limit {d['limit_seconds']:g} s and {d['limit_mb']:g} MB: "
+                f"{'within' if d['within_limits'] else 'OVER'}",
+            )
+        )
     return out
 
 
@@ -300,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="also rewrite the table between <!-- bench --> markers")
     parser.add_argument("--no-layers", action="store_true", help="skip building the layers (quick runs)")
     args = parser.parse_args(argv)
+    from openflow_sandbox.bench_doctor import bench_doctor
     from openflow_sandbox.bench_imports import bench_imports
     from openflow_sandbox.bench_layers import LayerLimitExceeded, bench_layers, build, check
     from openflow_sandbox.bench_source import bench_source
@@ -322,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     results["cold_imports"] = bench_imports(args.import_runs or args.runs, build_dir)
     results["source_1000_tables"] = bench_source(n_tables=1000, runs=args.runs)
     results["webhook_ack"] = bench_webhook(n=1000)
+    results["template_doctor_hostile"] = bench_doctor(runs=args.runs)
     _write(args.out, results)
     _print_table(results)
     print(f"written to {args.out}")

@@ -176,7 +176,8 @@ def test_fixing_a_template_without_defects_returns_it_unchanged() -> None:
     assert report.fixed_counts == {"error": 0, "warning": 0, "info": 0}
 
 
-def test_a_join_user_data_is_analysed_and_its_fix_left_to_a_human() -> None:
+def test_a_join_user_data_is_analysed_and_repaired_inside_the_literal_value_holding_the_defect() -> None:
+    # The defect is written wholly inside one literal value of the Fn::Join, so it can be repaired there.
     template = {
         "Resources": {
             "Agent": {
@@ -206,9 +207,23 @@ def test_a_join_user_data_is_analysed_and_its_fix_left_to_a_human() -> None:
     report = doctor(text, fix=True)
     [finding] = [finding for finding in report.findings if finding.rule_id == "OFD001"]
     assert finding.evidence.template_line == line_number(text, '"UserData"')
-    assert finding.fix is not None and finding.fix.patch == [] and not finding.fix.applied
-    assert report.fixed_text == text
-    assert report.remaining_error_count == 1
+    defect_line = line_number(text, "echo ${!out} | grep")
+    assert finding.fix is not None and finding.fix.applied and finding.fix.manual_reason is None
+    assert [patch.line for patch in finding.fix.patch] == [defect_line]
+    assert report.fixed_text is not None and report.fixed_text != text
+    changed = [
+        (number, a, b)
+        for number, (a, b) in enumerate(
+            zip(text.splitlines(), report.fixed_text.splitlines(), strict=True), start=1
+        )
+        if a != b
+    ]
+    assert [(number, b.strip()) for number, _, b in changed] == [
+        (defect_line, '"echo $out | grep -q RepositoryNotFoundException\\nEOF\\n",')
+    ]
+    assert json.loads(report.fixed_text)["Resources"]["Agent"]["Properties"]["ImageId"] == "ami-12345678"
+    assert report.remaining_error_count == 0
+    assert [f.rule_id for f in doctor(report.fixed_text).findings if f.severity == "error"] == []
 
 
 def test_a_user_data_form_the_doctor_cannot_render_is_an_info_finding() -> None:

@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.openflow.template import (
     MAX_TEMPLATE_BYTES,
     DoctorReport,
@@ -25,6 +24,8 @@ from openflow_autopilot.openflow.template import (
     TemplateError,
     doctor,
 )
+from openflow_autopilot.openflow.template.source import decode_template, too_large
+from openflow_autopilot.request_file import parse_request_text, read_request_text
 
 EXIT_CLEAN = 0
 EXIT_ERRORS = 1
@@ -72,6 +73,10 @@ def run_doctor(
         report = doctor(text, expected_parameters=expected, fix=bool(args.fix))
     except TemplateError as exc:
         print(f"{_PROG}: {args.path}: {exc}", file=err)
+        if args.json:  # a --json caller still gets JSON: the error object (as `source` writes it)
+            error = {"error": type(exc).__name__, "message": str(exc), "exit_code": EXIT_UNREADABLE}
+            json.dump({"template": args.path, **error}, out, indent=2)
+            out.write("\n")
         return EXIT_UNREADABLE
     if args.fix:
         try:
@@ -93,24 +98,19 @@ def _read_template(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_TEMPLATE_BYTES:
-            raise TemplateError(
-                f"The template is {size / 1_000_000:.1f} MB; CloudFormation accepts templates of at most "
-                f"1 MB, so this is not the deployment's template."
-            )
-        data = path.read_bytes()
+            raise too_large(size)
+        with path.open("rb") as handle:  # bounded: the file may grow between stat and read
+            data = handle.read(MAX_TEMPLATE_BYTES + 1)
     except OSError as exc:
         raise TemplateError(f"Cannot read the template: {exc.strerror or exc}.") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TemplateError("The template is not UTF-8 text (is it a binary file?).") from exc
+    return decode_template(data)
 
 
 def _read_expected(path: Path) -> dict[str, str]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise TemplateError(f"Cannot read the expected parameters in {path}: {exc}") from exc
+    try:  # the request file's bounded reader: size, UTF-8, no aliases, depth, duplicate keys
+        loaded = parse_request_text(read_request_text(path), f"expected parameters file {path}")
+    except InvalidRequest as exc:
+        raise TemplateError(str(exc)) from None
     if isinstance(loaded, list) and all(isinstance(item, dict) and "ParameterKey" in item for item in loaded):
         return {str(item["ParameterKey"]): str(item.get("ParameterValue", "")) for item in loaded}
     if isinstance(loaded, dict):

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from openflow_autopilot.aws.s3uri import S3Location, pending_token_key, template_upload_key
 from openflow_autopilot.errors import PreconditionFailed
+from openflow_autopilot.openflow.template.source import MAX_TEMPLATE_BYTES, decode_template, too_large
 
 
 class PendingTemplate(BaseModel):
@@ -100,11 +101,15 @@ def resume_on_upload(s3: Any, sfn: Any, *, bucket: str, key: str) -> dict[str, A
 def read_template(s3: Any, uri: str) -> str:
     loc = S3Location.parse(uri)
     try:
-        body: bytes = s3.get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
+        response = s3.get_object(Bucket=loc.bucket, Key=loc.key)
+        size = int(response.get("ContentLength") or 0)
+        if size > MAX_TEMPLATE_BYTES:  # refused before it is read into the function's memory
+            raise too_large(size)
+        body: bytes = response["Body"].read(MAX_TEMPLATE_BYTES + 1)
     except s3.exceptions.NoSuchKey:
         raise PreconditionFailed(
             f"the template {uri} does not exist",
             call="s3:GetObject",
             fix="upload the template there, or correct request.openflow.template_s3_uri",
         ) from None
-    return body.decode("utf-8", errors="replace")
+    return decode_template(body)  # UTF-8 and at most 1 MiB, or a TemplateError naming the fix

@@ -78,6 +78,16 @@ OFD005: Final = Rule(
     "so the file differs from its text in the template. It is analysed as part of UserData only.",
     fixable=False,
 )
+OFD006: Final = Rule(
+    "OFD006",
+    "Malformed intrinsic function in UserData",
+    Severity.ERROR,
+    "The UserData is not a form CloudFormation accepts: Fn::Base64 of a list, Fn::Sub that is not a string "
+    "or [string, {variables}], Fn::Join that is not [delimiter, [values...]] or whose values include a "
+    "plain list or mapping, or a UserData that is a list, a mapping or empty. CloudFormation rejects the "
+    "template; the doctor names the resource and line and does not analyse that UserData's scripts.",
+    fixable=False,
+)
 SHELLCHECK: Final = Rule(
     "SC",
     "ShellCheck",
@@ -88,4 +98,4 @@ SHELLCHECK: Final = Rule(
     fixable=False,
 )
 
-RULES: Final[tuple[Rule, ...]] = (OFD000, OFD001, OFD002, OFD003, OFD004, OFD005, SHELLCHECK)
+RULES: Final[tuple[Rule, ...]] = (OFD000, OFD001, OFD002, OFD003, OFD004, OFD005, OFD006, SHELLCHECK)

@@ -4,49 +4,72 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from . import rule_errexit, rule_indirect_expansion, rule_parameters, rule_unset_option, shellcheck
-from .catalog import OFD000, OFD005
+from .catalog import OFD000, OFD005, OFD006
 from .context import Hit, ScriptContext, TextEdit
 from .errors import TemplateError
-from .patching import apply, line_patches, overlaps, to_text_edit
-from .report import SEVERITY_ORDER, DoctorReport, Evidence, Finding, ScriptInfo, count_by_severity
-from .scripts import EmbeddedScript, scripts_of, unrendered_user_data, user_data_documents
+from .patching import AcceptedEdits, apply, line_patches, to_text_edit
+from .report import SEVERITY_ORDER, DoctorReport, Evidence, Finding, Fix, ScriptInfo, count_by_severity
+from .scripts import EmbeddedScript, NotRendered, render_user_data, scripts_of
 from .shell_facts import assigned_names, sourced_paths
 from .source import TemplateSource
 
 _HOME_PREFIXES = ("~/", "$HOME/", "${HOME}/")
 
 
+# A template the doctor is meant for has a handful of findings; past this many the rest are counted,
+# summarised in one note and neither listed nor repaired (bounding report size and mapping work).
+MAX_LISTED_FINDINGS: Final = 500
+
+
 def doctor(
-    template_text: str, *, expected_parameters: Mapping[str, str] | None = None, fix: bool = False
+    template_text: str | bytes,
+    *,
+    expected_parameters: Mapping[str, str] | None = None,
+    fix: bool = False,
 ) -> DoctorReport:
     """Analyse a CloudFormation template (YAML or JSON); with fix=True also return the repaired text.
 
-    Raises TemplateError (an InvalidRequest) when the text is not a readable CloudFormation template.
+    `template_text` may be the file's bytes (UTF-8). Raises TemplateError (an InvalidRequest) when the
+    input is not a readable CloudFormation template; never another exception for any input.
     """
     source = TemplateSource.parse(template_text)
     binary = shellcheck.find_shellcheck()
     hits, scripts = _analyse(source, expected_parameters or {}, binary)
-    accepted: list[TextEdit] = []
+    ordered = sorted(hits, key=_order)
+    accepted = AcceptedEdits()
     findings: list[Finding] = []
-    for hit in sorted(hits, key=_order):
-        edits = _writable_edits(source, hit)
+    for hit in ordered[:MAX_LISTED_FINDINGS]:
         finding = hit.finding
+        edits, reason = _writable_edits(source, hit)
+        if finding.fix is not None and reason is not None:
+            finding.fix.manual_reason = reason
         if finding.fix is not None and edits:
             finding.fix.patch = line_patches(source, edits)
-            if fix and not any(overlaps(edit, accepted) for edit in edits):
-                accepted.extend(edits)
+            if fix and not any(accepted.overlaps(edit) for edit in edits):
+                for edit in edits:
+                    accepted.add(edit)
                 finding.fix.applied = True
         findings.append(finding)
+    counted = [hit.finding for hit in ordered]
+    if len(ordered) > MAX_LISTED_FINDINGS:
+        note = _truncated(len(ordered) - MAX_LISTED_FINDINGS)
+        findings.append(note)
+        counted.append(note)
     report = DoctorReport(
         findings=findings,
-        counts=count_by_severity(findings),
+        counts=count_by_severity(counted),
         scripts=scripts,
         shellcheck=shellcheck.version(binary) if binary else None,
     )
     if fix:
         fixed_text = apply(source.text, accepted)
+        if fixed_text == source.text:  # nothing repaired: the analysis of the output is the one above
+            report.fixed_text = fixed_text
+            report.fixed_counts = dict(report.counts)
+            return report
         try:
             fixed_source = TemplateSource.parse(fixed_text)
         except TemplateError:  # never expected: edits are single-line and re-escaped; keep the input then
@@ -70,27 +93,26 @@ def _order(hit: Hit) -> tuple[int, int, int, str]:
     )
 
 
-def _writable_edits(source: TemplateSource, hit: Hit) -> list[TextEdit]:
-    """All of a finding's edits as file edits, or none when any of them cannot be mapped."""
+def _writable_edits(source: TemplateSource, hit: Hit) -> tuple[list[TextEdit], str | None]:
+    """All of a finding's edits as file edits; or none, and why, when any of them cannot be mapped."""
     edits: list[TextEdit] = []
     for edit in hit.edits:
         text_edit = to_text_edit(source, edit)
-        if text_edit is None:
-            return []
+        if isinstance(text_edit, str):
+            return [], f"not repaired automatically: {text_edit}"
         edits.append(text_edit)
-    return edits
+    return edits, None
 
 
 def _analyse(
     source: TemplateSource, expected: Mapping[str, str], binary: str | None
 ) -> tuple[list[Hit], list[ScriptInfo]]:
-    hits: list[Hit] = [
-        _unrendered(resource, node.start_mark.line + 1) for resource, node in unrendered_user_data(source)
-    ]
+    documents, skipped = render_user_data(source)
+    hits: list[Hit] = [_malformed(source, item) if item.malformed else _unrendered(item) for item in skipped]
     contexts: list[ScriptContext] = []
     sourced: set[int] = set()
     infos: list[ScriptInfo] = []
-    for document in user_data_documents(source):
+    for document in documents:
         scripts = scripts_of(document)
         shells = {id(script): script.shell() for script in scripts if script.is_shell}
         sourced_by_anyone: set[int] = set()
@@ -166,13 +188,43 @@ def _unquoted_heredoc(source: TemplateSource, script: EmbeddedScript) -> Hit:
     return Hit(finding)
 
 
-def _unrendered(resource: str, line: int) -> Hit:
+def _unrendered(item: NotRendered) -> Hit:
     finding = Finding(
         rule_id=OFD000.id,
         title=OFD000.title,
         severity=OFD000.severity,
-        message=f"The UserData of {resource} has a form the doctor does not render; its scripts were not "
-        f"analysed.",
-        evidence=Evidence(template_line=line, resource=resource, text="UserData"),
+        message=f"The UserData of {item.resource} has a form the doctor does not render ({item.reason}); "
+        f"its scripts were not analysed.",
+        evidence=Evidence(
+            template_line=item.node.start_mark.line + 1, resource=item.resource, text="UserData"
+        ),
     )
     return Hit(finding)
+
+
+def _malformed(source: TemplateSource, item: NotRendered) -> Hit:
+    line = item.node.start_mark.line + 1
+    finding = Finding(
+        rule_id=OFD006.id,
+        title=OFD006.title,
+        severity=OFD006.severity,
+        message=f"The UserData of {item.resource} is malformed: {item.reason}. CloudFormation rejects the "
+        f"template, and its scripts were not analysed.",
+        evidence=Evidence(template_line=line, resource=item.resource, text=source.line_text(line).strip()),
+        fix=Fix(
+            description="Write the UserData in a form CloudFormation accepts (the Openflow template uses "
+            "`Fn::Base64: !Sub` followed by the script), or download the template again."
+        ),
+    )
+    return Hit(finding)
+
+
+def _truncated(count: int) -> Finding:
+    return Finding(
+        rule_id=OFD000.id,
+        title=OFD000.title,
+        severity=OFD000.severity,
+        message=f"{count:,} more findings are counted but not listed or repaired: the doctor lists at most "
+        f"{MAX_LISTED_FINDINGS} (a template from the Openflow UI has a handful).",
+        evidence=Evidence(text="findings"),
+    )

@@ -37,6 +37,9 @@ class Fix(BaseModel):
     description: str
     patch: list[LinePatch] = Field(default_factory=list)  # empty: the fix cannot be written automatically
     applied: bool = False
+    # Why the fix is not written automatically, when the rule has an edit but it cannot be mapped back to
+    # the template text (e.g. the text spans two values of an Fn::Join, or is a substituted value).
+    manual_reason: str | None = None
 
 
 class Finding(BaseModel):

@@ -25,6 +25,10 @@ _SEVERITY: Final = {
     "style": Severity.INFO,
 }
 _TIMEOUT_SECONDS: Final = 60
+# EC2 accepts at most 16 KB of user data, raw, before base64 encoding
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html), so no script an instance runs
+# is larger. A larger one is not checked: ShellCheck takes seconds per thousand lines.
+MAX_SCRIPT_BYTES: Final = 16 * 1024
 
 
 def find_shellcheck() -> str | None:
@@ -62,6 +66,10 @@ def check(contexts: Sequence[ScriptContext], sourced: set[int], binary: str | No
     with tempfile.TemporaryDirectory(prefix="template-doctor-") as directory:
         groups: dict[bool, dict[str, ScriptContext]] = {True: {}, False: {}}
         for index, ctx in enumerate(contexts):
+            size = len(ctx.script.text.encode("utf-8", errors="replace"))
+            if size > MAX_SCRIPT_BYTES:
+                hits.append(_too_large(ctx, size))
+                continue
             path = Path(directory) / f"{index:03d}.sh"
             path.write_text(ctx.script.text, encoding="utf-8")
             groups[index in sourced][str(path)] = ctx
@@ -88,6 +96,19 @@ def _hit(ctx: ScriptContext, note: dict[str, Any]) -> Hit:
         severity=_SEVERITY.get(str(note.get("level")), Severity.INFO),
         message=f"{note.get('message', '')} (https://www.shellcheck.net/wiki/{code})",
         evidence=ctx.evidence(line_index),
+    )
+    return Hit(finding)
+
+
+def _too_large(ctx: ScriptContext, size: int) -> Hit:
+    finding = Finding(
+        rule_id=OFD000.id,
+        title=OFD000.title,
+        severity=OFD000.severity,
+        message=f"The script is {size:,} bytes, over the 16 KB of user data EC2 accepts "
+        f"(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html); it was not checked with "
+        f"ShellCheck.",
+        evidence=ctx.evidence(0),
     )
     return Hit(finding)
 

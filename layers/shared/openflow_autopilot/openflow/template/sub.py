@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, Literal, NamedTuple
 
 import yaml
 
@@ -28,31 +28,69 @@ ANALYSIS_PSEUDO_PARAMETERS: Final[Mapping[str, str]] = {
 _NOT_A_WORD: Final = re.compile(r"[^A-Za-z0-9_]")
 
 
+# What the doctor renders of one template, all UserData together: a template is at most 1 MiB, so a
+# rendering far larger comes from substitutions repeating a long value (`${P}` x 100,000).
+MAX_RENDERED_CHARS: Final = 2 * 1_048_576
+
+
+class RenderLimitExceeded(Exception):
+    """Rendering would exceed MAX_RENDERED_CHARS (or the limit given)."""
+
+
+class SubToken(NamedTuple):
+    """A piece of an Fn::Sub string: literal text, the `${!` escape (renders `${`) or a `${Name}`."""
+
+    kind: Literal["text", "escape", "variable"]
+    start: int
+    end: int
+    name: str = ""
+
+
+def sub_tokens(template: str) -> Iterator[SubToken]:
+    at = 0
+    size = len(template)
+    while at < size:
+        start = template.find("${", at)
+        if start < 0:
+            yield SubToken("text", at, size)
+            return
+        if start > at:
+            yield SubToken("text", at, start)
+        if template.startswith("${!", start):
+            yield SubToken("escape", start, start + 3)
+            at = start + 3
+            continue
+        end = template.find("}", start + 2)
+        if end < 0:
+            yield SubToken("text", start, size)
+            return
+        yield SubToken("variable", start, end + 1, template[start + 2 : end].strip())
+        at = end + 1
+
+
 def placeholder(name: str) -> str:
     """Shell-inert stand-in for a value unknown before deployment (a resource id, an attribute)."""
     return f"__{_NOT_A_WORD.sub('_', name)}__"
 
 
-def render_sub(template: str, lookup: Callable[[str], str]) -> str:
-    """Render an Fn::Sub string: `${Name}` -> lookup(Name), `${!X}` -> `${X}`."""
+def render_sub(template: str, lookup: Callable[[str], str], *, limit: int | None = None) -> str:
+    """Render an Fn::Sub string: `${Name}` -> lookup(Name), `${!X}` -> `${X}`.
+
+    Raises RenderLimitExceeded when the result would be longer than `limit` characters.
+    """
     out: list[str] = []
-    at = 0
-    while True:
-        start = template.find("${", at)
-        if start < 0:
-            out.append(template[at:])
-            break
-        out.append(template[at:start])
-        if template.startswith("${!", start):
-            out.append("${")
-            at = start + 3
-            continue
-        end = template.find("}", start + 2)
-        if end < 0:
-            out.append(template[start:])
-            break
-        out.append(lookup(template[start + 2 : end].strip()))
-        at = end + 1
+    size = 0
+    for token in sub_tokens(template):
+        if token.kind == "text":
+            piece = template[token.start : token.end]
+        elif token.kind == "escape":
+            piece = "${"
+        else:
+            piece = lookup(token.name)
+        size += len(piece)
+        if limit is not None and size > limit:
+            raise RenderLimitExceeded(f"more than {limit:,} characters")
+        out.append(piece)
     return "".join(out)
 
 
@@ -69,16 +107,19 @@ def analysis_refs(source: TemplateSource) -> dict[str, str]:
         for name, spec in parameters.items():
             default = spec.get("Default") if isinstance(spec, dict) else None
             if isinstance(default, list):
-                refs[name] = ",".join(str(item) for item in default)
+                refs[str(name)] = ",".join(str(item) for item in default)
             elif isinstance(default, bool):
-                refs[name] = str(default).lower()
+                refs[str(name)] = str(default).lower()
             elif default is not None:
-                refs[name] = str(default)
+                refs[str(name)] = str(default)
     return refs
 
 
-def resolve(node: yaml.Node, refs: Mapping[str, str]) -> str:
-    """Best-effort string value of a template expression (Ref, GetAtt, Sub, Join, literals)."""
+def resolve(node: yaml.Node, refs: Mapping[str, str], *, limit: int = MAX_RENDERED_CHARS) -> str:
+    """Best-effort string value of a template expression (Ref, GetAtt, Sub, Join, literals).
+
+    Raises RenderLimitExceeded when the value would be longer than `limit` characters.
+    """
     function = intrinsic(node)
     if function is None:
         if isinstance(node, yaml.ScalarNode):
@@ -86,24 +127,35 @@ def resolve(node: yaml.Node, refs: Mapping[str, str]) -> str:
         return placeholder("value")
     name, value = function
     if name == "Ref" and isinstance(value, yaml.ScalarNode):
-        return refs.get(value.value, placeholder(value.value))
+        return refs.get(str(value.value), placeholder(str(value.value)))
     if name == "Fn::GetAtt":
         dotted = _getatt_name(value)
         return refs.get(dotted, placeholder(dotted))
     if name == "Fn::Sub":
-        template, variables = sub_parts(value, refs)
+        template, variables = sub_parts(value, refs, limit=limit)
         if template is not None:
-            return render_sub(template.value, sub_lookup(variables, refs))
+            return render_sub(str(template.value), sub_lookup(variables, refs), limit=limit)
     if name == "Fn::Join" and isinstance(value, yaml.SequenceNode) and len(value.value) == 2:
         delimiter, items = value.value
         if isinstance(delimiter, yaml.ScalarNode) and isinstance(items, yaml.SequenceNode):
-            return str(delimiter.value).join(resolve(item, refs) for item in items.value)
+            separator = str(delimiter.value)
+            parts: list[str] = []
+            size = 0
+            for index, item in enumerate(items.value):
+                part = resolve(item, refs, limit=limit)
+                size += len(part) + (len(separator) if index else 0)
+                if size > limit:
+                    raise RenderLimitExceeded(f"more than {limit:,} characters")
+                parts.append(part)
+            return separator.join(parts)
     if name == "Fn::Base64":
-        return resolve(value, refs)
+        return resolve(value, refs, limit=limit)
     return placeholder(name)
 
 
-def sub_parts(value: yaml.Node, refs: Mapping[str, str]) -> tuple[yaml.ScalarNode | None, dict[str, str]]:
+def sub_parts(
+    value: yaml.Node, refs: Mapping[str, str], *, limit: int = MAX_RENDERED_CHARS
+) -> tuple[yaml.ScalarNode | None, dict[str, str]]:
     """The template string node and the resolved variable map of `!Sub x` or `!Sub [x, {vars}]`."""
     if isinstance(value, yaml.ScalarNode):
         return value, {}
@@ -114,7 +166,7 @@ def sub_parts(value: yaml.Node, refs: Mapping[str, str]) -> tuple[yaml.ScalarNod
             if isinstance(variables, yaml.MappingNode):
                 for key, item in variables.value:
                     if isinstance(key, yaml.ScalarNode):
-                        resolved[str(key.value)] = resolve(item, refs)
+                        resolved[str(key.value)] = resolve(item, refs, limit=limit)
             return template, resolved
     return None, {}
 
