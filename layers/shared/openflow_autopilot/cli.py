@@ -10,6 +10,7 @@ from pathlib import Path
 from openflow_autopilot import (
     cli_agent,
     cli_cost,
+    cli_errors,
     cli_keys,
     cli_report,
     cli_sandbox,
@@ -20,7 +21,6 @@ from openflow_autopilot import (
     cli_watch,
 )
 from openflow_autopilot.config import load_request_file
-from openflow_autopilot.errors import AutopilotError
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -165,11 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    json_output = bool(getattr(args, "json", False))
     try:
         return int(args.func(args))
-    except AutopilotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        return cli_errors.quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure is one line (and a JSON object with --json), never a traceback
+        if cli_errors.debugging():
+            raise
+        failure = cli_errors.describe(exc)
+        try:
+            if failure is None:
+                return cli_errors.unexpected(
+                    exc, json_output=json_output, stdout=sys.stdout, stderr=sys.stderr
+                )
+            return cli_errors.report(failure, json_output=json_output, stdout=sys.stdout, stderr=sys.stderr)
+        except BrokenPipeError:
+            return cli_errors.quiet_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -21,9 +21,6 @@ DEFAULT_STACK = "openflow-autopilot"
 _ARN = re.compile(
     r"^arn:aws[a-z-]*:states:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:execution:[^:\s]+:[^:\s]+$"
 )
-_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException"}
-_CREDENTIALS |= {"InvalidClientTokenId", "InvalidSignatureException", "InvalidAccessKeyId"}
-_CREDENTIALS |= {"SignatureDoesNotMatch"}
 PERMISSIONS = (
     "states:DescribeExecution and states:GetExecutionHistory on the execution, "
     "cloudformation:DescribeStacks on the stack (or pass --bucket), s3:ListBucket and s3:GetObject "
@@ -45,26 +42,12 @@ def execution_region(arn: str) -> str:
 
 @contextmanager
 def aws_errors(what: str, arn: str) -> Iterator[None]:
-    """botocore's failures as one-line errors that name the fix."""
+    """The answers that mean something for a report (a wrong ARN, a wrong bucket, a missing permission);
+    every other AWS failure is left to the CLI's one mapping (cli_errors), like any command's."""
     from botocore import exceptions as bce
 
     try:
         yield
-    except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.CredentialRetrievalError):
-        raise ConfigurationError(
-            "no AWS credentials were found",
-            fix="configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) "
-            "and run the command again",
-        ) from None
-    except bce.ProfileNotFound as exc:
-        raise ConfigurationError(
-            f"{exc}", fix="set AWS_PROFILE to a profile in ~/.aws/config, or unset it"
-        ) from None
-    except (bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError) as exc:
-        raise ConfigurationError(
-            f"cannot reach AWS to {what}: {exc}",
-            fix="check the network, the region in the ARN (or --region) and AWS_ENDPOINT_URL if it is set",
-        ) from None
     except bce.ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = str(error.get("Code") or ""), str(error.get("Message") or exc)
@@ -76,23 +59,17 @@ def aws_errors(what: str, arn: str) -> Iterator[None]:
             ) from None
         if code == "InvalidArn":
             raise InvalidRequest(f"{arn!r} is not a valid execution ARN: {message}") from None
-        if code in _CREDENTIALS:
-            raise ConfigurationError(
-                f"AWS rejected the credentials ({code})",
-                fix="refresh them (aws sso login, or new access keys) and run the command again",
-            ) from None
-        if "AccessDenied" in code or code in ("AccessDeniedException", "Forbidden", "403"):
+        if code in ("AccessDenied", "AccessDeniedException", "Forbidden", "403"):
             raise PermissionDenied(
-                f"AWS refused to {what}: {message}", fix=f"use credentials allowed {PERMISSIONS}"
+                f"AWS denied the call to {what}: {message}",
+                fix=f"allow your IAM identity {PERMISSIONS}",
             ) from None
         if code == "NoSuchBucket":
             raise ConfigurationError(
                 f"the artifact bucket does not exist: {message}",
                 fix="pass --bucket with the stack's ArtifactBucketName output",
             ) from None
-        raise ConfigurationError(f"AWS refused to {what}: {code}: {message}") from None
-    except bce.BotoCoreError as exc:
-        raise ConfigurationError(f"AWS call failed while trying to {what}: {exc}") from None
+        raise
 
 
 def artifact_bucket(cfn: Any, stack: str, arn: str) -> str:

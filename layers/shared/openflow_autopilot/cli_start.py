@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from openflow_autopilot.aws.calls import error_code
 from openflow_autopilot.errors import ConfigurationError
 
 DEFAULT_STACK = "openflow-autopilot"
@@ -21,9 +24,15 @@ DEFAULT_STACK = "openflow-autopilot"
 def state_machine_arn(cfn: Any, stack: str, output: str = "ProvisionStateMachineArn") -> str:
     try:
         outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    except Exception as exc:  # botocore's ClientError; the message names the stack
+    except ClientError as exc:
+        # CloudFormation answers a missing stack with ValidationError "Stack with id X does not exist"
+        # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html);
+        # anything else (denied, throttled, no credentials) is the CLI's one-line AWS failure.
+        if error_code(exc) != "ValidationError":
+            raise
         raise ConfigurationError(
-            f"cannot read stack {stack}: {exc}", fix="pass --stack with the name you deployed with sam deploy"
+            f"cannot read stack {stack}: {exc.response.get('Error', {}).get('Message', '')}",
+            fix="pass --stack with the name you deployed with sam deploy",
         ) from None
     arn = next((o["OutputValue"] for o in outputs if o["OutputKey"] == output), None)
     if not arn:

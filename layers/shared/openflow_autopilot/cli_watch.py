@@ -23,7 +23,6 @@ def _output(cfn: Any, stack: str, key: str) -> str:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     from openflow_autopilot.watch import status, store
 
@@ -32,16 +31,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     request = load_request_file(args.config)
     region = args.region or request.aws.region
     deployment = request.openflow.deployment_name
-    try:
-        bucket = args.bucket or _output(
-            boto3.client("cloudformation", region_name=region), args.stack, "ArtifactBucketName"
-        )
-        runs = store.last_runs(boto3.client("s3", region_name=region), bucket, deployment, limit=args.last)
-    except (BotoCoreError, ClientError) as exc:
-        raise ConfigurationError(
-            f"cannot read the watch's runs: {type(exc).__name__}",
-            fix="check AWS credentials and region (--region), and --stack or --bucket",
-        ) from None
+    # AWS failures (credentials, region, endpoint, denied) are the CLI's one-line errors (cli_errors).
+    bucket = args.bucket or _output(
+        boto3.client("cloudformation", region_name=region), args.stack, "ArtifactBucketName"
+    )
+    runs = store.last_runs(boto3.client("s3", region_name=region), bucket, deployment, limit=args.last)
     if args.json:
         print(json.dumps({"deployment": deployment, **status.summary(runs)}, indent=2))
     else:

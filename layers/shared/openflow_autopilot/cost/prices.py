@@ -16,7 +16,7 @@ import json
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from openflow_autopilot.errors import InvalidRequest
 
 StopsWith = Literal["runtime", "agent", "always"]
-Money = Annotated[Decimal, Field(ge=0)]
+Money = Annotated[Decimal, Field(ge=0, le=1_000_000_000)]  # bounded: the report quantizes to cents
 
 
 class _Strict(BaseModel):
@@ -83,8 +83,15 @@ class CreditsPerGb(_Component):
 Component = Annotated[CreditsPerHour | Instance | Hourly | Volume | CreditsPerGb, Field(discriminator="kind")]
 
 
+# Snowflake's list prices per credit are a few dollars (https://www.snowflake.com/pricing/); a hundred
+# is a generous ceiling that still catches a price given in cents or in another currency.
+MAX_CREDIT_PRICE_USD: Final = Decimal(100)
+
+
 class ExchangeRate(_Strict):
-    per_usd: Annotated[Decimal, Field(gt=0)]
+    # No currency trades above a million units per dollar; a larger value is a typo, and past about
+    # 1e26 the report's arithmetic (28 significant digits) cannot hold the product at all.
+    per_usd: Annotated[Decimal, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
     symbol: str
 
 
@@ -96,7 +103,7 @@ class RuntimeSize(_Strict):
 class PriceTable(_Strict):
     description: str = ""
     region: str
-    credit_price_usd: Annotated[Decimal, Field(gt=0)]
+    credit_price_usd: Annotated[Decimal, Field(gt=0, le=MAX_CREDIT_PRICE_USD, allow_inf_nan=False)]
     hours_per_day: int = Field(24, ge=1, le=24)
     days_per_month: int = Field(30, ge=28, le=31)
     exchange_rates: dict[str, ExchangeRate] = Field(default_factory=dict)
@@ -240,6 +247,9 @@ def with_runtime_size(prices: PriceTable, size: str) -> PriceTable:
 
 
 def with_credit_price(prices: PriceTable, usd: Decimal) -> PriceTable:
-    if usd <= 0:
-        raise InvalidRequest(f"credit price: {usd} is not a positive USD amount")
+    if not usd.is_finite() or not 0 < usd <= MAX_CREDIT_PRICE_USD:
+        raise InvalidRequest(
+            f"credit price: {usd} is not a USD amount above 0 and at most {MAX_CREDIT_PRICE_USD}",
+            fix="give the price of one credit from your Snowflake contract, e.g. --credit-price 3.00",
+        )
     return prices.model_copy(update={"credit_price_usd": usd})

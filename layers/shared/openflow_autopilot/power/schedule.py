@@ -120,13 +120,26 @@ def _zone(schedule: Schedule) -> ZoneInfo:
     return ZoneInfo(schedule.timezone)
 
 
+# Months the cost and history commands count: the calendar arithmetic (a month's last day in a
+# timezone, UTC offsets) needs a year with a neighbour on both sides, and no record predates 2000.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
 def parse_month(month: str) -> tuple[int, int]:
     """'2026-03' -> (2026, 3)."""
     try:
-        year, mon = (int(part) for part in month.split("-"))
+        year_text, mon_text = month.split("-")
+        if len(year_text) != 4 or len(mon_text) != 2:
+            raise ValueError(month)
+        year, mon = int(year_text), int(mon_text)
         date(year, mon, 1)
     except ValueError:
         raise InvalidRequest(f"month: {month!r} is not a month as YYYY-MM, e.g. 2026-03") from None
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidRequest(
+            f"month: {month!r} is outside the months counted ({FIRST_YEAR}-01 to {LAST_YEAR}-12)",
+            fix="give a month such as 2026-03",
+        )
     return year, mon
 
 

@@ -91,9 +91,10 @@ def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDeniedException",):
             raise PermissionDenied(
-                f"cannot read secret {arn}",
+                f"cannot read secret {arn}: access denied",
                 call="secretsmanager:GetSecretValue",
-                fix="allow the function's role secretsmanager:GetSecretValue on it",
+                fix="allow secretsmanager:GetSecretValue on it to the IAM identity that runs this "
+                "(the function's role, or your own credentials for the CLI)",
             ) from None
         if code == "ResourceNotFoundException":
             raise ConfigurationError(
