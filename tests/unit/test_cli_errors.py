@@ -37,6 +37,17 @@ COMMANDS: dict[str, list[str]] = {
     "report": ["report", EXECUTION, "--bucket", "b", "--region", "us-east-1"],
     "report --json": ["report", EXECUTION, "--json", "--bucket", "b", "--region", "us-east-1"],
     "watch status --json": ["watch", "status", "-c", REQUEST, "--json"],
+    "teardown --yes --json": ["teardown", "-c", REQUEST, "--yes", "--json"],
+    "doctor agent": ["doctor", "agent", "--instance-id", "i-0123456789abcdef0", "--region", "us-east-1"],
+    "doctor agent --json": [
+        "doctor",
+        "agent",
+        "--instance-id",
+        "i-0123456789abcdef0",
+        "--region",
+        "us-east-1",
+        "--json",
+    ],
 }
 
 
@@ -71,7 +82,7 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatc
 def credentials(no_aws: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     no_aws.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     no_aws.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    no_aws.setenv("AWS_REGION", "us-east-1")
+    no_aws.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return no_aws
 
 
@@ -99,17 +110,17 @@ def assert_one_line_failure(code: int, out: str, err: str, argv: list[str], *wor
 def test_missing_credentials_name_the_fix(
     name: str, no_aws: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    no_aws.setenv("AWS_REGION", "us-east-1")
+    no_aws.setenv("AWS_DEFAULT_REGION", "us-east-1")
     argv = COMMANDS[name]
     assert_one_line_failure(*run(argv, capsys), argv, "credentials", "aws configure")
 
 
-@pytest.mark.parametrize("name", ["resume"])
+@pytest.mark.parametrize("name", ["resume", "doctor agent"])
 def test_a_missing_region_names_the_fix(
     name: str, no_aws: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [arg for arg in COMMANDS[name] if arg not in ("--region", "us-east-1")]
-    assert_one_line_failure(*run(argv, capsys), argv, "region", "AWS_REGION")
+    assert_one_line_failure(*run(argv, capsys), argv, "region", "AWS_DEFAULT_REGION")
 
 
 def test_report_takes_its_region_from_the_execution_arn(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from openflow_autopilot import cli_errors
 from openflow_autopilot.errors import AutopilotError, InvalidRequest, NotReadyYet
 from openflow_autopilot.openflow.agent.collect import (
     DEFAULT_OUTPUT_PREFIX,
@@ -225,15 +226,16 @@ def run_doctor_agent(
         )
         text = access.collect(args.instance_id, timeout=args.timeout)
     except NotReadyYet as exc:
-        return _cannot_collect(
-            args,
-            f"{exc.message}: the instance is not running, still booting, or its SSM agent is not online "
-            "(its role needs AmazonSSMManagedInstanceCore)",
-            out,
-            err,
+        failure = cli_errors.CliFailure(
+            "NotReadyYet",
+            f"{exc.message}: the instance is not running, still booting, or its SSM agent is not online",
+            "start the instance, wait until Fleet Manager shows it Online, and check that its role has "
+            "AmazonSSMManagedInstanceCore",
         )
+        return _cannot_collect(args, failure.line(), out, err, failure)
     except AutopilotError as exc:
-        return _cannot_collect(args, str(exc), out, err)
+        described = cli_errors.describe(exc)
+        return _cannot_collect(args, described.line() if described else str(exc), out, err, described)
 
     notes: list[str] = []
     existing: set[str] | None = None
@@ -280,16 +282,25 @@ def _exit_code(diagnosis: Diagnosis) -> int:
     return EXIT_ERRORS if diagnosis.errors else EXIT_OK
 
 
-def _cannot_collect(args: argparse.Namespace, message: str, out: TextIO, err: TextIO) -> int:
+def _cannot_collect(
+    args: argparse.Namespace,
+    message: str,
+    out: TextIO,
+    err: TextIO,
+    failure: cli_errors.CliFailure | None = None,
+) -> int:
+    # One line on stderr as every command's failure; with --json the same as an object on stdout.
+    print(f"error: could not collect the journal of {args.instance_id}: {message}", file=err)
     if getattr(args, "json", False):
-        json.dump(
-            {"instance_id": args.instance_id, "exit_code": EXIT_CANNOT_COLLECT, "error": message},
-            out,
-            indent=2,
-        )
+        payload: dict[str, Any] = {
+            "instance_id": args.instance_id,
+            "exit_code": EXIT_CANNOT_COLLECT,
+            "error": failure.error if failure else "CannotCollect",
+            "message": failure.message if failure else message,
+            "fix": failure.fix if failure else None,
+        }
+        json.dump(payload, out, indent=2)
         out.write("\n")
-    else:
-        print(f"{_PROG}: could not collect the journal of {args.instance_id}: {message}", file=err)
     return EXIT_CANNOT_COLLECT
 
 

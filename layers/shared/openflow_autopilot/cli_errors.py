@@ -88,6 +88,11 @@ def _operation(exc: ClientError) -> str:
 def describe(exc: BaseException) -> CliFailure | None:
     """The one-line failure for an exception the CLI knows; None for one it does not (a bug)."""
     if isinstance(exc, AutopilotError):
+        # An AWS failure the layer wrapped without a fix (throttled, unreachable, 5xx): the botocore
+        # cause says what failed and what to do.
+        underlying = aws_failure(exc) if exc.fix is None else None
+        if underlying is not None:
+            return underlying
         return CliFailure(
             type(exc).__name__, mask_credentials(exc.message), exc.fix and mask_credentials(exc.fix)
         )
@@ -102,7 +107,9 @@ def describe(exc: BaseException) -> CliFailure | None:
         return CliFailure(
             "NoRegion",
             "No AWS region is set.",
-            "set aws.region in the request, or AWS_REGION / AWS_DEFAULT_REGION, or a region in the profile",
+            # boto3 reads AWS_DEFAULT_REGION, not AWS_REGION (which only Lambda's runtime sets):
+            # https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html
+            "pass --region, or set aws.region in the request, AWS_DEFAULT_REGION or a region in the profile",
         )
     if isinstance(exc, ProfileNotFound):
         return CliFailure("ProfileNotFound", f"{exc}.", "check AWS_PROFILE against ~/.aws/config")
@@ -120,6 +127,18 @@ def describe(exc: BaseException) -> CliFailure | None:
         return _client_error(exc)
     if isinstance(exc, BotoCoreError):
         return CliFailure(type(exc).__name__, f"The AWS SDK failed: {mask_credentials(str(exc))}.", None)
+    return None
+
+
+def aws_failure(exc: BaseException) -> CliFailure | None:
+    """The description of the botocore failure behind `exc` (itself or its cause), None if none is."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # a short chain: AutopilotError from ClientError
+        if seen is None:
+            return None
+        if isinstance(seen, BotoCoreError | ClientError):
+            return describe(seen)
+        seen = seen.__cause__
     return None
 
 

@@ -36,6 +36,7 @@ from openflow_autopilot.teardown import (
 
 EXIT_OK = 0
 EXIT_NOT_DONE = 1
+EXIT_FAILED = 2  # AWS could not be reached or refused the caller
 DEFAULT_POLL_SECONDS = 5.0
 
 AccessFactory = Callable[[ProvisionRequest, argparse.Namespace], TeardownAccess]
@@ -154,12 +155,19 @@ def run_teardown_command(
             print_step(step, total, out)
 
     report = run_teardown(request, access, drop_source=args.drop_source_objects, on_step=show)
+    # AWS unreachable or refusing the caller is a failure to run, as for every command (exit 2, one
+    # line with the fix); a step that found something in the way is "not done" (exit 1).
+    code = EXIT_OK if report.completed else EXIT_FAILED if report.aws_access_failed else EXIT_NOT_DONE
     if args.json:
-        json.dump(report.model_dump(mode="json"), out, indent=2)
+        json.dump({**report.model_dump(mode="json"), "exit_code": code}, out, indent=2)
         out.write("\n")
     else:
         print_outcome(report, out)
-    return EXIT_OK if report.completed else EXIT_NOT_DONE
+    if report.aws_access_failed:
+        failed = next(s.title for s in report.steps if s.status is StepStatus.FAILED)
+        fix = f" Fix: {report.fix}" if report.fix else ""
+        print(f"error: teardown stopped at '{failed}': {report.error}{fix}", file=err)
+    return code
 
 
 def print_step(step: TeardownStep, total: int, out: TextIO) -> None:

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from psycopg import sql as pgsql
 from pydantic import BaseModel, Field
 
+from openflow_autopilot import cli_errors
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import (
@@ -177,6 +178,12 @@ class TeardownReport(BaseModel):
     completed: bool
     steps: list[TeardownStep]
     error: str | None = None
+    fix: str | None = Field(default=None, description="what to do about the error, when it is known")
+    aws_access_failed: bool = Field(
+        default=False,
+        description="the step stopped because AWS could not be reached or refused the caller "
+        "(credentials, denied, throttled, 5xx), not because of what it found",
+    )
 
 
 @dataclass(frozen=True)
@@ -708,6 +715,8 @@ def run_teardown(
     ]
     done: list[TeardownStep] = []
     error: str | None = None
+    fix: str | None = None
+    aws_access_failed = False
     for name, run in zip(StepName, steps, strict=True):
         if error is not None:
             done.append(_step(name, StepStatus.NOT_RUN, []))
@@ -716,7 +725,12 @@ def run_teardown(
             step = run()
         except AutopilotError as exc:
             error = f"{type(exc).__name__}: {exc}"
-            step = _step(name, StepStatus.FAILED, [str(exc)])
+            fix = exc.fix
+            underlying = cli_errors.aws_failure(exc)
+            if underlying is not None:
+                aws_access_failed = True
+                error, fix = underlying.message, fix or underlying.fix
+            step = _step(name, StepStatus.FAILED, [error])
         done.append(step)
         if on_step is not None:
             on_step(step)
@@ -729,6 +743,8 @@ def run_teardown(
         completed=error is None,
         steps=done,
         error=error,
+        fix=fix,
+        aws_access_failed=aws_access_failed,
     )
 
 
