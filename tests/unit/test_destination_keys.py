@@ -44,9 +44,12 @@ class FakeSql:
 class FakeSecrets:
     """Secrets Manager's calls the phase uses; `error` makes every call fail with that code."""
 
-    def __init__(self, value: str | None = None, error: str | None = None) -> None:
-        self.value, self.error = value, error
+    def __init__(
+        self, value: str | None = None, error: str | None = None, tags: dict[str, str] | None = None
+    ) -> None:
+        self.value, self.error, self.tags = value, error, tags or {}
         self.calls: list[str] = []
+        self.created: dict[str, Any] = {}
 
     def _fail(self, operation: str) -> None:
         self.calls.append(operation)
@@ -64,9 +67,18 @@ class FakeSecrets:
             "SecretString": self.value,
         }
 
+    def describe_secret(self, *, SecretId: str) -> dict[str, Any]:
+        self.calls.append("DescribeSecret")  # `error` is for the reads and writes
+        if self.value is None:
+            raise ClientError(
+                {"Error": {"Code": "ResourceNotFoundException", "Message": "gone"}}, "DescribeSecret"
+            )
+        return {"Name": SecretId, "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()]}
+
     def create_secret(self, **kwargs: Any) -> dict[str, Any]:
         self._fail("CreateSecret")
         self.value = kwargs["SecretString"]
+        self.created = kwargs
         return {"ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:new-x"}
 
 
@@ -148,7 +160,7 @@ def test_planning_an_empty_account_lists_every_step_and_generates_or_stores_noth
 
     assert result.status == "planned"
     assert sql.writes == []
-    assert secrets.calls == ["GetSecretValue"] and secrets.value is None
+    assert secrets.calls == ["DescribeSecret", "GetSecretValue"] and secrets.value is None
     assert [a.kind for a in result.actions] == [
         "create_database",
         "create_warehouse",
@@ -225,3 +237,26 @@ def test_rotation_refuses_a_stored_key_the_user_does_not_have(key: ServiceKey) -
     with pytest.raises(PreconditionFailed, match="not one of"):
         rotate_service_user_key(sql, request(), secrets=FakeSecrets(key.to_secret_string()), secret_name="s")
     assert sql.writes == []
+
+
+def test_a_secret_tagged_for_another_deployment_is_refused_before_it_is_read(key: ServiceKey) -> None:
+    # Two requests named alike share the secret name; the other one's key is never read or replaced.
+    secrets = FakeSecrets(key.to_secret_string(), tags={"openflow:deployment": "OTHER_DEPLOYMENT"})
+    sql = FakeSql()
+    with pytest.raises(PreconditionFailed) as caught:
+        ensure_destination(sql, request(), secrets=secrets, secret_name="s")
+    assert "OTHER_DEPLOYMENT" in caught.value.message and "`name`" in (caught.value.fix or "")
+    assert secrets.calls == ["DescribeSecret"] and sql.executed == []
+    with pytest.raises(PreconditionFailed):
+        rotate_service_user_key(sql, request(), secrets=secrets, secret_name="s")
+    assert "GetSecretValue" not in secrets.calls
+
+
+def test_a_secret_it_creates_carries_the_deployments_tag_and_an_own_one_is_used() -> None:
+    secrets = FakeSecrets()
+    ensure_destination(FakeSql(), request(), secrets=secrets, secret_name="s")
+    tags = {t["Key"]: t["Value"] for t in secrets.created["Tags"]}
+    deployment = request().openflow.deployment_name
+    assert tags == {"managed-by": "openflow-autopilot", "openflow:deployment": deployment}
+    secrets.tags = tags
+    ensure_destination(FakeSql(), request(), secrets=secrets, secret_name="s")  # its own: no refusal

@@ -78,6 +78,24 @@ def test_the_request_is_stored_under_the_deployment_name_and_read_back(aws: dict
     assert load_request(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT") == req
 
 
+def test_the_same_deployment_name_of_another_snowflake_account_is_refused_not_replaced(
+    aws: dict[str, Any],
+) -> None:
+    first = parse_request(request(OFFICE))
+    save_request(aws["s3"], BUCKET, first)
+    other = request(OFFICE)
+    other["snowflake"]["account"] = "OTHERORG-OTHERACCOUNT"
+    with pytest.raises(PreconditionFailed) as caught:
+        save_request(aws["s3"], BUCKET, parse_request(other))
+    assert "MYORG-MYACCOUNT" in caught.value.message and "another name" in (caught.value.fix or "")
+    assert load_request(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT") == first  # kept as it was
+    # the same account (any case) re-saves its own request, changed or not
+    same = request({**OFFICE, "stop_agent": True})
+    same["snowflake"]["account"] = "myorg-myaccount"
+    save_request(aws["s3"], BUCKET, parse_request(same))
+    assert load_request(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT").schedule.stop_agent is True  # type: ignore[union-attr]
+
+
 def test_a_deployment_with_no_stored_request_says_to_provision_it(aws: dict[str, Any]) -> None:
     with pytest.raises(PreconditionFailed, match="no stored request for deployment NOPE"):
         load_request(aws["s3"], BUCKET, "NOPE")

@@ -110,6 +110,10 @@ BAD: list[Case] = [
     *cases("source.replication_user", "postgres", "rdsadmin", "rds_superuser", "rdsrepl", "pg_monitor",
            says=("reserved",)),
     *cases("source.use_existing_replication_user", "yes", 1),
+    # --- RDS parameter group names (CreateDBParameterGroup's rules) ----------------------------------
+    *cases("source.parameter_group_name", "bad--name", "-lead", "trail-", "9start", "with space", "x" * 256,
+           says=("parameter group name",)),
+    *cases("source.parameter_group_name", True, 7),
     # --- secrets outside the prefix the functions may read -------------------------------------------
     *cases("snowflake.credentials_secret_arn", ARN + "other/login-AbCdEf",
            says=("openflow-autopilot/", "SecretsPrefix")),
@@ -232,6 +236,13 @@ def test_the_secrets_prefix_comes_from_the_functions_environment(
         ).snowflake.credentials_secret_arn
         == arn
     )
+
+
+def test_a_parameter_group_name_is_optional_and_round_trips_when_given(good: dict[str, Any]) -> None:
+    assert "parameter_group_name" not in parse_request(good).model_dump(mode="json")["source"]
+    request = parse_request(with_change(good, "source.parameter_group_name", "team-pg15"))
+    assert request.source.parameter_group_name == "team-pg15"
+    assert parse_request(request.model_dump(mode="json")) == request
 
 
 def test_use_existing_replication_user_is_false_by_default_and_left_out_of_dumps(

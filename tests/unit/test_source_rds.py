@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from openflow_autopilot.aws.rds import (
+    CREATED_BY_TAG,
     LOGICAL_REPLICATION,
     ensure_logical_replication,
     existing_value,
@@ -199,7 +200,10 @@ def test_a_plan_lists_the_actions_and_changes_nothing(rds: Any) -> None:
 def test_a_leftover_group_from_an_interrupted_run_is_reused(rds: Any) -> None:
     create_instance(rds)
     rds.create_db_parameter_group(
-        DBParameterGroupName="openflow-source-db", DBParameterGroupFamily="postgres15", Description="left"
+        DBParameterGroupName="openflow-source-db",
+        DBParameterGroupFamily="postgres15",
+        Description="left",
+        Tags=[CREATED_BY_TAG],  # the workflow's own, from the run that stopped after creating it
     )
     result = ensure_logical_replication(rds, "source-db", allow_reboot=False)
     assert not any(a.startswith("create") for a in result.actions)
@@ -209,7 +213,10 @@ def test_a_leftover_group_from_an_interrupted_run_is_reused(rds: Any) -> None:
 def test_a_group_name_of_another_family_is_refused(rds: Any) -> None:
     create_instance(rds)
     rds.create_db_parameter_group(
-        DBParameterGroupName="openflow-source-db", DBParameterGroupFamily="postgres14", Description="old"
+        DBParameterGroupName="openflow-source-db",
+        DBParameterGroupFamily="postgres14",
+        Description="old",
+        Tags=[CREATED_BY_TAG],
     )
     with pytest.raises(PreconditionFailed, match="family postgres14"):
         ensure_logical_replication(rds, "source-db", allow_reboot=False)
@@ -288,3 +295,43 @@ def test_free_storage_is_the_latest_cloudwatch_datapoint() -> None:
                 }],
             )  # fmt: skip
         assert read_free_storage_bytes(cloudwatch, "source-db", now=now) == 5_000_000_000
+
+
+def _someone_elses_group(rds: Any, name: str = "openflow-source-db") -> None:
+    rds.create_db_parameter_group(
+        DBParameterGroupName=name, DBParameterGroupFamily="postgres15", Description="the DBA's own"
+    )
+
+
+def test_a_group_with_the_default_name_that_someone_else_created_is_not_adopted(rds: Any) -> None:
+    create_instance(rds)
+    _someone_elses_group(rds)
+    with pytest.raises(PreconditionFailed) as caught:
+        ensure_logical_replication(rds, "source-db", allow_reboot=False)
+    assert "was not created by openflow-autopilot" in caught.value.message
+    assert "source.parameter_group_name: openflow-source-db" in (caught.value.fix or "")
+    # nothing changed: the instance keeps its group and the other group keeps its values
+    assert group_of(rds) == "default.postgres15"
+    values = {p["ParameterName"]: p.get("ParameterValue") for p in rds.describe_db_parameters(
+        DBParameterGroupName="openflow-source-db")["Parameters"]}  # fmt: skip
+    assert values.get(LOGICAL_REPLICATION) != "1"
+
+
+def test_a_group_the_request_names_is_used_even_when_someone_else_created_it(rds: Any) -> None:
+    create_instance(rds)
+    _someone_elses_group(rds, "team-pg15")
+    result = ensure_logical_replication(
+        rds, "source-db", allow_reboot=False, parameter_group_name="team-pg15"
+    )
+    assert group_of(rds) == "team-pg15" and result.parameter_group == "team-pg15"
+
+
+def test_the_workflows_own_group_is_reused_on_a_second_instance_run(rds: Any) -> None:
+    create_instance(rds)
+    ensure_logical_replication(rds, "source-db", allow_reboot=False)
+    # the instance is put back on the default group (by hand): the workflow's own group is taken again
+    rds.modify_db_instance(
+        DBInstanceIdentifier="source-db", DBParameterGroupName="default.postgres15", ApplyImmediately=True
+    )
+    again = ensure_logical_replication(rds, "source-db", allow_reboot=False)
+    assert group_of(rds) == "openflow-source-db" and again.parameter_group == "openflow-source-db"

@@ -43,6 +43,7 @@ _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,25
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
+_PARAMETER_GROUP = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 _RDS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 # PostgreSQL table names: [schema.]table, unquoted or double-quoted parts; the source phase
@@ -225,11 +226,30 @@ class SourceSettings(Strict):
     allow_reboot: StrictBool = Field(
         False, description="May the workflow reboot the instance for parameters?"
     )
+    # Left out of dumps when unset, as use_existing_replication_user.
+    parameter_group_name: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="RDS: the custom DB parameter group to create, or to use when it exists (it gets "
+        "rds.logical_replication = 1); default openflow-<rds_instance_id>, which is never adopted when "
+        "someone else created it",
+    )
     jdbc_driver: str | None = Field(
         None,
         description="Gen 2: s3://<artifact bucket>/drivers/<file>.jar, the PostgreSQL JDBC driver to upload "
         "to the connector; default: the pinned release the deployment downloads and checks",
     )
+
+    @field_validator("parameter_group_name")
+    @classmethod
+    def _parameter_group_name(cls, v: str | None) -> str | None:
+        # https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBParameterGroup.html
+        if v is not None and not _PARAMETER_GROUP.fullmatch(v):
+            raise ValueError(
+                f"{v[:80]!r} is not a DB parameter group name: 1-255 letters, digits and hyphens, "
+                "starting with a letter, no two hyphens in a row, not ending with one"
+            )
+        return v
 
     @field_validator("jdbc_driver")
     @classmethod

@@ -155,6 +155,21 @@ def _describe_group(rds: RDSClient, name: str) -> str | None:
     return found[0]["DBParameterGroupFamily"] if found else None
 
 
+def _created_by_us(rds: RDSClient, name: str) -> bool:
+    """Whether the group carries CREATED_BY_TAG (ListTagsForResource on its ARN:
+    https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ListTagsForResource.html)."""
+    with aws_errors("rds:DescribeDBParameterGroups"):
+        found = rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"]
+    arn = found[0].get("DBParameterGroupArn") if found else None
+    if not arn:
+        return False
+    with aws_errors("rds:ListTagsForResource"):
+        tags = rds.list_tags_for_resource(ResourceName=arn).get("TagList", [])
+    return any(
+        t.get("Key") == CREATED_BY_TAG["Key"] and t.get("Value") == CREATED_BY_TAG["Value"] for t in tags
+    )
+
+
 def _family(rds: RDSClient, group: str, instance: DBInstanceTypeDef) -> str:
     family = _describe_group(rds, group)
     if family:
@@ -232,6 +247,15 @@ def ensure_logical_replication(
             )
         family = _family(rds, group, instance)
         existing = _describe_group(rds, target)
+        if existing is not None and parameter_group_name is None and not _created_by_us(rds, target):
+            # The default name is taken by a group someone else made: it is not adopted (and changed)
+            # unless the request names it.
+            raise PreconditionFailed(
+                f"parameter group {target} exists and was not created by openflow-autopilot (no "
+                f"{CREATED_BY_TAG['Key']} tag)",
+                fix=f"set source.parameter_group_name: {target} to use it (it gets "
+                f"{LOGICAL_REPLICATION} = 1), or name another group to create",
+            )
         if existing is not None and existing != family:
             raise PreconditionFailed(
                 f"parameter group {target} exists with family {existing}, but {instance_id} needs {family}",

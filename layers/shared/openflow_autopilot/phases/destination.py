@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import AwsRetryableError, PermissionDenied, PreconditionFailed
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
@@ -187,7 +188,9 @@ def read_service_key(secrets: Any, secret_name: str) -> StoredKey:
         return StoredKey(arn=arn, key=None, problem=str(exc))
 
 
-def store_service_key(secrets: Any, secret_name: str, key: ServiceKey, *, exists: bool) -> str:
+def store_service_key(
+    secrets: Any, secret_name: str, key: ServiceKey, *, exists: bool, deployment: str
+) -> str:
     """Create the secret, or add a new version (AWSCURRENT moves to it); returns the ARN."""
     from botocore.exceptions import ClientError
 
@@ -199,7 +202,7 @@ def store_service_key(secrets: Any, secret_name: str, key: ServiceKey, *, exists
             Name=secret_name,
             Description=f"Snowflake key pair of service user {key.user} ({COMMENT})",
             SecretString=key.to_secret_string(),
-            Tags=[{"Key": "managed-by", "Value": "openflow-autopilot"}],
+            Tags=owner_tags(deployment),
         )
         return str(created["ARN"])
     except ClientError as exc:
@@ -362,7 +365,9 @@ def _ensure_key(
             return arn, None
         key = generate_service_key(user, encrypt=encrypt)
         # store first: if the ALTER below fails, a re-run finds this key and only sets it
-        arn = store_service_key(secrets, secret_name, key, exists=arn is not None)
+        arn = store_service_key(
+            secrets, secret_name, key, exists=arn is not None, deployment=request.openflow.deployment_name
+        )
         rec.record(
             "store_private_key",
             secret_name,
@@ -395,6 +400,8 @@ def ensure_destination(
     db, wh = qualified(dest.database), qualified(dest.warehouse)
     role, user = qualified(dest.service_role), qualified(dest.service_user)
     rec = _Recorder(sql, apply)
+    # before anything is created: another deployment's key secret stops the phase here
+    check_secret_owner(secrets, secret_name, request.openflow.deployment_name)
 
     if not sql.query(f"SHOW DATABASES LIKE {literal(db)}"):
         rec.do("create_database", db, f"CREATE DATABASE IF NOT EXISTS {db} COMMENT = {literal(COMMENT)}")
@@ -467,6 +474,7 @@ def rotate_service_user_key(
     started = utcnow()
     user = qualified(request.destination.service_user)
     rec = _Recorder(sql, apply=True)
+    check_secret_owner(secrets, secret_name, request.openflow.deployment_name)
     stored = read_service_key(secrets, secret_name)
     if stored.key is None or stored.arn is None:
         raise PreconditionFailed(
@@ -505,7 +513,7 @@ def rotate_service_user_key(
         statement, shown = _set_key_statement(user, "RSA_PUBLIC_KEY_2", new)
         rec.do("set_public_key_2", user, statement, shown=shown)
         step("set_rsa_public_key_2")
-        store_service_key(secrets, secret_name, new, exists=True)
+        store_service_key(secrets, secret_name, new, exists=True, deployment=request.openflow.deployment_name)
         rec.record(
             "store_private_key",
             secret_name,

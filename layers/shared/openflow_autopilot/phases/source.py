@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.conninfo import make_conninfo
 
 from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
+from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest, PreconditionFailed
 from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
@@ -123,7 +124,10 @@ def rds_parameters(request: ProvisionRequest, *, rds: Any, allow_reboot: bool | 
             ended_at=utcnow(),
         )
     result = ensure_logical_replication(
-        rds, src.rds_instance_id, allow_reboot=src.allow_reboot if allow_reboot is None else allow_reboot
+        rds,
+        src.rds_instance_id,
+        allow_reboot=src.allow_reboot if allow_reboot is None else allow_reboot,
+        parameter_group_name=src.parameter_group_name,
     )
     actions = [
         Action(kind="rds", target=f"{src.rds_instance_id}: {a}"[:200], statement=a) for a in result.actions
@@ -166,9 +170,13 @@ def rds_ready(
     return {**state, "attempt": attempt, "ready": False, "status": status.status}
 
 
-def _connector_password(secrets: Any, name: str, user: str, *, existing_role: bool) -> tuple[str, str, bool]:
-    """(password, secret ARN, created now). An existing secret is reused, never rotated here. A role
-    the workflow did not create keeps its password, so its secret must be there already."""
+def _connector_password(
+    secrets: Any, name: str, user: str, *, existing_role: bool, deployment: str
+) -> tuple[str, str, bool]:
+    """(password, secret ARN, created now). An existing secret is reused, never rotated here (unless
+    it is another deployment's: refused). A role the workflow did not create keeps its password, so
+    its secret must be there already."""
+    check_secret_owner(secrets, name, deployment)
     try:
         value = secrets.get_secret_value(SecretId=name)
         return json.loads(value["SecretString"])["password"], str(value["ARN"]), False
@@ -185,6 +193,7 @@ def _connector_password(secrets: Any, name: str, user: str, *, existing_role: bo
         Name=name,
         Description="Openflow PostgreSQL CDC connector login (managed by openflow-autopilot)",
         SecretString=json.dumps({"username": user, "password": password}),
+        Tags=owner_tags(deployment),
     )["ARN"]
     return password, str(arn), True
 
@@ -193,7 +202,11 @@ def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secr
     started = utcnow()
     src = request.source
     password, secret_arn, created = _connector_password(
-        secrets, secret_name, src.replication_user, existing_role=src.use_existing_replication_user
+        secrets,
+        secret_name,
+        src.replication_user,
+        existing_role=src.use_existing_replication_user,
+        deployment=request.openflow.deployment_name,
     )
     with _connect(admin) as conn:
         # The canary table the verify phase writes to is replicated like the requested tables.

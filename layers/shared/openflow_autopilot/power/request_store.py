@@ -30,12 +30,40 @@ def request_key(deployment: str) -> str:
 
 def save_request(s3: Any, bucket: str, request: ProvisionRequest) -> str:
     """Store the request (no secrets in it: secrets are ARNs); returns the key. Re-saving the same
-    request changes nothing."""
+    request changes nothing. The key (and the schedules' names) come from the deployment's name, which
+    Snowflake makes unique within an account only: a stored request of the same deployment name in
+    another Snowflake account is another deployment's, and is refused rather than replaced."""
     key = request_key(request.openflow.deployment_name)
+    stored = _stored_account(s3, bucket, key)
+    if stored is not None and stored.upper() != request.snowflake.account.upper():
+        raise PreconditionFailed(
+            f"s3://{bucket}/{key} holds deployment {request.openflow.deployment_name} of Snowflake account "
+            f"{stored}, not {request.snowflake.account}: its schedules and power settings would be replaced",
+            call="s3:GetObject",
+            fix="give this deployment another name, or deploy a second openflow-autopilot stack for the "
+            "other account",
+        )
     body = json.dumps(request.model_dump(mode="json"), indent=2, sort_keys=True).encode()
     with aws_call("s3:PutObject"):
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     return key
+
+
+def _stored_account(s3: Any, bucket: str, key: str) -> str | None:
+    """The Snowflake account of the request stored at `key`, None when there is none (or it is not
+    one: it is then replaced)."""
+    try:
+        with aws_call("s3:GetObject"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    try:
+        account = json.loads(body)["snowflake"]["account"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return account if isinstance(account, str) else None
 
 
 def load_request(s3: Any, bucket: str, deployment: str) -> ProvisionRequest:
