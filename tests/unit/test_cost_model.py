@@ -83,6 +83,23 @@ def test_the_agent_is_saved_only_when_the_schedule_opts_in() -> None:
     assert "agent" not in {line.key for line in stopped.still_running}
 
 
+def test_deep_sleep_stops_the_management_node_group_and_the_agent_down_to_the_floor() -> None:
+    schedule = load_request_file(REQUEST).schedule
+    assert schedule is not None
+    runtime_only = scheduled_cost(default_prices(), schedule)
+    deep = scheduled_cost(default_prices(), schedule.model_copy(update={"sleep": "deep"}))
+    assert round(runtime_only.scheduled.total_usd, 2) == Decimal("608.94")
+    on = deep.on_hours
+    assert deep.scheduled.line("management_nodes").usd == Decimal("0.5208") * on
+    assert deep.scheduled.line("agent").usd == Decimal("0.0136") * on
+    assert round(deep.scheduled.total_usd) == 362 and round(deep.saved_percent) == 53
+    floor = {line.key for line in deep.still_running}
+    assert floor == {"nat", "eks", "s3", "ingestion", "telemetry"}
+    assert deep.scheduled.sleep == "deep" and runtime_only.scheduled.sleep == "runtime"
+    assert any("deep sleep" in note for note in deep.notes)
+    assert any("schedule.sleep: deep" in note for note in runtime_only.notes)
+
+
 def test_a_calendar_month_counts_its_own_hours_and_holidays() -> None:
     schedule = load_request_file(REQUEST).schedule
     assert schedule is not None

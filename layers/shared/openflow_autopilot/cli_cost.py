@@ -160,6 +160,7 @@ def _actual(
         now=now,
         deployment=deployment,
         stop_agent=bool(schedule and schedule.stop_agent),
+        deep=bool(schedule and schedule.deep),
     )
     if args.json:
         _dump(report.model_dump(mode="json"), out)
@@ -213,6 +214,8 @@ def _period_text(schedule: Schedule) -> str:
     text = f"{schedule.timezone}, " + "; ".join(periods)
     if schedule.holidays:
         text += "; holidays " + ", ".join(str(d) for d in schedule.holidays)
+    if schedule.deep:
+        text += "; deep sleep (the whole data plane stops)"
     return text
 
 

@@ -456,6 +456,9 @@ class Schedule(Strict):
     timezone: str = "UTC"
     on_hours: list[OnHours] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
+    # runtime: stop the runtime and its nodes (the agent too with stop_agent); deep: the whole data
+    # plane sleeps: runtime, agent (its timers and instance), every node group, management included.
+    sleep: Literal["runtime", "deep"] = Field("runtime", exclude_if=lambda v: v == "runtime")
     # The agent instance keeps running while runtimes are stopped unless the request opts in.
     stop_agent: StrictBool = Field(False, exclude_if=lambda v: v is False)
     # The warehouse auto-suspends anyway; this suspends it at once when the runtime stops.
@@ -463,6 +466,16 @@ class Schedule(Strict):
     # When the WAL guard finds the source cannot keep WAL for the whole off period: False refuses
     # the stop; True stops anyway and schedules an early start within the safe time.
     shorten_stops: StrictBool = Field(False, exclude_if=lambda v: v is False)
+
+    @property
+    def deep(self) -> bool:
+        return self.sleep == "deep"
+
+    @property
+    def agent_sleeps(self) -> bool:
+        """Deep sleep stops the agent whatever stop_agent says: a running agent would re-apply the
+        infrastructure and scale the node groups back."""
+        return self.stop_agent or self.deep
 
     @field_validator("timezone")
     @classmethod

@@ -1,8 +1,9 @@
 """Monthly cost, line by line, always on or with a schedule; and the actual cost from power records.
 
 All money is Decimal, so the seed's example comes out exactly ($774.249). A line stops with the
-runtime only when its component is tagged `runtime` (or `agent` with stop_agent); everything
-tagged `always` costs the full month and is never counted as saved.
+runtime only when its component is tagged `runtime`, `agent` (with stop_agent or deep sleep) or
+`deep_sleep` (with deep sleep); everything tagged `always` costs the full month and is never
+counted as saved.
 """
 
 # ruff: noqa: RUF001  (the multiplication sign is the seed's notation for the arithmetic)
@@ -71,6 +72,7 @@ class CostBreakdown(_Model):
     hours_in_month: Hours
     on_hours: Hours
     stop_agent: bool
+    sleep: str = "runtime"
     lines: list[CostLine]
     total_usd: Usd
 
@@ -130,11 +132,13 @@ def monthly_cost(
     hours_in_month: Decimal | None = None,
     volume_fraction: Decimal = Decimal(1),
     stop_agent: bool = False,
+    deep: bool = False,
     label: str | None = None,
 ) -> CostBreakdown:
     """The month's cost per component. Without `on_hours_per_month` everything runs all
-    `hours_in_month` (default: the table's 24 x 30). With it, `runtime` components (and `agent`
-    ones when `stop_agent`) run only those hours. Volumes scale by `volume_fraction` (a month so far)."""
+    `hours_in_month` (default: the table's 24 x 30). With it, `runtime` components (`agent` ones
+    with `stop_agent` or `deep`, `deep_sleep` ones with `deep`) run only those hours. Volumes
+    scale by `volume_fraction` (a month so far)."""
     total_hours = prices.hours_per_month if hours_in_month is None else hours_in_month
     on_hours = total_hours if on_hours_per_month is None else on_hours_per_month
     if not Decimal(0) <= on_hours <= total_hours:
@@ -145,7 +149,9 @@ def monthly_cost(
     lines = []
     for c in prices.components:
         stopped = on_hours_per_month is not None and (
-            c.stops_with == "runtime" or (c.stops_with == "agent" and stop_agent)
+            c.stops_with == "runtime"
+            or (c.stops_with == "agent" and (stop_agent or deep))
+            or (c.stops_with == "deep_sleep" and deep)
         )
         hours = on_hours if stopped else total_hours
         ht = _hours_text(hours, prices, seed_form)
@@ -189,7 +195,8 @@ def monthly_cost(
         region=prices.region,
         hours_in_month=total_hours,
         on_hours=on_hours,
-        stop_agent=stop_agent,
+        stop_agent=stop_agent or deep,
+        sleep="deep" if deep else "runtime",
         lines=lines,
         total_usd=sum((line.usd for line in lines), Decimal(0)),
     )
@@ -224,9 +231,21 @@ def scheduled_cost(prices: PriceTable, schedule: Schedule, *, month: str | None 
         on_hours_per_month=on,
         hours_in_month=None if month is None else total,
         stop_agent=schedule.stop_agent,
+        deep=schedule.deep,
     )
-    if not schedule.stop_agent and any(c.stops_with == "agent" for c in prices.components):
-        notes.append("the agent instance keeps running; set schedule.stop_agent: true to stop it too")
+    if schedule.deep:
+        notes.append(
+            "deep sleep: the agent and every node group, the management one included, stop outside the "
+            "on-hours; what keeps running is the floor (NAT gateway, EKS control plane, storage, volumes)"
+        )
+    else:
+        if not schedule.stop_agent and any(c.stops_with == "agent" for c in prices.components):
+            notes.append("the agent instance keeps running; set schedule.stop_agent: true to stop it too")
+        if any(c.stops_with == "deep_sleep" for c in prices.components):
+            notes.append(
+                "the management node group keeps running; set schedule.sleep: deep to stop the whole "
+                "data plane outside the on-hours"
+            )
     saved = always.total_usd - scheduled.total_usd
     return ScheduledCost(
         basis=basis,
@@ -253,6 +272,7 @@ def actual_cost(
     now: datetime | None = None,
     deployment: str | None = None,
     stop_agent: bool = False,
+    deep: bool = False,
 ) -> ActualCost:
     """The month so far (up to `now`, or the whole month) from on/off records: runtime on-hours
     are the time between a start and the next stop; everything else costs the elapsed time."""
@@ -301,6 +321,7 @@ def actual_cost(
         hours_in_month=elapsed,
         volume_fraction=fraction,
         stop_agent=stop_agent,
+        deep=deep,
         label="actual",
     )
     always = monthly_cost(prices, hours_in_month=elapsed, volume_fraction=fraction, label="always on")

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from openflow_autopilot.errors import InvalidRequest
 
-StopsWith = Literal["runtime", "agent", "always"]
+# runtime: stops with the runtime; agent: with schedule.stop_agent or deep sleep; deep_sleep: only
+# when the whole data plane sleeps (schedule.sleep: deep); always: never stops.
+StopsWith = Literal["runtime", "agent", "deep_sleep", "always"]
 Money = Annotated[Decimal, Field(ge=0, le=1_000_000_000)]  # bounded: the report quantizes to cents
 
 
