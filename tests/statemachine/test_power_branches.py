@@ -521,3 +521,169 @@ def test_every_power_run_gives_its_lock_back_whether_it_succeeds_or_fails(app: A
     assert failed.status == "FAILED" and failed.error == "BudgetExhausted"
     assert states(failed)[-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
     assert held_by(app) is None
+
+
+# --- deep sleep: the whole data plane ------------------------------------------------------------------
+@dataclass
+class DeepWorld(World):
+    """Adds the agent (its timers and instance) and the other node groups (management)."""
+
+    agent: str = "running"
+    timers: bool = True
+    management: int = 1
+    management_remembered: int | None = None
+    deployment: str = "ACTIVE"
+
+    def agent_fn(self, event: dict[str, Any], _n: int) -> dict[str, Any]:
+        op = event["op"]
+        if op == "stop_timers":
+            self.timers = False
+            return phase("StopAgentTimers", True, command_id="c-1", instance_id="i-0123456789abcdef0")
+        if op == "timers_stopped":
+            assert event["phases"]["StopAgentTimers"]["outputs"]["command_id"] == "c-1"
+            return phase("CheckAgentTimers", False, "agent timers stopped")
+        if op in ("running", "stopped"):
+            attempt = int((event["polls"].get(f"agent_{op}") or {}).get("attempt", 0)) + 1
+            return {"attempt": attempt, "done": self.agent == op, "status": self.agent}
+        if op == "stop":
+            assert not self.timers, "the instance is stopped only after its timers"
+            self.agent, self.deployment = "stopped", "NOT_REPORTING"
+        else:
+            self.agent = "running"
+        return phase("Agent", True, instance_id="i-0123456789abcdef0")
+
+    def compute_fn(self, event: dict[str, Any], n: int) -> dict[str, Any]:
+        if event["op"] == "sleep":
+            assert self.agent == "stopped", "the data plane sleeps only once the agent is stopped"
+            state = event["polls"].get("data_plane") or {}
+            attempt = int(state.get("attempt", 0)) + 1
+            if self.management:
+                self.management_remembered, self.management = self.management, 0
+                return {
+                    "attempt": attempt,
+                    "done": False,
+                    "forced": True,
+                    "actions": [{"kind": "scale_to_zero", "target": "mgmt", "statement": None}],
+                }
+            return {"attempt": attempt, "done": True, "actions": list(state.get("actions") or [])}
+        if event["op"] == "restore" and event.get("deep"):
+            assert self.agent == "running", "node groups come back only once the agent runs"
+            if self.management_remembered is not None:
+                self.management, self.management_remembered = self.management_remembered, None
+        return super().compute_fn(event, n)
+
+    def agent_health_fn(self, event: dict[str, Any], n: int) -> dict[str, Any]:
+        assert event["stack"]["agent_instance_id"] == "i-0123456789abcdef0"
+        assert event["deployment"] == {"name": DEPLOYMENT, "key": "k1"}
+        if self.management and self.agent == "running" and n >= 2:
+            self.deployment = "ACTIVE"
+        done = self.deployment == "ACTIVE"
+        return phase("AgentHealth", False, f"deployment is {self.deployment}", done=done, wait_seconds=0)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            **super().handlers(),
+            "PowerAgentFunction": self.agent_fn,
+            "PowerComputeFunction": self.compute_fn,
+            "AgentHealthFunction": self.agent_health_fn,
+        }
+
+
+def test_a_deep_stop_stops_the_timers_then_the_agent_then_every_node_group_each_verified(app: Any) -> None:
+    world = DeepWorld()
+    report, calls = run(
+        app,
+        "deep-stop",
+        {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)},
+        world,
+        stored=request(sleep="deep"),
+    )
+    assert report.status == "SUCCEEDED", report.cause
+    expected = [
+        "StopConnector",
+        "SuspendRuntime",
+        "VerifyComputeGone",
+        "StopAgentTimers",
+        "CheckAgentTimers",
+        "StopAgentInstance",
+        "CheckAgentStopped",
+        "SleepDataPlane",
+        "RecordStop",
+    ]
+    assert [s for s in dict.fromkeys(states(report)) if s in expected] == expected
+    assert (world.agent, world.timers, world.management, world.management_remembered) == (
+        "stopped",
+        False,
+        0,
+        1,
+    )
+    assert len([e for e in calls["PowerComputeFunction"] if e["op"] == "sleep"]) == 2  # scaled, then verified
+
+
+def test_a_deep_start_wakes_agent_then_node_groups_then_waits_for_active_before_resuming(app: Any) -> None:
+    world = DeepWorld(
+        connector="STOPPED",
+        runtime="SUSPENDED",
+        desired=0,
+        remembered=1,
+        agent="stopped",
+        timers=False,
+        management=0,
+        management_remembered=1,
+        deployment="NOT_REPORTING",
+    )
+    report, calls = run(
+        app,
+        "deep-start",
+        {"action": "start", "reason": "schedule", "now": tokyo(2026, 3, 11, 8, 0)},
+        world,
+        stored=request(sleep="deep"),
+    )
+    assert report.status == "SUCCEEDED", report.cause
+    expected = [
+        "StartAgentInstance",
+        "CheckAgentRunning",
+        "RestoreCompute",
+        "CheckDeploymentAwake",
+        "ResumeRuntime",
+        "StartConnector",
+        "CheckSlotAdvances",
+        "WriteCanary",
+        "CheckCanary",
+        "RecordStart",
+    ]
+    assert [s for s in dict.fromkeys(states(report)) if s in expected] == expected
+    assert len(calls["AgentHealthFunction"]) == 2  # NOT_REPORTING once, then ACTIVE
+    assert (world.management, world.runtime, world.connector) == (1, "ACTIVE", "RUNNING")
+
+
+def test_a_deep_stop_whose_timers_do_not_stop_leaves_the_node_groups_and_alerts(app: Any) -> None:
+    world = DeepWorld()
+
+    def agent(event: dict[str, Any], n: int) -> dict[str, Any]:
+        if event["op"] == "timers_stopped":
+            raise RuntimeError("openflow-apply-infrastructure is still active")
+        return world.agent_fn(event, n)
+
+    report, calls = run(
+        app,
+        "deep-stop-fails",
+        {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)},
+        world,
+        stored=request(sleep="deep"),
+        PowerAgentFunction=agent,
+    )
+    assert report.status == "FAILED"
+    assert "StopAgentInstance" not in states(report) and "SleepDataPlane" not in states(report)
+    assert states(report)[-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
+    assert (world.agent, world.management) == ("running", 1)
+
+
+def test_a_runtime_only_stop_never_touches_the_agent_or_the_other_node_groups(app: Any) -> None:
+    world = DeepWorld()
+    report, _ = run(
+        app, "shallow-stop", {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)}, world
+    )
+    assert report.status == "SUCCEEDED", report.cause
+    touched = {"StopAgentTimers", "StopAgentInstance", "SleepDataPlane"} & set(states(report))
+    assert not touched and (world.agent, world.management) == ("running", 1)

@@ -21,10 +21,11 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.cost.records import PowerRecord, append_record
-from openflow_autopilot.errors import ConfigurationError, InvalidRequest
+from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.models import PhaseResult, utcnow
+from openflow_autopilot.phases.verify import insert_canary
 from openflow_autopilot.postgres.connection import connect
 from openflow_autopilot.postgres.wal_guard import check_wal
 from openflow_autopilot.power import agent as agent_power
@@ -32,7 +33,13 @@ from openflow_autopilot.power import openflow as openflow_power
 from openflow_autopilot.power.decide import Decision, decide
 from openflow_autopilot.power.memory import load_memory, update_memory
 from openflow_autopilot.power.nifi import nifi_secret_name, read_nifi_access, set_flow_state
-from openflow_autopilot.power.nodegroups import ComputeCheck, check_compute, find_groups, restore
+from openflow_autopilot.power.nodegroups import (
+    ComputeCheck,
+    check_compute,
+    find_data_plane_groups,
+    find_groups,
+    restore,
+)
 from openflow_autopilot.power.request_store import load_request, save_request
 from openflow_autopilot.power.restart import cancel_restart, schedule_restart
 from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
@@ -50,8 +57,11 @@ from openflow_autopilot.power.slot import SlotCheck, check_slot, read_position
 from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
+from openflow_autopilot.watch.heartbeat import look_for
+from openflow_autopilot.watch.models import Heartbeat
 
 RECORDS_PREFIX = "power-records"
+CANARY_NOTE = "openflow-autopilot power start"
 WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
 
 
@@ -151,7 +161,8 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str
             "until": raw.get("until"),
             "execution": event.get("execution"),
             # the state machine's Choice states branch on these, so they are always present
-            "stop_agent": bool(schedule and schedule.stop_agent),
+            "stop_agent": bool(schedule and schedule.agent_sleeps),
+            "deep": bool(schedule and schedule.deep),
             "suspend_warehouse": bool(schedule and schedule.suspend_warehouse),
         },
         "settings": event.get("settings") or {},
@@ -159,6 +170,7 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str
         "polls": {},
         "target": None,
         "wal": None,
+        "wake": None,  # deep sleep's wake: the agent health loop's state
     }
 
 
@@ -323,6 +335,8 @@ def runtime_step(
     if op == "locate":
         with _snowflake(request, _owner_role(request), env, secrets, connector) as sql:
             return openflow_power.locate(sql, request)
+    if op == "canary":
+        return _canary_check(event, request, env=env, secrets=secrets, connector=connector)
     if _gen1(request):
         if op in ("suspended", "active"):
             return openflow_power.Poll(attempt=1, done=True, status="gen 1 (not observable)")
@@ -345,6 +359,27 @@ def runtime_step(
         )
 
 
+def _canary_check(
+    event: dict[str, Any], request: ProvisionRequest, *, env: FunctionEnv, secrets: Any, connector: Connector
+) -> dict[str, Any]:
+    """One look for the start's canary row in the destination (read as the login role, like the
+    watch's heartbeat); `canary_seconds` is its latency once seen."""
+    canary = Heartbeat.model_validate(event["canary"])
+    state = _poll(event, "canary")
+    attempt = int(state.get("attempt") or 0) + 1
+    at = _time(event.get("at") or utcnow(), "at")
+    with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
+        seen = look_for(sql, request.destination.database, canary, now=at)
+    if seen.seen_at is None and attempt >= _settings(event, "max_checks", 60):
+        raise BudgetExhausted(
+            f"the canary row {canary.id} written at the source at {canary.written_at.isoformat()} did not "
+            f"arrive in {request.destination.database} within {attempt} checks",
+            fix="look at the connector's bulletins in the Openflow UI and at the replication slot "
+            "(openflow-autopilot source doctor); the runtime and the connector are running",
+        )
+    return {"attempt": attempt, "done": seen.seen_at is not None, "canary_seconds": seen.latency_seconds}
+
+
 def warehouse_step(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> PhaseResult:
@@ -355,8 +390,11 @@ def warehouse_step(
 
 # --- AWS compute ------------------------------------------------------------------------------------------
 def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = None) -> Any:
-    """op: check (one poll of the stop's compute check) | restore (the start's remembered sizes)."""
+    """op: check (one poll of the stop's compute check) | restore (the start's remembered sizes) |
+    sleep (one poll: every node group of the deployment to zero, for deep sleep). With `deep`,
+    restore puts back every node group of the deployment, the management one included."""
     request, op = _request(event), str(event["op"])
+    deep = bool(event.get("deep"))
     target = dict(event.get("target") or {})
     key = str(target.get("key") or "")
     if not key:
@@ -366,7 +404,10 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
     autoscaling = autoscaling or client("autoscaling", request.aws.region)
     if op == "restore":
         started = utcnow()
-        groups = find_groups(eks, autoscaling, key=key, size=size)
+        if deep:
+            groups = find_data_plane_groups(eks, autoscaling, key=key)
+        else:
+            groups = find_groups(eks, autoscaling, key=key, size=size)
         actions, notes = [], []
         for group in groups:
             done, said = restore(eks, autoscaling, group)
@@ -383,6 +424,19 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
             started_at=started,
             ended_at=utcnow(),
         )
+    if op == "sleep":
+        # the agent is stopped by now, so nothing scales the groups back: scale at once
+        return check_compute(
+            eks,
+            autoscaling,
+            key=key,
+            size=None,
+            state=ComputeCheck.model_validate(_poll(event, "data_plane")),
+            grace_checks=0,
+            max_checks=_settings(event, "max_checks", 60),
+            may_force=True,
+            data_plane=True,
+        )
     shared = list(target.get("shared_with") or [])
     return check_compute(
         eks,
@@ -397,17 +451,24 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
     )
 
 
-def agent_step(event: dict[str, Any], *, ec2: Any = None) -> Any:
-    """op: stop | start | running (one poll)."""
+def agent_step(event: dict[str, Any], *, ec2: Any = None, ssm: Any = None) -> Any:
+    """op: stop | start | running, stopped (one poll) | stop_timers | timers_stopped (deep sleep)."""
     request, op = _request(event), str(event["op"])
     key = str((event.get("target") or {}).get("key") or "")
     ec2 = ec2 or client("ec2", request.aws.region)
-    if op == "running":
+    if op in ("stop_timers", "timers_stopped"):
+        ssm = ssm or client("ssm", request.aws.region)
+        if op == "stop_timers":
+            return agent_power.stop_timers(ec2, ssm, key)
+        sent = dict(((event.get("phases") or {}).get("StopAgentTimers") or {}).get("outputs") or {})
+        return agent_power.timers_stopped(ssm, sent)
+    if op in ("running", "stopped"):
+        want: Literal["running", "stopped"] = "running" if op == "running" else "stopped"
         return agent_power.agent_reached(
             ec2,
             key,
-            want="running",
-            state=openflow_power.Poll.model_validate(_poll(event, "agent")),
+            want=want,
+            state=openflow_power.Poll.model_validate(_poll(event, f"agent_{op}")),
             max_checks=_settings(event, "max_checks", 60),
         )
     return agent_power.set_agent(ec2, key, want="stopped" if op == "stop" else "running")
@@ -417,7 +478,8 @@ def agent_step(event: dict[str, Any], *, ec2: Any = None) -> Any:
 def slot_step(
     event: dict[str, Any], *, secrets: Any = None, rds: Any = None, s3: Any = None, env: FunctionEnv
 ) -> Any:
-    """op: baseline (before the connector starts) | check (one poll: has the slot advanced?)."""
+    """op: baseline (before the connector starts) | check (one poll: has the slot advanced?) |
+    canary_write (a canary row at the source, for `canary` of the runtime step)."""
     request, op = _request(event), str(event["op"])
     region = request.aws.region
     at = _time(event.get("at") or utcnow(), "at")
@@ -426,6 +488,13 @@ def slot_step(
         secrets=secrets or client("secretsmanager", region),
         rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
     )
+    if op == "canary_write":
+        # a row at the source after every start, which the check must see in Snowflake
+        with connect(admin.dsn(), autocommit=True) as conn:
+            canary = insert_canary(conn, note=CANARY_NOTE)
+        return Heartbeat(id=canary.id, written_at=datetime.fromisoformat(canary.inserted_at)).model_dump(
+            mode="json"
+        )
     with connect(admin.dsn()) as conn:
         position = read_position(conn, source_phase.slot_name(request), at=at)
     if op == "baseline":

@@ -107,11 +107,14 @@ def _asg_instances(autoscaling: Any, names: list[str]) -> int | None:
     return sum(_live(g.get("Instances", [])) for g in groups)
 
 
-def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str]) -> list[Group]:
+def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str], only: str | None = None) -> list[Group]:
     clusters: list[str] = []
-    with aws_call("eks:ListClusters"):
-        for page in eks.get_paginator("list_clusters").paginate():
-            clusters += page.get("clusters", [])
+    if only is not None:
+        clusters = [only]
+    else:
+        with aws_call("eks:ListClusters"):
+            for page in eks.get_paginator("list_clusters").paginate():
+                clusters += page.get("clusters", [])
     found: list[Group] = []
     for cluster in clusters:
         with aws_call("eks:ListNodegroups"):
@@ -171,6 +174,37 @@ def find_groups(eks: Any, autoscaling: Any, *, key: str, size: str | None = None
     """The deployment's node groups (of one runtime size, if given): EKS first, else tagged ASGs."""
     wanted = nodegroup_names(key, size)
     return _eks_groups(eks, autoscaling, wanted) or _tagged_asgs(autoscaling, wanted)
+
+
+def _clusters_with(eks: Any, wanted: list[str]) -> dict[str, list[str]]:
+    """Cluster -> all its node group names, for the clusters holding one of `wanted`."""
+    found: dict[str, list[str]] = {}
+    with aws_call("eks:ListClusters"):
+        clusters = [
+            c for page in eks.get_paginator("list_clusters").paginate() for c in page.get("clusters", [])
+        ]
+    for cluster in clusters:
+        with aws_call("eks:ListNodegroups"):
+            names = [
+                n
+                for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
+                for n in page.get("nodegroups", [])
+            ]
+        if set(names) & set(wanted):
+            found[cluster] = names
+    return found
+
+
+def find_data_plane_groups(eks: Any, autoscaling: Any, *, key: str) -> list[Group]:
+    """Every node group of the deployment's data plane, the management one included. Only the
+    runtime node groups' names are documented (`<key>-sm|md|lg-group`), so the data plane is found
+    at run time: the EKS cluster that holds them, and every node group in it. Without EKS
+    visibility, only the runtime groups' Auto Scaling groups are found (their tags name them)."""
+    wanted = nodegroup_names(key)
+    clusters = _clusters_with(eks, wanted)
+    # only inside the deployment's own cluster: another cluster's node groups are never touched
+    groups = [g for cluster, names in clusters.items() for g in _eks_groups(eks, autoscaling, names, cluster)]
+    return sorted(groups, key=lambda g: g.name) or _tagged_asgs(autoscaling, wanted)
 
 
 def _scale(eks: Any, autoscaling: Any, group: Group, sizes: Sizes) -> None:
@@ -294,12 +328,17 @@ def check_compute(
     max_checks: int,
     may_force: bool,
     shared_with: list[str] | None = None,
+    data_plane: bool = False,
 ) -> ComputeCheck:
-    """Has the runtime's compute gone? After `grace_checks` polls (0: at once, as for gen 1, where
-    nothing scales it by itself) the groups still up are scaled down; after `max_checks` polls with
-    compute left, BudgetExhausted names the groups."""
+    """Has the runtime's compute gone (with `data_plane`: every node group of the deployment)?
+    After `grace_checks` polls (0: at once, as for gen 1 and the data plane, where nothing scales
+    it by itself) the groups still up are scaled down; after `max_checks` polls with compute left,
+    BudgetExhausted names the groups."""
     attempt = state.attempt + 1
-    groups = find_groups(eks, autoscaling, key=key, size=size)
+    if data_plane:
+        groups = find_data_plane_groups(eks, autoscaling, key=key)
+    else:
+        groups = find_groups(eks, autoscaling, key=key, size=size)
     actions, notes = list(state.actions), list(state.notes)
     described = [g.describe() for g in groups]
     if not groups:

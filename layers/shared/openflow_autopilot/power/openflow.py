@@ -172,6 +172,13 @@ def resume_runtime(sql: Sql, request: ProvisionRequest) -> PhaseResult:
         actions.append(Action(kind="resume_runtime", target=name, statement=statement))
     elif status in ("ACTIVE", "ACTIVATING"):
         notes.append(f"runtime {name} is already {status}: nothing to do")
+    elif status == "ACTIVATE_FAILED":
+        # the documented recovery of a failed activation (alter-openflow-runtime: RESUME RECOVERY);
+        # one per start: if it fails again, the active check's budget ends the start with an alert
+        statement = f"ALTER OPENFLOW RUNTIME {name} RESUME RECOVERY"
+        sql.execute(statement)
+        actions.append(Action(kind="resume_runtime_recovery", target=name, statement=statement))
+        notes.append(f"runtime {name} was {status}: resumed with RESUME RECOVERY")
     elif status in FAILED:
         raise PreconditionFailed(
             f"Openflow runtime {name} is {status}",

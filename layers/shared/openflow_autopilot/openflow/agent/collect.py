@@ -124,6 +124,30 @@ systemd-run --unit={RERUN_UNIT} --description="Re-run Openflow image sync, then 
 echo "started: openflow-sync-images.service, then openflow-apply-infrastructure.service"
 """
 
+# Deep sleep stops the agent's two timers before its instance, so a last apply cannot scale the node
+# groups back while they are being scaled down. `stop` (not `disable`): the timers stay enabled, so
+# they start again when the instance boots. The script exits 0 only when both timers are inactive
+# and no run of their services is still going.
+TIMERS_MARK: Final = "openflow-autopilot-timers-stop"
+TIMERS_STOP_SCRIPT: Final = f"""#!/bin/sh
+# {TIMERS_MARK}: stop the Openflow agent's timers before its instance is stopped.
+set -u
+systemctl stop openflow-apply-infrastructure.timer openflow-sync-images.timer
+for unit in openflow-apply-infrastructure openflow-sync-images; do
+  waited=0
+  while systemctl is-active --quiet "$unit.service" && [ "$waited" -lt 240 ]; do
+    sleep 5
+    waited=$((waited + 5))
+  done
+  if systemctl is-active --quiet "$unit.timer" || systemctl is-active --quiet "$unit.service"; then
+    echo "$unit is still active"
+    exit 1
+  fi
+done
+echo "stopped: openflow-apply-infrastructure.timer, openflow-sync-images.timer"
+"""
+TIMERS_EXECUTION_TIMEOUT: Final = 600
+
 
 class S3Location(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -223,6 +247,19 @@ def send_remediation_rerun(
         execution_timeout=RERUN_EXECUTION_TIMEOUT,
         output_bucket=output_bucket,
         output_prefix=output_prefix,
+    )
+
+
+def send_timers_stop(ssm: SSMClient, instance_id: str) -> str:
+    """Stop openflow-apply-infrastructure.timer and openflow-sync-images.timer; returns the command id."""
+    return _send(
+        ssm,
+        instance_id,
+        TIMERS_STOP_SCRIPT,
+        comment="openflow-autopilot: stop the Openflow agent's timers for deep sleep",
+        execution_timeout=TIMERS_EXECUTION_TIMEOUT,
+        output_bucket=None,
+        output_prefix=DEFAULT_OUTPUT_PREFIX,
     )
 
 
