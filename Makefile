@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 
 setup: $(STAMP)
 
+# REQUEST=events/provision/request-deep-sleep.yaml rehearses deep sleep (the whole data plane)
+REQUEST ?= events/provision/request.yaml
 demo: $(STAMP)
-	$(BIN)/openflow-autopilot demo --report build/demo-report.json
+	$(BIN)/openflow-autopilot demo --request $(REQUEST) --report build/demo-report.json
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n $(WORKERS) --durations=15

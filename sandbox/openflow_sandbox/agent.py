@@ -7,6 +7,12 @@ exist in the registry" line for every missing repository) and `openflow-apply-in
 finishes with "All resources applied successfully" once every image is there, which turns the
 deployment ACTIVE in the Snowflake emulation. Every line lands in a journal per unit, which the
 sandbox serves as the output of SSM RunCommand.
+
+What deep sleep depends on is modelled too. While the instance runs and its timers are active, each
+apply cycle puts the management node group back at its applied sizes (so scaling it down before
+the agent is stopped does not last) and reports the deployment: ACTIVE with a management node in
+service, NOT_HEALTHY without one. A stopped instance stops reporting (NOT_REPORTING); started
+again, it boots, its enabled timers start, and the next apply brings the management group back.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class Agent:
     healthy: bool = False
     sync_runs: int = 0
     destroyed: bool = False
+    running: bool = True
+    timers: bool = True  # openflow-sync-images.timer and openflow-apply-infrastructure.timer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, unit: str, message: str, *, now: datetime | None = None) -> None:
@@ -75,7 +83,9 @@ class SimulatedAgents:
         region: str,
         tick_seconds: float = 0.2,
         sync_every_seconds: float = 1.0,
+        compute: Any = None,
     ) -> None:
+        self.compute = compute  # OpenflowCompute: the node groups the apply cycle keeps
         self.emulator = emulator
         self.endpoint_url = endpoint_url
         self.region = region
@@ -106,6 +116,15 @@ class SimulatedAgents:
             agent.write("openflow-sync-images", "Started openflow-sync-images.service (manual start).")
         self._wake.set()
 
+    def stop_timers(self, instance_id: str) -> None:
+        """What `systemctl stop openflow-apply-infrastructure.timer openflow-sync-images.timer` does."""
+        agent = self.agents.get(instance_id)
+        if agent is None:
+            return
+        agent.timers = False
+        agent.write("openflow-apply-infrastructure", "Stopped openflow-apply-infrastructure.timer.")
+        agent.write("openflow-sync-images", "Stopped openflow-sync-images.timer.")
+
     def run_destroy(self, instance_id: str) -> None:
         """What the agent's `destroy.sh` does: stop the timers, remove the data plane, stop
         reporting. The deployment turns NOT_REPORTING in the Snowflake emulation."""
@@ -135,7 +154,7 @@ class SimulatedAgents:
                     self._wake.clear()
                     last_sync = now
                     for agent in list(self.agents.values()):
-                        if agent.booted:
+                        if agent.booted and agent.running and agent.timers:
                             self._sync(agent)
             except Exception:  # a broken tick must not kill the agents; the next tick retries
                 log.exception("simulated agent tick failed")
@@ -145,12 +164,16 @@ class SimulatedAgents:
         reservations = ec2.describe_instances(
             Filters=[
                 {"Name": "tag:Name", "Values": ["openflow-agent-*"]},
-                {"Name": "instance-state-name", "Values": ["running", "pending"]},
+                {"Name": "instance-state-name", "Values": ["running", "pending", "stopping", "stopped"]},
             ]
         )["Reservations"]
         for instance in (i for r in reservations for i in r["Instances"]):
             iid = instance["InstanceId"]
+            up = instance["State"]["Name"] in ("running", "pending")
             if iid in self.agents:
+                self._power(self.agents[iid], up)
+                continue
+            if not up:
                 continue
             tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
             key = tags["Name"].removeprefix("openflow-agent-")
@@ -162,6 +185,41 @@ class SimulatedAgents:
             )
             self.agents[iid] = agent
             self._boot(agent)
+
+    def _power(self, agent: Agent, up: bool) -> None:
+        """The instance was stopped (the agent stops reporting) or started again (it boots, its
+        enabled timers start, and the next cycle syncs and applies)."""
+        if up == agent.running or agent.destroyed:
+            return
+        agent.running = up
+        if not up:
+            agent.timers = False
+            self._report(agent, "NOT_REPORTING")
+            return
+        agent.write("cloud-init", "Cloud-init v. 22.2.2 running 'modules:final' (instance started again).")
+        agent.write("openflow-sync-images", "Started openflow-sync-images.timer.")
+        agent.write("openflow-apply-infrastructure", "Started openflow-apply-infrastructure.timer.")
+        agent.timers, agent.healthy = True, False
+        self._wake.set()
+
+    def _report(self, agent: Agent, status: str) -> None:
+        """The deployment's status as the agent's reports make it; never over a deleted one."""
+        for dep in self.emulator.state.deployments.values():
+            reporting = dep.status in ("ACTIVE", "NOT_HEALTHY", "NOT_REPORTING", "INACTIVE")
+            if dep.key == agent.key and reporting and dep.status != status:
+                self.emulator.set_deployment_status(dep.name, status)
+
+    def _apply_cycle(self, agent: Agent) -> str:
+        """apply-infrastructure on a healthy agent: the management node group at its applied sizes;
+        the status to report follows whether a management node is in service."""
+        compute = self.compute
+        if compute is None or not compute.has(agent.key):
+            return "ACTIVE"
+        if compute.apply_management(agent.key):
+            agent.write(
+                "openflow-apply-infrastructure", "Apply complete! Resources: 0 added, 1 changed, 0 destroyed."
+            )
+        return "ACTIVE" if compute.management_up(agent.key) else "NOT_HEALTHY"
 
     def _stack_of(self, instance_id: str) -> str | None:
         cfn = boto3.client("cloudformation", region_name=self.region, endpoint_url=self.endpoint_url)
@@ -215,7 +273,10 @@ class SimulatedAgents:
 
     def _sync(self, agent: Agent) -> None:
         """One run of the sync-images and apply-infrastructure timers."""
-        if agent.healthy or agent.destroyed:
+        if agent.destroyed:
+            return
+        if agent.healthy:
+            self._report(agent, self._apply_cycle(agent))
             return
         agent.sync_runs += 1
         existing = self._existing()
@@ -252,8 +313,9 @@ class SimulatedAgents:
         )
         agent.write("openflow-apply-infrastructure", "All resources applied successfully")
         agent.healthy = True
+        status = self._apply_cycle(agent)
         for dep in self.emulator.state.deployments.values():
             if dep.key == agent.key:
-                self.emulator.set_deployment_status(dep.name, "ACTIVE")
+                self.emulator.set_deployment_status(dep.name, status)
         for callback in self.on_active:
             callback(agent)

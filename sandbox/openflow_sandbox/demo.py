@@ -132,19 +132,42 @@ def print_summary(console: Console, report: ExecutionReport, wall_seconds: float
 SCENARIOS: dict[str, dict[str, str]] = {"seed": {"openflow__template_repair": "report"}, "repaired": {}}
 
 
-def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> None:
-    """The schedules the provisioning created, then one scheduled stop and the next start."""
+def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schedules the provisioning created, then one scheduled stop and the next start (with
+    `schedule.sleep: deep`, of the whole data plane); one object per run for the report."""
     from openflow_sandbox.power_rehearsal import rehearse
 
-    with console.status("power: a scheduled stop, then the next morning's start..."):
+    sleep = (request.get("schedule") or {}).get("sleep", "runtime")
+    with console.status(f"power ({sleep} sleep): a scheduled stop, then the next morning's start..."):
         rehearsal = rehearse(sandbox, request, sandbox.compute)
-    table = Table(title="power schedule rehearsal")
-    for column in ("action", "at", "status", "runtime", "connector", "node groups (desired)"):
+    runs = [run.summary() for run in rehearsal.runs]
+    table = Table(title=f"power schedule rehearsal ({sleep} sleep)")
+    for column in (
+        "action",
+        "status",
+        "agent",
+        "deployment",
+        "runtime",
+        "connector",
+        "node groups",
+        "canary s",
+    ):
         table.add_column(column)
-    for run in rehearsal.runs:
-        sizes = ", ".join(f"{name}={s.desired}" for name, s in run.sizes.items())
-        table.add_row(run.action, run.now, run.report.status, run.runtime, run.connector, sizes)
+    for run in runs:
+        sizes = ", ".join(f"{name.rsplit('-', 2)[-2]}={size}" for name, size in run["node_groups"].items())
+        canary = run.get("canary_seconds")
+        table.add_row(
+            run["action"],
+            run["status"],
+            run["agent_instance"],
+            run["deployment"],
+            run["runtime"],
+            run["connector"],
+            sizes,
+            "-" if canary is None else f"{canary:.1f}",
+        )
     console.print(table)
+    return runs
 
 
 def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -227,14 +250,16 @@ def demo(
         evidence = run_evidence(sandbox, report.execution_arn)
         _print_evidence(console, sandbox, report, evidence)
         watch: list[dict[str, Any]] = []
+        power: list[dict[str, Any]] = []
         if report.status == "SUCCEEDED":
             # the power rehearsal first: its scheduled stop and start are at set dates, and the watch's
             # asleep run ends with a manual stop and an early start, which hold until the next schedule
-            _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
+            power = _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
             watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             data = report.model_dump(mode="json") | evidence.model_dump(mode="json")
+            data["power_rehearsal"] = power
             data["watch_rehearsal"] = watch
             report_path.write_text(json.dumps(data, indent=2))
             console.print(f"report written to {report_path}")

@@ -1,6 +1,8 @@
-"""A deployment's runtime compute in moto: an EKS cluster with the managed node groups
-`<key>-sm|md|lg-group`, each backed by an Auto Scaling group with instances, so the power
-workflow's stop sees nodes go to zero and its start sees them come back.
+"""A deployment's compute in moto: an EKS cluster with the runtime node groups `<key>-sm|md|lg-group`
+and a management node group, each backed by an Auto Scaling group with instances, so the power
+workflow's stop sees nodes go to zero and its start sees them come back. Only the runtime node
+groups' names are documented; the management group's name here (`<key>-management-group`) is the
+sandbox's own, and the product finds it at run time as "every node group in the same cluster".
 
 moto's CloudFormation drops `AWS::EKS::*`, so nothing here comes from the deployment's stack; the
 sandbox creates it through the APIs once the deployment's key is known. Two gaps in moto are
@@ -27,6 +29,9 @@ from moto.eks.models import EKSBackend
 log = logging.getLogger(__name__)
 
 SUFFIXES = ("sm", "md", "lg")
+MANAGEMENT = "management"
+# what the agent's apply-infrastructure sets the management group to, every cycle while it runs
+MANAGEMENT_SIZES = {"minSize": 1, "maxSize": 3, "desiredSize": 1}
 _AMI = "ami-12c6146b"  # one of moto's built-in images
 ACCOUNT_ID = "123456789012"
 
@@ -126,23 +131,30 @@ class OpenflowCompute:
             LaunchTemplateData={"ImageId": _AMI, "InstanceType": "m7i.xlarge"},
         )["LaunchTemplate"]["LaunchTemplateId"]
         names = []
-        for suffix in SUFFIXES:
+        for suffix in (*SUFFIXES, MANAGEMENT):
             name = f"{key}-{suffix}-group"
             desired = nodes if suffix == running else 0
+            scaling = (
+                MANAGEMENT_SIZES
+                if suffix == MANAGEMENT
+                else {"minSize": 0, "maxSize": 50, "desiredSize": desired}
+            )
+            desired = scaling["desiredSize"]
+            kind = {"sm": "m7i.xlarge", "md": "m7i.4xlarge", "lg": "m7i.8xlarge", MANAGEMENT: "m7i.2xlarge"}
             nodegroup = eks.create_nodegroup(
                 clusterName=cluster,
                 nodegroupName=name,
                 nodeRole=role,
                 subnets=[subnet],
-                scalingConfig={"minSize": 0, "maxSize": 50, "desiredSize": desired},
-                instanceTypes=[{"sm": "m7i.xlarge", "md": "m7i.4xlarge", "lg": "m7i.8xlarge"}[suffix]],
+                scalingConfig=scaling,
+                instanceTypes=[kind[suffix]],
             )["nodegroup"]
             asg = nodegroup["resources"]["autoScalingGroups"][0]["name"]
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=asg,
                 LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
-                MinSize=0,
-                MaxSize=50,
+                MinSize=scaling["minSize"],
+                MaxSize=scaling["maxSize"],
                 DesiredCapacity=desired,
                 VPCZoneIdentifier=subnet,
                 Tags=[
@@ -159,7 +171,7 @@ class OpenflowCompute:
         eks, autoscaling, _ = self._clients()
         cluster = self.cluster_name(key)
         found = {}
-        for suffix in SUFFIXES:
+        for suffix in (*SUFFIXES, MANAGEMENT):
             name = f"{key}-{suffix}-group"
             scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"][
                 "scalingConfig"
@@ -185,6 +197,27 @@ class OpenflowCompute:
         )
         tags: dict[str, str] = nodegroup["nodegroup"].get("tags") or {}
         return tags
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return any(cluster == self.cluster_name(key) for cluster, _ in self._asg_of)
+
+    def apply_management(self, key: str) -> bool:
+        """What the agent's apply-infrastructure does each cycle: the management node group back at
+        its applied sizes. True when it had to change them."""
+        eks, _, _ = self._clients()
+        cluster, name = self.cluster_name(key), f"{key}-{MANAGEMENT}-group"
+        scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"][
+            "scalingConfig"
+        ]
+        if all(scaling.get(k) == v for k, v in MANAGEMENT_SIZES.items()):
+            return False
+        eks.update_nodegroup_config(clusterName=cluster, nodegroupName=name, scalingConfig=MANAGEMENT_SIZES)
+        return True
+
+    def management_up(self, key: str) -> bool:
+        """At least one management node is in service (what the deployment's health reflects)."""
+        return self.sizes(key)[MANAGEMENT].instances > 0
 
     # --- the controller: EKS scaling config -> the node group's Auto Scaling group -------------------
     def sync(self) -> None:

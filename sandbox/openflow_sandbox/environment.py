@@ -129,7 +129,9 @@ class Sandbox:
             self.timings.seconds["deploy"] = time.perf_counter() - t0
             self.compute.start()
             self._seed()
-            self.agents = SimulatedAgents(self.snowflake, endpoint_url=self.moto.endpoint, region=REGION)
+            self.agents = SimulatedAgents(
+                self.snowflake, endpoint_url=self.moto.endpoint, region=REGION, compute=self.compute
+            )
             self.agents.start()
             ssm_bridge.install(self.agents)
             stack_delete.install()  # moto's DeleteStack of a stack with its own VPC

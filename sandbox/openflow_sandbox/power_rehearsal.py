@@ -31,6 +31,26 @@ class PowerRun:
     sizes: dict[str, NodeGroupSizes]
     runtime: str
     connector: str
+    deployment: str = "MISSING"
+    agent_instance: str = "missing"
+    canary_seconds: float | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """One object of build/demo-report.json's power_rehearsal."""
+        found: dict[str, Any] = {
+            "action": self.action,
+            "at": self.now,
+            "status": self.report.status,
+            "node_groups": {s.name: s.desired for s in self.sizes.values()},
+            "agent_instance": self.agent_instance,
+            "deployment": self.deployment,
+            "runtime": self.runtime,
+            "connector": self.connector,
+            "state_transitions": self.report.state_transitions,
+        }
+        if self.action == "start":
+            found["canary_seconds"] = self.canary_seconds
+        return found
 
 
 @dataclass
@@ -102,6 +122,19 @@ def _output(sandbox: Any, report: ExecutionReport) -> dict[str, Any]:
     return output
 
 
+def _deployment_status(sandbox: Any, request: dict[str, Any]) -> str:
+    dep = sandbox.snowflake.state.deployments.get(check_identifier(request["openflow"]["deployment_name"]))
+    return str(dep.status) if dep else "MISSING"
+
+
+def _agent_state(key: str) -> str:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": [f"openflow-agent-{key}"]}])
+    states = [i["State"]["Name"] for r in reservations["Reservations"] for i in r["Instances"]]
+    live = [s for s in states if s != "terminated"]
+    return live[-1] if live else "missing"
+
+
 def _statuses(sandbox: Any, request: dict[str, Any]) -> tuple[str, str]:
     sf = request["snowflake"]
     db, schema = sf.get("openflow_database", "OPENFLOW"), sf.get("openflow_schema", "OPENFLOW")
@@ -141,15 +174,19 @@ def rehearse(
         report = run_power(sandbox, deployment, action, now=now)
         runtime, connector = _statuses(sandbox, request)
         compute.sync()
+        output = _output(sandbox, report)
         rehearsal.runs.append(
             PowerRun(
                 action=action,
                 now=now,
                 report=report,
-                outcome=_output(sandbox, report).get("outcome") or {},
+                outcome=output.get("outcome") or {},
                 sizes=compute.sizes(key),
                 runtime=runtime,
                 connector=connector,
+                deployment=_deployment_status(sandbox, request),
+                agent_instance=_agent_state(key),
+                canary_seconds=((output.get("polls") or {}).get("canary") or {}).get("canary_seconds"),
             )
         )
         if action == "stop":

@@ -3,7 +3,8 @@
 moto's SSM accepts any command and answers every invocation with empty output. The sandbox hooks
 SendCommand: the journal-collection script gets the simulated agent's journals as its output
 (inline, cut like SSM's, and the full copy in the command's S3 output bucket), and the re-run
-script makes the agent run its sync and apply services at once; a script that runs `destroy.sh`
+script makes the agent run its sync and apply services at once; the timers script stops its timers
+(deep sleep); a script that runs `destroy.sh`
 makes the agent remove its data plane and stop reporting (the deployment turns NOT_REPORTING).
 """
 
@@ -17,7 +18,7 @@ import boto3
 from moto.ssm.models import SimpleSystemManagerBackend
 
 from openflow_autopilot.openflow.agent import markers
-from openflow_autopilot.openflow.agent.collect import output_key
+from openflow_autopilot.openflow.agent.collect import TIMERS_MARK, output_key
 from openflow_autopilot.teardown import DESTROY_SCRIPT_PATH
 from openflow_sandbox.agent import Agent, SimulatedAgents
 
@@ -67,6 +68,8 @@ def _send_command(self: SimpleSystemManagerBackend, *args: Any, **kwargs: Any) -
             continue
         if DESTROY_SCRIPT_PATH in script:
             agents.run_destroy(agent.instance_id)
+        elif TIMERS_MARK in script:
+            agents.stop_timers(agent.instance_id)
         elif "openflow-autopilot-rerun" in script:
             agents.rerun(agent.instance_id)
         elif markers.HEADER_PREFIX in script or "journalctl" in script:

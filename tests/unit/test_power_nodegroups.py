@@ -15,6 +15,7 @@ from openflow_autopilot.power.nodegroups import (
     ComputeCheck,
     Sizes,
     check_compute,
+    find_data_plane_groups,
     find_groups,
     nodegroup_names,
     restore,
@@ -353,3 +354,58 @@ def test_no_group_found_is_a_note_not_a_failure() -> None:
     autoscaling = FakeAutoscaling()
     state = check(FakeEks(autoscaling), autoscaling, ComputeCheck())
     assert state.done and "nothing to verify" in state.notes[0]
+
+
+# --- deep sleep: every node group of the deployment's cluster ------------------------------------------
+@pytest.fixture
+def data_plane(aws: tuple[FakeEks, FakeAutoscaling]) -> tuple[FakeEks, FakeAutoscaling]:
+    eks, autoscaling = aws
+    eks.add("openflow-k1", "k1-management", (1, 1, 3))  # its name is not documented: found by cluster
+    eks.add("openflow-k2", "k2-management", (1, 1, 3))  # another deployment's: never touched
+    return eks, autoscaling
+
+
+def test_the_data_plane_is_every_node_group_of_the_cluster_holding_the_runtime_groups(
+    data_plane: tuple[FakeEks, FakeAutoscaling],
+) -> None:
+    names = [g.name for g in find_data_plane_groups(*data_plane, key="k1")]
+    assert names == ["k1-management", "k1-md-group", "k1-sm-group"]
+
+
+def test_deep_sleep_scales_every_group_at_once_remembers_them_and_then_sees_zero(
+    data_plane: tuple[FakeEks, FakeAutoscaling],
+) -> None:
+    eks, autoscaling = data_plane
+    first = check(eks, autoscaling, ComputeCheck(), size=None, grace_checks=0, data_plane=True)
+    assert not first.done and first.forced
+    assert {a.target for a in first.actions if a.kind == "scale_to_zero"} == {"k1-management", "k1-sm-group"}
+    assert eks.nodegroups["k1-management"].tags[REMEMBER_TAG] == "min=1/desired=1/max=3"
+    second = check(eks, autoscaling, first, size=None, grace_checks=0, data_plane=True)
+    assert second.done and "compute is gone" in second.notes[-1]
+    assert (eks.nodegroups["k2-management"].desired, eks.nodegroups["k2-sm-group"].desired) == (1, 1)
+
+
+def test_a_management_group_scaled_back_by_a_running_agent_exhausts_the_budget() -> None:
+    autoscaling = FakeAutoscaling()
+    eks = FakeEks(autoscaling)
+    eks.add("openflow-k1", "k1-sm-group", (0, 0, 50))
+    eks.add("openflow-k1", "k1-management", (1, 1, 3))
+    state = ComputeCheck()
+    with pytest.raises(BudgetExhausted, match="k1-management"):
+        for _ in range(6):
+            state = check(eks, autoscaling, state, size=None, grace_checks=0, data_plane=True)
+            ng = eks.nodegroups["k1-management"]  # the agent's apply puts it back each cycle
+            ng.min = ng.desired = autoscaling.groups[ng.asg].desired = autoscaling.groups[ng.asg].min = 1
+
+
+def test_the_wake_restores_every_remembered_group_of_the_data_plane(
+    data_plane: tuple[FakeEks, FakeAutoscaling],
+) -> None:
+    eks, autoscaling = data_plane
+    state = check(eks, autoscaling, ComputeCheck(), size=None, grace_checks=0, data_plane=True)
+    check(eks, autoscaling, state, size=None, grace_checks=0, data_plane=True)
+    for group in find_data_plane_groups(eks, autoscaling, key="k1"):
+        restore(eks, autoscaling, group)
+    sizes = {n: (g.min, g.desired, g.max) for n, g in eks.nodegroups.items()}
+    assert sizes["k1-management"] == (1, 1, 3) and sizes["k1-sm-group"] == (0, 1, 50)
+    assert REMEMBER_TAG not in eks.nodegroups["k1-management"].tags
