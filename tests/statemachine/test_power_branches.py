@@ -665,7 +665,7 @@ def test_a_deep_stop_whose_timers_do_not_stop_leaves_the_node_groups_and_alerts(
             raise RuntimeError("openflow-apply-infrastructure is still active")
         return world.agent_fn(event, n)
 
-    report, calls = run(
+    report, _ = run(
         app,
         "deep-stop-fails",
         {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)},
