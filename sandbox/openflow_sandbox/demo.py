@@ -170,6 +170,19 @@ def _power_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]
     return runs
 
 
+def _measured_cost(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> dict[str, Any]:
+    """`cost --measured` for the last whole month, from the emulation's ACCOUNT_USAGE rows and
+    moto's Cost Explorer results."""
+    from openflow_sandbox.measured_cost import rehearse_measured_cost
+
+    measured = rehearse_measured_cost(sandbox, request)
+    console.print(
+        f"measured cost {measured.get('month')}: Snowflake ${measured.get('snowflake_usd')} + "
+        f"AWS ${measured.get('aws_usd')} = ${measured.get('total_usd')} (exit {measured['exit_code']})"
+    )
+    return measured
+
+
 def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
     """The watch after provisioning: healthy, a failed connector and a failed runtime healed, a
     stalled slot and a short WAL budget alerted once, identical runs silent, and asleep, the early
@@ -251,16 +264,19 @@ def demo(
         _print_evidence(console, sandbox, report, evidence)
         watch: list[dict[str, Any]] = []
         power: list[dict[str, Any]] = []
+        measured: dict[str, Any] = {}
         if report.status == "SUCCEEDED":
             # the power rehearsal first: its scheduled stop and start are at set dates, and the watch's
             # asleep run ends with a manual stop and an early start, which hold until the next schedule
             power = _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
             watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
+            measured = _measured_cost(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             data = report.model_dump(mode="json") | evidence.model_dump(mode="json")
             data["power_rehearsal"] = power
             data["watch_rehearsal"] = watch
+            data["measured_cost"] = measured
             report_path.write_text(json.dumps(data, indent=2))
             console.print(f"report written to {report_path}")
         if sandbox_dir is not None:

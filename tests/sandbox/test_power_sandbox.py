@@ -85,3 +85,33 @@ def test_a_provisioned_deployment_stops_and_starts_on_its_schedule(
         s3, sandbox.artifact_bucket, "power-records", month, deployment="SALES_CDC_DEPLOYMENT"
     )
     assert [r.action for r in records] == ["stop", "start", "stop"], notes
+
+
+def test_deep_sleep_puts_the_whole_data_plane_to_sleep_in_order_and_wakes_it_to_a_canary_row(
+    sandbox: Sandbox,
+) -> None:
+    request = sandbox.request(schedule__sleep="deep")
+    provisioned = run_provisioning(sandbox, request, timeout_seconds=400)
+    assert provisioned.status == "SUCCEEDED", provisioned.cause
+
+    # the sandbox's own compute: its simulated agent re-applies the management group while it runs
+    rehearsal = rehearse(sandbox, request, sandbox.compute)
+    stop, start = (run.summary() for run in rehearsal.runs)
+    assert stop["status"] == "SUCCEEDED", rehearsal.runs[0].report.cause
+    assert (stop["agent_instance"], stop["deployment"]) == ("stopped", "NOT_REPORTING")
+    assert (stop["runtime"], stop["connector"]) == ("SUSPENDED", "STOPPED")
+    management = next(name for name in stop["node_groups"] if name.endswith("-management-group"))
+    assert set(stop["node_groups"].values()) == {0}, stop["node_groups"]
+    order = [p.name for p in rehearsal.runs[0].report.phases]
+    assert order.index("VerifyComputeGone") < order.index("StopAgentTimers")
+    assert order.index("StopAgentTimers") < order.index("StopAgentInstance") < order.index("SleepDataPlane")
+
+    assert start["status"] == "SUCCEEDED", rehearsal.runs[1].report.cause
+    assert (start["agent_instance"], start["deployment"]) == ("running", "ACTIVE")
+    assert (start["runtime"], start["connector"]) == ("ACTIVE", "RUNNING")
+    assert start["node_groups"][management] == 1
+    assert start["canary_seconds"] is not None and start["canary_seconds"] >= 0
+    woke = [p.name for p in rehearsal.runs[1].report.phases]
+    assert woke.index("RestoreCompute") < woke.index("CheckDeploymentAwake") < woke.index("ResumeRuntime")
+    assert woke.index("CheckSlotAdvances") < woke.index("CheckCanary")
+    assert (missing := uncatalogued(sandbox)) == [], missing_message(missing)

@@ -253,6 +253,24 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     committed = [p.name for p in stages.iterdir() if p.name.startswith("VERSION$")]
     assert committed and all((stages / v / "config.json").is_file() for v in committed)
 
+    # the power rehearsal (runtime-only sleep): the runtime's nodes at zero, then back with a canary row
+    stop, start = report["power_rehearsal"]
+    assert (stop["action"], stop["status"], stop["runtime"], stop["connector"]) == (
+        "stop",
+        "SUCCEEDED",
+        "SUSPENDED",
+        "STOPPED",
+    )
+    assert stop["agent_instance"] == "running" and stop["deployment"] == "ACTIVE"
+    assert [size for name, size in stop["node_groups"].items() if name.endswith("-sm-group")] == [0]
+    assert (start["status"], start["runtime"], start["connector"]) == ("SUCCEEDED", "ACTIVE", "RUNNING")
+    assert start["canary_seconds"] is not None
+
+    # the measured month: what the emulation's ACCOUNT_USAGE and moto's Cost Explorer were given
+    measured = report["measured_cost"]
+    assert measured["exit_code"] == 0 and measured["total_usd"] > 0
+    assert measured["total_usd"] == pytest.approx(measured["snowflake_usd"] + measured["aws_usd"], abs=0.01)
+
     # the watch's rehearsal: a failed connector healed, the stalled slot and short WAL budget alerted
     # once, identical runs silent, each recovery a single "resolved"
     watch = {run["step"]: run for run in report["watch_rehearsal"]}

@@ -1,11 +1,13 @@
 """`openflow-autopilot cost [-c FILE] [--prices FILE] [--credit-price USD] [--month YYYY-MM] [--json]
-[--chart FILE] [--actual --bucket B [--prefix P] [--deployment D]]`.
+[--chart FILE] [--actual --bucket B [--prefix P] [--deployment D]] [--measured]`.
 
 No arguments: the seed's worked example, line by line (always on, $774.249). With -c: the request's
 schedule, always on vs scheduled, what keeps running while stopped, and the saving. With --actual:
-the month so far from the power workflow's on/off records in S3.
+the month so far from the power workflow's on/off records in S3. With --measured: the month as
+Snowflake's ACCOUNT_USAGE and AWS Cost Explorer billed it, against the model (cli_cost_measured.py).
 
-Exit codes: 0 report printed; 1 --actual found no records; 2 invalid input (nothing was changed).
+Exit codes: 0 report printed; 1 --actual found no records, or --measured nothing measured; 2 invalid
+input, or a source refused or unreachable (nothing was changed).
 """
 
 # ruff: noqa: RUF001  (the multiplication sign is the seed's notation for the arithmetic)
@@ -21,7 +23,11 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from openflow_autopilot import cli_errors
 from openflow_autopilot.config import ProvisionRequest, Schedule, load_request_file
+from openflow_autopilot.cost.measured import NothingMeasured
 from openflow_autopilot.cost.model import (
     ActualCost,
     CostBreakdown,
@@ -35,7 +41,9 @@ from openflow_autopilot.cost.model import (
 from openflow_autopilot.cost.prices import PriceTable, load_prices, with_credit_price, with_runtime_size
 from openflow_autopilot.cost.records import NoPowerRecords, load_history
 from openflow_autopilot.errors import AutopilotError, InvalidRequest
+from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.schedule import parse_month
+from openflow_autopilot.triggers.masking import mask_credentials
 
 EXIT_OK = 0
 EXIT_NO_RECORDS = 1
@@ -51,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Monthly cost, always on vs scheduled, and the actual cost from on/off records.",
         description="Without arguments: the seed's worked example (always on). With -c: the request's "
         "schedule, the saving, and what keeps running while stopped. With --actual: the month so far "
-        "from the power workflow's records. Exit 0: printed; 1: --actual found no records; 2: invalid input.",
+        "from the power workflow's records. With --measured: the month's bill from Snowflake ACCOUNT_USAGE "
+        "and AWS Cost Explorer against the model. Exit 0: printed; 1: --actual found no records or "
+        "--measured nothing measured; 2: invalid input, or a source refused or unreachable.",
     )
     p.add_argument(
         "-c", "--config", metavar="FILE", help="A provisioning request (YAML); its schedule is used."
@@ -69,6 +79,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--deployment", metavar="D", help="With --actual: the deployment (default: the request's)."
     )
+    p.add_argument(
+        "--measured",
+        action="store_true",
+        help="Report the month (default: this one, UTC) from Snowflake ACCOUNT_USAGE and AWS Cost Explorer, "
+        "against the model; needs -c.",
+    )
     p.set_defaults(func=run_cost)
 
 
@@ -79,16 +95,33 @@ def run_cost(
     stderr: TextIO | None = None,
     now: datetime | None = None,
     s3: Any = None,
+    snowflake: Any = None,
+    ce: Any = None,
+    env: FunctionEnv | None = None,
 ) -> int:
+    """`snowflake` (role -> session), `ce` (a Cost Explorer client) and `env` (where Snowflake is) are
+    for --measured; each defaults to the real one."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
+    sources = {"s3": s3, "snowflake": snowflake, "ce": ce, "env": env}
     try:
-        return _run(args, out, err, now or datetime.now(UTC), s3)
-    except NoPowerRecords as exc:
-        print(f"{_PROG}: {exc}", file=err)
+        return _run(args, out, err, now or datetime.now(UTC), sources)
+    except (NoPowerRecords, NothingMeasured) as exc:
+        print(f"{_PROG}: {mask_credentials(str(exc))}", file=err)
         return EXIT_NO_RECORDS
     except AutopilotError as exc:
-        print(f"{_PROG}: {exc}", file=err)
-        return EXIT_INVALID
+        return _failed(args, cli_errors.describe(exc), mask_credentials(str(exc)), out, err)
+    except (BotoCoreError, ClientError) as exc:  # credentials, endpoint, denied: one line with the fix
+        failure = cli_errors.describe(exc)
+        return _failed(args, failure, failure.line() if failure else type(exc).__name__, out, err)
+
+
+def _failed(
+    args: argparse.Namespace, failure: cli_errors.CliFailure | None, line: str, out: TextIO, err: TextIO
+) -> int:
+    print(f"{_PROG}: {line}", file=err)
+    if failure is not None and getattr(args, "json", False):
+        _dump(failure.as_json(), out)  # a script reading --json still reads JSON
+    return EXIT_INVALID
 
 
 def _prices(args: argparse.Namespace, request: ProvisionRequest | None) -> PriceTable:
@@ -103,18 +136,27 @@ def _prices(args: argparse.Namespace, request: ProvisionRequest | None) -> Price
     return prices
 
 
-def _run(args: argparse.Namespace, out: TextIO, err: TextIO, now: datetime, s3: Any) -> int:
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, now: datetime, sources: dict[str, Any]) -> int:
     if args.month is not None:
         parse_month(args.month)
     if not args.actual and (args.bucket or args.deployment):
         raise InvalidRequest("--bucket and --deployment are only used with --actual")
+    if args.measured and args.actual:
+        raise InvalidRequest("--measured and --actual are two reports", fix="give one of them")
+    if args.measured and not args.config:
+        raise InvalidRequest(
+            "--measured needs -c FILE: the request names the deployment, its warehouse and the login",
+            fix="openflow-autopilot cost --measured -c request.yaml",
+        )
     request = load_request_file(args.config) if args.config else None
     prices = _prices(args, request)
     schedule = request.schedule if request else None
+    if args.measured and request is not None:
+        return _measured(args, out, now, sources, prices, request)
     if args.actual:
         if not args.bucket:
             raise InvalidRequest("--actual needs --bucket B (where the power workflow stores its records)")
-        return _actual(args, out, err, now, s3, prices, request)
+        return _actual(args, out, err, now, sources["s3"], prices, request)
     if schedule is None:
         always = monthly_cost(prices)
         if args.json:
@@ -131,6 +173,26 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, now: datetime, s3: 
     else:
         _print_scheduled(report, schedule, prices, out)
     _chart(args, report.always_on, report.scheduled, err)
+    return EXIT_OK
+
+
+def _measured(
+    args: argparse.Namespace,
+    out: TextIO,
+    now: datetime,
+    sources: dict[str, Any],
+    prices: PriceTable,
+    request: ProvisionRequest,
+) -> int:
+    from openflow_autopilot.cli_cost_measured import measure, print_measured
+
+    report = measure(
+        args, request, prices, now=now, snowflake=sources["snowflake"], ce=sources["ce"], env=sources["env"]
+    )
+    if args.json:
+        _dump(report.model_dump(mode="json"), out)
+    else:
+        print_measured(report, out)
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import account_usage, errors
 from .context import Ctx, Delegate, Kind, Outcome, Rule
 from .handlers import (
     connector_stage,
@@ -195,6 +195,13 @@ def _passthrough_kind(words: list[str], sql: str) -> Kind:
 
 def dispatch(ctx: Ctx, sql: str, bindings: Mapping[str, Mapping[str, Any]] | None) -> tuple[Outcome, Kind]:
     """Answer one statement, or return Delegate for fakesnow. Raises SqlError on failure."""
+    outcome, kind = _answer(ctx, sql, bindings)
+    if isinstance(outcome, Delegate):  # data SQL on the shared SNOWFLAKE database: who may read it
+        account_usage.guard(ctx, sql, kind)
+    return outcome, kind
+
+
+def _answer(ctx: Ctx, sql: str, bindings: Mapping[str, Mapping[str, Any]] | None) -> tuple[Outcome, Kind]:
     words = _leading_words(tokenize(sql, bindings, lenient=True))
     for compiled in COMPILED:
         matched = compiled.match(words)

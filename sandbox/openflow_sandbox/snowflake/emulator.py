@@ -26,7 +26,7 @@ import snowflake.connector.errors
 from fakesnow.instance import FakeSnow
 from fakesnow.transforms import SERVER_VERSION
 
-from . import auth, errors
+from . import account_usage, auth, errors
 from .context import Ctx, Delegate, Kind, Session, SessionConnection, Settings
 from .dispatch import dispatch, statement_kind
 from .errors import LoginError, SqlError
@@ -387,6 +387,11 @@ class SnowflakeEmulator:
             f"INSERT INTO {deployment.event_table} (TIMESTAMP, RESOURCE_ATTRIBUTES, RECORD_TYPE, VALUE) "
             f"SELECT SYSDATE(), PARSE_JSON('{quoted[0]}'), 'LOG', TO_VARIANT('{quoted[1]}')"
         )
+
+    def load_account_usage(self, view: str, rows: Iterable[Mapping[str, object]]) -> int:
+        """Rows an account's usage leaves in SNOWFLAKE.ACCOUNT_USAGE.<view> (account_usage.py)."""
+        with self._lock:
+            return account_usage.load(self.state, self._bridge, view, rows)
 
     def add_data_plane_integration(
         self,

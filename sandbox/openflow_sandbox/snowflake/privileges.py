@@ -40,7 +40,16 @@ PRIVILEGES: dict[str, frozenset[str]] = {
         }
     ),
     "DATABASE": frozenset(
-        {"USAGE", "MODIFY", "MONITOR", "CREATE SCHEMA", "CREATE DATABASE ROLE", "APPLYBUDGET"}
+        # IMPORTED PRIVILEGES: on a database imported from a share, such as SNOWFLAKE (account_usage.py)
+        {
+            "USAGE",
+            "MODIFY",
+            "MONITOR",
+            "CREATE SCHEMA",
+            "CREATE DATABASE ROLE",
+            "APPLYBUDGET",
+            "IMPORTED PRIVILEGES",
+        }
     ),
     "SCHEMA": frozenset(
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .. import errors, privileges
+from .. import account_usage, errors, privileges
 from ..context import Ctx, Outcome, Rule
 from ..results import Result, columns, executed
 from ..sqltext import Parser, fq
@@ -188,6 +188,8 @@ def grant(ctx: Ctx, p: Parser) -> Outcome:
     for privilege in privs:
         if privilege not in allowed:
             raise errors.syntax_error(privilege.split()[0])
+        if privilege == "IMPORTED PRIVILEGES" and name != (account_usage.DATABASE,):
+            raise errors.unsupported(p.sql)  # only the shared SNOWFLAKE database is imported here
         if not _may_grant(ctx, privilege, granted_on, name):
             raise _denied(granted_on, name, ctx)
     for privilege in privs:
