@@ -168,27 +168,24 @@ class OpenflowCompute:
         return names
 
     def sizes(self, key: str) -> dict[str, NodeGroupSizes]:
+        return {suffix: self.group_sizes(key, suffix) for suffix in (*SUFFIXES, MANAGEMENT)}
+
+    def group_sizes(self, key: str, suffix: str) -> NodeGroupSizes:
         eks, autoscaling, _ = self._clients()
-        cluster = self.cluster_name(key)
-        found = {}
-        for suffix in (*SUFFIXES, MANAGEMENT):
-            name = f"{key}-{suffix}-group"
-            scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"][
-                "scalingConfig"
-            ]
-            asg = self._asg_of[(cluster, name)]
-            group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg])[
-                "AutoScalingGroups"
-            ][0]
-            live = [i for i in group["Instances"] if not i["LifecycleState"].startswith("Terminat")]
-            found[suffix] = NodeGroupSizes(
-                name=name,
-                min=scaling["minSize"],
-                desired=scaling["desiredSize"],
-                max=scaling["maxSize"],
-                instances=len(live),
-            )
-        return found
+        cluster, name = self.cluster_name(key), f"{key}-{suffix}-group"
+        scaling = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"][
+            "scalingConfig"
+        ]
+        asg = self._asg_of[(cluster, name)]
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg])["AutoScalingGroups"][0]
+        live = [i for i in group["Instances"] if not i["LifecycleState"].startswith("Terminat")]
+        return NodeGroupSizes(
+            name=name,
+            min=scaling["minSize"],
+            desired=scaling["desiredSize"],
+            max=scaling["maxSize"],
+            instances=len(live),
+        )
 
     def tags(self, key: str, suffix: str = "sm") -> dict[str, str]:
         eks, _, _ = self._clients()
@@ -217,7 +214,7 @@ class OpenflowCompute:
 
     def management_up(self, key: str) -> bool:
         """At least one management node is in service (what the deployment's health reflects)."""
-        return self.sizes(key)[MANAGEMENT].instances > 0
+        return self.group_sizes(key, MANAGEMENT).instances > 0
 
     # --- the controller: EKS scaling config -> the node group's Auto Scaling group -------------------
     def sync(self) -> None:

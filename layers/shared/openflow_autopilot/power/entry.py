@@ -490,7 +490,7 @@ def slot_step(
     )
     if op == "canary_write":
         # a row at the source after every start, which the check must see in Snowflake
-        with connect(admin.dsn(), autocommit=True) as conn:
+        with connect(admin.dsn()) as conn:
             canary = insert_canary(conn, note=CANARY_NOTE)
         return Heartbeat(id=canary.id, written_at=datetime.fromisoformat(canary.inserted_at)).model_dump(
             mode="json"

@@ -107,41 +107,51 @@ def _asg_instances(autoscaling: Any, names: list[str]) -> int | None:
     return sum(_live(g.get("Instances", [])) for g in groups)
 
 
-def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str], only: str | None = None) -> list[Group]:
-    clusters: list[str] = []
-    if only is not None:
-        clusters = [only]
-    else:
-        with aws_call("eks:ListClusters"):
-            for page in eks.get_paginator("list_clusters").paginate():
-                clusters += page.get("clusters", [])
+def _clusters(eks: Any) -> list[str]:
+    with aws_call("eks:ListClusters"):
+        return [c for page in eks.get_paginator("list_clusters").paginate() for c in page.get("clusters", [])]
+
+
+def _nodegroups_of(eks: Any, cluster: str) -> list[str]:
+    with aws_call("eks:ListNodegroups"):
+        return [
+            n
+            for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
+            for n in page.get("nodegroups", [])
+        ]
+
+
+def _described(eks: Any, autoscaling: Any, cluster: str, names: list[str]) -> list[Group]:
     found: list[Group] = []
-    for cluster in clusters:
-        with aws_call("eks:ListNodegroups"):
-            names = [
-                n
-                for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
-                for n in page.get("nodegroups", [])
-            ]
-        for name in sorted(set(names) & set(wanted)):
-            with aws_call("eks:DescribeNodegroup"):
-                ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-            scaling = ng.get("scalingConfig", {})
-            asgs = [a["name"] for a in ng.get("resources", {}).get("autoScalingGroups", []) if a.get("name")]
-            found.append(
-                Group(
-                    kind="eks",
-                    name=name,
-                    cluster=cluster,
-                    arn=ng["nodegroupArn"],
-                    min=int(scaling.get("minSize", 0)),
-                    desired=int(scaling.get("desiredSize", 0)),
-                    max=int(scaling.get("maxSize", 1)),
-                    instances=_asg_instances(autoscaling, asgs),
-                    remembered=(ng.get("tags") or {}).get(REMEMBER_TAG),
-                )
+    for name in sorted(names):
+        with aws_call("eks:DescribeNodegroup"):
+            ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+        scaling = ng.get("scalingConfig", {})
+        asgs = [a["name"] for a in ng.get("resources", {}).get("autoScalingGroups", []) if a.get("name")]
+        found.append(
+            Group(
+                kind="eks",
+                name=name,
+                cluster=cluster,
+                arn=ng["nodegroupArn"],
+                min=int(scaling.get("minSize", 0)),
+                desired=int(scaling.get("desiredSize", 0)),
+                max=int(scaling.get("maxSize", 1)),
+                instances=_asg_instances(autoscaling, asgs),
+                remembered=(ng.get("tags") or {}).get(REMEMBER_TAG),
             )
+        )
     return found
+
+
+def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str]) -> list[Group]:
+    return [
+        group
+        for cluster in _clusters(eks)
+        for group in _described(
+            eks, autoscaling, cluster, list(set(_nodegroups_of(eks, cluster)) & set(wanted))
+        )
+    ]
 
 
 def _tagged_asgs(autoscaling: Any, wanted: list[str]) -> list[Group]:
@@ -176,34 +186,17 @@ def find_groups(eks: Any, autoscaling: Any, *, key: str, size: str | None = None
     return _eks_groups(eks, autoscaling, wanted) or _tagged_asgs(autoscaling, wanted)
 
 
-def _clusters_with(eks: Any, wanted: list[str]) -> dict[str, list[str]]:
-    """Cluster -> all its node group names, for the clusters holding one of `wanted`."""
-    found: dict[str, list[str]] = {}
-    with aws_call("eks:ListClusters"):
-        clusters = [
-            c for page in eks.get_paginator("list_clusters").paginate() for c in page.get("clusters", [])
-        ]
-    for cluster in clusters:
-        with aws_call("eks:ListNodegroups"):
-            names = [
-                n
-                for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster)
-                for n in page.get("nodegroups", [])
-            ]
-        if set(names) & set(wanted):
-            found[cluster] = names
-    return found
-
-
 def find_data_plane_groups(eks: Any, autoscaling: Any, *, key: str) -> list[Group]:
     """Every node group of the deployment's data plane, the management one included. Only the
     runtime node groups' names are documented (`<key>-sm|md|lg-group`), so the data plane is found
     at run time: the EKS cluster that holds them, and every node group in it. Without EKS
     visibility, only the runtime groups' Auto Scaling groups are found (their tags name them)."""
     wanted = nodegroup_names(key)
-    clusters = _clusters_with(eks, wanted)
-    # only inside the deployment's own cluster: another cluster's node groups are never touched
-    groups = [g for cluster, names in clusters.items() for g in _eks_groups(eks, autoscaling, names, cluster)]
+    groups: list[Group] = []
+    for cluster in _clusters(eks):
+        names = _nodegroups_of(eks, cluster)
+        if set(names) & set(wanted):  # only the deployment's own cluster: no other is ever touched
+            groups += _described(eks, autoscaling, cluster, names)
     return sorted(groups, key=lambda g: g.name) or _tagged_asgs(autoscaling, wanted)
 
 
