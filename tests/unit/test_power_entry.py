@@ -27,10 +27,12 @@ BUCKET = "artifacts"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-PowerStateMachine"
 ROLE = "arn:aws:iam::123456789012:role/scheduler"
 WATCH = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-WatchStateMachine"
+DIGEST = "arn:aws:lambda:us-east-1:123456789012:function:stack-PowerDigestFunction"
 ENV = FunctionEnv(
     artifact_bucket=BUCKET,
     power_state_machine_arn=MACHINE,
     watch_state_machine_arn=WATCH,
+    digest_function_arn=DIGEST,
     scheduler_role_arn=ROLE,
     schedule_group="stack-power",
 )
@@ -149,9 +151,9 @@ def test_removing_the_schedule_from_the_request_removes_the_schedules(aws: dict[
         {"request": request(None), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
     )
     assert result.status == "changed" and result.outputs["schedules"] == []
-    # always on: only the watch's schedule is left
+    # always on: only the watch's and the digest's schedules are left
     left = aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]
-    assert [s["Name"] for s in left] == ["SALES_CDC_DEPLOYMENT-watch"]
+    assert sorted(s["Name"] for s in left) == ["SALES_CDC_DEPLOYMENT-digest", "SALES_CDC_DEPLOYMENT-watch"]
 
 
 def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: dict[str, Any]) -> None:
@@ -172,7 +174,44 @@ def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: d
     assert result.status == "changed"
     assert "watch.enabled is false: the watch schedule was removed" in result.notes
     names = [s["Name"] for s in aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]]
-    assert "SALES_CDC_DEPLOYMENT-watch" not in names and len(names) == 2
+    assert "SALES_CDC_DEPLOYMENT-watch" not in names and len(names) == 3
+
+
+def test_the_digest_is_scheduled_weekly_in_the_schedules_zone_and_removed_when_disabled(
+    aws: dict[str, Any],
+) -> None:
+    first = ensure_schedules(
+        {"request": request(OFFICE), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
+    )
+    assert first.outputs["digest_schedule"] == "SALES_CDC_DEPLOYMENT-digest"
+    assert "SALES_CDC_DEPLOYMENT-digest: weekly digest mon 09:00 Europe/Berlin" in first.notes
+    digest = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-digest", GroupName="stack-power")
+    assert digest["ScheduleExpression"] == "cron(0 9 ? * MON *)"
+    assert digest["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert digest["Target"]["Arn"] == DIGEST and digest["Target"]["RoleArn"] == ROLE
+    assert json.loads(digest["Target"]["Input"]) == {
+        "deployment": "SALES_CDC_DEPLOYMENT",
+        "now": "<aws.scheduler.scheduled-time>",
+    }
+    moved = request(OFFICE) | {"digest": {"day": "fri", "time": "17:30", "timezone": "Asia/Tokyo"}}
+    changed = ensure_schedules({"request": moved, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    assert changed.status == "changed"
+    digest = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-digest", GroupName="stack-power")
+    assert digest["ScheduleExpression"] == "cron(30 17 ? * FRI *)"
+    assert digest["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    off = request(OFFICE) | {"digest": {"enabled": False}}
+    result = ensure_schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    assert "digest.enabled is false: the digest schedule was removed" in result.notes
+    names = [s["Name"] for s in aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]]
+    assert "SALES_CDC_DEPLOYMENT-digest" not in names
+
+
+def test_the_digest_schedule_needs_the_digest_function(aws: dict[str, Any]) -> None:
+    from openflow_autopilot.errors import ConfigurationError
+
+    env = ENV.model_copy(update={"digest_function_arn": None})
+    with pytest.raises(ConfigurationError, match="DIGEST_FUNCTION_ARN"):
+        ensure_schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
 
 
 def test_the_watch_schedule_needs_the_watch_machine(aws: dict[str, Any]) -> None:

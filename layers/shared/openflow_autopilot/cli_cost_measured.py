@@ -6,23 +6,18 @@ caller's AWS credentials (ce:GetCostAndUsage; each call costs $0.01)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
 from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.cost.account_usage import Queryable, read_snowflake
-from openflow_autopilot.cost.cost_explorer import CE_REGION, read_aws
-from openflow_autopilot.cost.measured import MeasuredCost, check_measured, measured_cost, modelled_for
+from openflow_autopilot.cost.cost_explorer import CE_REGION
+from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
 from openflow_autopilot.cost.model import plain, usd
 from openflow_autopilot.cost.period import measured_period
 from openflow_autopilot.cost.prices import PriceTable
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
-
-SessionFactory = Callable[[str], AbstractContextManager[Queryable]]
 
 
 def _sessions(request: ProvisionRequest, env: FunctionEnv | None) -> SessionFactory:
@@ -44,31 +39,21 @@ def measure(
     ce: Any = None,
     env: FunctionEnv | None = None,
 ) -> MeasuredCost:
-    """Snowflake first: a refused role costs no Cost Explorer call."""
+    """The month of --month (default: this one), measured (cost/measured.measure_request)."""
     if args.chart:
         raise InvalidRequest("--chart is not drawn for --measured", fix="leave out --chart")
-    period = measured_period(args.month, now)
-    role = request.snowflake.login_role
-    with (snowflake or _sessions(request, env))(role) as sql:
-        usage = read_snowflake(sql, period, warehouse=request.destination.warehouse, role=role)
     if ce is None:
         from openflow_autopilot.aws.clients import client
 
         ce = client("ce", CE_REGION)
-    deployment = request.openflow.deployment_name
-    report = measured_cost(
-        period=period,
-        prices=prices,
-        usage=usage,
-        aws=read_aws(ce, period, deployment),
-        modelled=modelled_for(prices, request.schedule, period),
-        deployment=deployment,
-        runtime=request.runtime.name,
-        warehouse=request.destination.warehouse,
-        role=role,
+    return measure_request(
+        request,
+        prices,
+        measured_period(args.month, now),
+        sessions=snowflake or _sessions(request, env),
+        ce=ce,
         now=now,
     )
-    return check_measured(report)
 
 
 def _cell(value: Any) -> str:

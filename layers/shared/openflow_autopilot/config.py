@@ -561,6 +561,30 @@ class WatchSettings(Strict):
     runtime_key: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+class DigestSettings(Strict):
+    """The weekly digest (power/digest.py) to the notification targets: the seven UTC days before
+    the day it is sent, on `day` at `time` in `timezone` (default: the schedule's, else UTC)."""
+
+    enabled: StrictBool = True
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: str = "09:00"
+    timezone: str | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"{v!r} is not a time of day as HH:MM (24-hour)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None and v not in available_timezones():
+            raise ValueError(f"{v!r} is not an IANA time zone name such as Asia/Tokyo or Europe/Berlin")
+        return v
+
+
 class ProvisionRequest(Strict):
     """Everything the provisioning workflow needs, validated before anything changes."""
 
@@ -574,6 +598,7 @@ class ProvisionRequest(Strict):
     schedule: Schedule | None = None
     notifications: list[NotificationTarget] = Field(default_factory=list)
     watch: WatchSettings = Field(default_factory=WatchSettings, exclude_if=lambda v: v == WatchSettings())
+    digest: DigestSettings = Field(default_factory=DigestSettings, exclude_if=lambda v: v == DigestSettings())
     allow_recreate_stack: StrictBool = False
     diagnose_only: StrictBool = False
     remove_canary: StrictBool = Field(
@@ -588,6 +613,12 @@ class ProvisionRequest(Strict):
                 "1 (gen 2 connectors are configured over SQL); remove them"
             )
         return self
+
+    @property
+    def digest_timezone(self) -> str:
+        if self.digest.timezone:
+            return self.digest.timezone
+        return self.schedule.timezone if self.schedule else "UTC"
 
 
 def _format_errors(exc: ValidationError) -> str:

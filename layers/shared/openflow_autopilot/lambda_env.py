@@ -27,6 +27,7 @@ class FunctionEnv(BaseModel):
     # The power workflow: what its EventBridge Scheduler schedules start, as which role, in which group.
     power_state_machine_arn: str | None = None
     watch_state_machine_arn: str | None = None  # the watch's schedule starts it (watch/)
+    digest_function_arn: str | None = None  # the weekly digest's schedule invokes it (power/digest.py)
     scheduler_role_arn: str | None = None
     schedule_group: str = "openflow-autopilot-power"
     # The per-deployment lock that keeps provisioning and power runs from interleaving (locks.py).
@@ -43,6 +44,7 @@ class FunctionEnv(BaseModel):
         "stack_role_arn",
         "power_state_machine_arn",
         "watch_state_machine_arn",
+        "digest_function_arn",
         "scheduler_role_arn",
         "lock_table",
         mode="before",

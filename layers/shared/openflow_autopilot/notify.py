@@ -325,3 +325,42 @@ def _post_action_to_slack(
         )
         return None
     return f"slack webhook ({secret_arn})"
+
+
+def send_digest(
+    request: ProvisionRequest,
+    *,
+    subject: str,
+    text: str,
+    digest: dict[str, Any],
+    default_topic_arn: str | None,
+    sns: Any = None,
+    secrets: Any = None,
+    opener: Any = None,
+) -> list[str]:
+    """The weekly digest (power/digest.py) to the same targets as the outcome notifications: the
+    stack's topic and the request's topics get the digest as JSON, its Slack webhooks the text."""
+    topics = [default_topic_arn] if default_topic_arn else []
+    topics += [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]
+    message = json.dumps(
+        {
+            "workflow": "digest",
+            "request_name": request.name,
+            "status": "DIGEST",
+            "subject": subject,
+            "text": text,
+            "digest": digest,
+        }
+    )
+    if topics:
+        sns = sns or client("sns", request.aws.region)
+        for arn in dict.fromkeys(topics):
+            sns.publish(TopicArn=arn, Subject=subject[:99], Message=message)
+    delivered = list(dict.fromkeys(topics))
+    for target in request.notifications:
+        if target.slack_webhook_secret_arn:
+            label = _post_action_to_slack(
+                target.slack_webhook_secret_arn, subject, text, None, secrets, request.aws.region, opener
+            )
+            delivered += [label] if label else []
+    return delivered

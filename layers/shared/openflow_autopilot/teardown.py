@@ -66,7 +66,9 @@ from openflow_autopilot.postgres.names import check_slot_name, parse_identifier
 from openflow_autopilot.power import openflow as openflow_power
 from openflow_autopilot.power.restart import cancel_restart, restart_name
 from openflow_autopilot.power.scheduler_api import (
+    digest_schedule_name,
     name_base,
+    remove_digest_schedule,
     remove_schedules,
     remove_watch_schedule,
     watch_schedule_name,
@@ -288,6 +290,8 @@ def remove_power_schedules(request: ProvisionRequest, access: TeardownAccess) ->
         removed.append(restart_name(deployment))
     if remove_watch_schedule(access.scheduler, deployment=deployment, group=group):
         removed.append(watch_schedule_name(deployment))
+    if remove_digest_schedule(access.scheduler, deployment=deployment, group=group):
+        removed.append(digest_schedule_name(deployment))
     if not removed:
         return _step(
             StepName.SCHEDULES,

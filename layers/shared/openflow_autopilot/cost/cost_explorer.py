@@ -146,7 +146,7 @@ def read_aws(ce: Any, period: Period, deployment: str) -> AwsCost:
     )
     if account > 0:
         raise PreconditionFailed(
-            f"Cost Explorer shows ${account:.2f} of costs for the account in {period.month} but none "
+            f"Cost Explorer shows ${account:.2f} of costs for the account in {period.label} but none "
             f"tagged {COST_TAG} = {deployment}",
             call="ce:GetCostAndUsage",
             fix=f"activate {COST_TAG} in Billing and Cost Management > Cost allocation tags, user-defined "

@@ -5,23 +5,32 @@ read the month in UTC (period.py): Cost Explorer's days are UTC. All money is De
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config import ProvisionRequest, Schedule
 from openflow_autopilot.cost.account_usage import (
     ACCOUNT_USAGE_DAYS,
     OPENFLOW_SERVICE_TYPE,
     MeteringRow,
     OpenflowUsageRow,
+    Queryable,
     SnowflakeUsage,
     WarehouseMeteringRow,
+    read_snowflake,
 )
-from openflow_autopilot.cost.cost_explorer import CE_HISTORY_MONTHS, COST_TAG, AwsCost, AwsCostRow
+from openflow_autopilot.cost.cost_explorer import (
+    CE_HISTORY_MONTHS,
+    COST_TAG,
+    AwsCost,
+    AwsCostRow,
+    read_aws,
+)
 from openflow_autopilot.cost.model import CostBreakdown, CostLine, Usd, monthly_cost, scheduled_cost
 from openflow_autopilot.cost.period import Credits, Frozen, Percent, Period
 from openflow_autopilot.cost.prices import PriceTable
@@ -57,7 +66,7 @@ class Modelled(Frozen):
 def modelled_for(prices: PriceTable, schedule: Schedule | None, period: Period) -> Modelled:
     """The model's month (scheduled_cost for the calendar month, or monthly_cost always on); for the
     month so far, the same components over the hours elapsed and the on-hours the schedule gave."""
-    if period.complete:
+    if period.complete and period.span == "month":
         if schedule is not None:
             report = scheduled_cost(prices, schedule, month=period.month)
             basis = report.basis
@@ -67,10 +76,11 @@ def modelled_for(prices: PriceTable, schedule: Schedule | None, period: Period) 
         always = monthly_cost(prices, hours_in_month=period.hours)
         basis = f"calendar month {period.month} (UTC), always on: the request has no schedule"
         return Modelled(basis=basis, modelled=always, always_on=always)
-    fraction = period.hours / period.hours_in_month
+    fraction = period.volume_fraction(prices.hours_per_month)
+    so_far = period.label if period.span == "week" else f"{period.month} so far"
     always = monthly_cost(prices, hours_in_month=period.hours, volume_fraction=fraction, label="always on")
     if schedule is None:
-        basis = f"{period.month} so far (UTC), always on: the request has no schedule"
+        basis = f"{so_far} (UTC), always on: the request has no schedule"
         return Modelled(basis=basis, modelled=always, always_on=always)
     scheduled = monthly_cost(
         prices,
@@ -78,9 +88,10 @@ def modelled_for(prices: PriceTable, schedule: Schedule | None, period: Period) 
         hours_in_month=period.hours,
         volume_fraction=fraction,
         stop_agent=schedule.stop_agent,
+        deep=schedule.deep,
         label="scheduled",
     )
-    basis = f"{period.month} so far (UTC), the schedule's on-hours in {schedule.timezone}"
+    basis = f"{so_far} (UTC), the schedule's on-hours in {schedule.timezone}"
     return Modelled(basis=basis, modelled=scheduled, always_on=always)
 
 
@@ -294,3 +305,36 @@ def check_measured(report: MeasuredCost) -> MeasuredCost:
             fix="run it again later: ACCOUNT_USAGE lags by hours and Cost Explorer by up to a day",
         )
     return report
+
+
+SessionFactory = Callable[[str], AbstractContextManager[Queryable]]
+
+
+def measure_request(
+    request: ProvisionRequest,
+    prices: PriceTable,
+    period: Period,
+    *,
+    sessions: SessionFactory,
+    ce: Any,
+    now: datetime,
+) -> MeasuredCost:
+    """The request's deployment measured over `period`: Snowflake first (as the login role), so a
+    refused role costs no Cost Explorer call ($0.01 each); nothing measured at all is refused."""
+    role = request.snowflake.login_role
+    with sessions(role) as sql:
+        usage = read_snowflake(sql, period, warehouse=request.destination.warehouse, role=role)
+    deployment = request.openflow.deployment_name
+    report = measured_cost(
+        period=period,
+        prices=prices,
+        usage=usage,
+        aws=read_aws(ce, period, deployment),
+        modelled=modelled_for(prices, request.schedule, period),
+        deployment=deployment,
+        runtime=request.runtime.name,
+        warehouse=request.destination.warehouse,
+        role=role,
+        now=now,
+    )
+    return check_measured(report)

@@ -263,6 +263,42 @@ def scheduled_cost(prices: PriceTable, schedule: Schedule, *, month: str | None 
 
 
 # --- actual, from the power workflow's records ----------------------------------------------
+class RecordedHours(_Model):
+    on_hours: Hours
+    initial_state: str
+    inside: list[PowerRecord]
+
+
+def recorded_hours(
+    records: list[PowerRecord], deployment: str, begin: datetime, end: datetime, *, span: str
+) -> RecordedHours:
+    """The runtime's on-hours in [begin, end) from one deployment's on/off records: the time between
+    a start and the next stop. The state at `begin` is the last earlier record's, else inferred from
+    the first record inside (a stop means it was on). `span` names the period in the error."""
+    mine = sorted((r for r in records if r.deployment == deployment), key=lambda r: r.at)
+    before = [r for r in mine if r.at < begin]
+    inside = [r for r in mine if begin <= r.at < end]
+    if before:
+        state = "on" if before[-1].action == "start" else "off"
+        initial = f"{state} (last record before {span}: {before[-1].action} at {before[-1].at.isoformat()})"
+    elif inside:
+        state = "off" if inside[0].action == "start" else "on"
+        initial = f"{state} (inferred: the first record of {span} is a {inside[0].action})"
+    else:
+        raise NoPowerRecords(
+            f"no power records for {deployment} in {span} or before it",
+            fix="records appear after the power workflow's first stop or start",
+        )
+    seconds, since = 0, begin
+    for record in inside:
+        if state == "on":
+            seconds += int((record.at - since).total_seconds())
+        state, since = ("on" if record.action == "start" else "off"), record.at
+    if state == "on":
+        seconds += int((end - since).total_seconds())
+    return RecordedHours(on_hours=Decimal(seconds) / 3600, initial_state=initial, inside=inside)
+
+
 def actual_cost(
     records: list[PowerRecord],
     month: str,
@@ -288,32 +324,11 @@ def actual_cost(
                 fix="name the deployment",
             )
         deployment = names[0] if names else "?"
-    mine = sorted((r for r in records if r.deployment == deployment), key=lambda r: r.at)
-    before = [r for r in mine if r.at < begin]
-    inside = [r for r in mine if begin <= r.at < end]
-    if before:
-        state = "on" if before[-1].action == "start" else "off"
-        initial = (
-            f"{state} (last record before the month: {before[-1].action} at {before[-1].at.isoformat()})"
-        )
-    elif inside:
-        state = "off" if inside[0].action == "start" else "on"
-        initial = f"{state} (inferred: the month's first record is a {inside[0].action})"
-    else:
-        raise NoPowerRecords(
-            f"no power records for {deployment} in {month} or before it",
-            fix="records appear after the power workflow's first stop or start",
-        )
-    seconds, since = 0, begin
-    for record in inside:
-        if state == "on":
-            seconds += int((record.at - since).total_seconds())
-        state, since = ("on" if record.action == "start" else "off"), record.at
-    if state == "on":
-        seconds += int((end - since).total_seconds())
+    recorded = recorded_hours(records, deployment, begin, end, span=month)
+    inside, initial = recorded.inside, recorded.initial_state
     elapsed = Decimal(int((end - begin).total_seconds())) / 3600
     month_total = Decimal(int((month_end - begin).total_seconds())) / 3600
-    on = Decimal(seconds) / 3600
+    on = recorded.on_hours
     fraction = elapsed / month_total
     cost = monthly_cost(
         prices,

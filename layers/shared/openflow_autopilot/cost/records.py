@@ -1,7 +1,8 @@
-"""On/off records the power workflow writes after each stop or start, stored as JSON lines in S3.
+"""Records the power workflow writes, stored as JSON lines in S3: the on/off records after each stop
+or start (`power-records/`), and the WAL guard's refused and shortened stops (`power-guard/`).
 
 S3 cannot append, so each record is its own one-line object under
-`<prefix>/<YYYY-MM (UTC)>/<deployment>/<time>-<action>.jsonl`: concurrent writers never lose a
+`<prefix>/<YYYY-MM (UTC)>/<deployment>/<time>-<kind>.jsonl`: concurrent writers never lose a
 record, writing the same record twice is harmless, and reading a month concatenates its lines.
 """
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z_.=-]")
+RECORDS_PREFIX = "power-records"
+GUARD_PREFIX = "power-guard"
 
 
 class NoPowerRecords(PreconditionFailed):
@@ -36,6 +39,23 @@ class PowerRecord(BaseModel):
     note: str | None = None
 
 
+class WalGuardRecord(BaseModel):
+    """A stop the WAL guard refused, or shortened to an early start (power/wal.py's verdict)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deployment: str = Field(min_length=1)
+    at: AwareDatetime
+    decision: Literal["refuse", "shorten"]
+    reason: str
+    off_hours: float
+    headroom_hours: float | None = None
+    restart_at: AwareDatetime | None = None
+
+
+_LABELS: dict[type[BaseModel], str] = {PowerRecord: "power record", WalGuardRecord: "WAL guard record"}
+
+
 def _prefix(key_prefix: str) -> str:
     prefix = key_prefix.strip("/")
     return f"{prefix}/" if prefix else ""
@@ -45,15 +65,13 @@ def _segment(deployment: str) -> str:
     return _UNSAFE.sub("_", deployment)
 
 
-def record_key(key_prefix: str, record: PowerRecord) -> str:
+def record_key(key_prefix: str, record: PowerRecord | WalGuardRecord) -> str:
     at = record.at.astimezone(UTC)
-    return (
-        f"{_prefix(key_prefix)}{at:%Y-%m}/{_segment(record.deployment)}/"
-        f"{at:%Y%m%dT%H%M%S%fZ}-{record.action}.jsonl"
-    )
+    kind = record.action if isinstance(record, PowerRecord) else record.decision
+    return f"{_prefix(key_prefix)}{at:%Y-%m}/{_segment(record.deployment)}/{at:%Y%m%dT%H%M%S%fZ}-{kind}.jsonl"
 
 
-def append_record(s3: S3Client, bucket: str, key_prefix: str, record: PowerRecord) -> str:
+def append_record(s3: S3Client, bucket: str, key_prefix: str, record: PowerRecord | WalGuardRecord) -> str:
     """Store one record; returns its key."""
     key = record_key(key_prefix, record)
     s3.put_object(
@@ -68,12 +86,25 @@ def append_record(s3: S3Client, bucket: str, key_prefix: str, record: PowerRecor
 def load_records(
     s3: S3Client, bucket: str, key_prefix: str, month: str, *, deployment: str | None = None
 ) -> list[PowerRecord]:
-    """Every record stored for the UTC month 'YYYY-MM' (optionally one deployment's), oldest first."""
+    """Every on/off record stored for the UTC month 'YYYY-MM' (optionally one deployment's), oldest first."""
+    return _load(PowerRecord, s3, bucket, key_prefix, month, deployment)
+
+
+def load_guard_records(
+    s3: S3Client, bucket: str, month: str, *, deployment: str, key_prefix: str = GUARD_PREFIX
+) -> list[WalGuardRecord]:
+    """The WAL guard's refused and shortened stops of one deployment in the UTC month, oldest first."""
+    return _load(WalGuardRecord, s3, bucket, key_prefix, month, deployment)
+
+
+def _load[Line: (PowerRecord, WalGuardRecord)](
+    model: type[Line], s3: S3Client, bucket: str, key_prefix: str, month: str, deployment: str | None
+) -> list[Line]:
     year, mon = parse_month(month)
     prefix = f"{_prefix(key_prefix)}{year:04d}-{mon:02d}/"
     if deployment is not None:
         prefix += f"{_segment(deployment)}/"
-    records: list[PowerRecord] = []
+    records: list[Line] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8")
@@ -81,10 +112,10 @@ def load_records(
                 if not line.strip():
                     continue
                 try:
-                    records.append(PowerRecord.model_validate_json(line))
+                    records.append(model.model_validate_json(line))
                 except ValidationError as exc:
                     raise InvalidRequest(
-                        f"s3://{bucket}/{item['Key']}:{number} is not a power record: "
+                        f"s3://{bucket}/{item['Key']}:{number} is not a {_LABELS[model]}: "
                         f"{exc.errors()[0]['msg']}"
                     ) from None
     return sorted(records, key=lambda r: r.at)

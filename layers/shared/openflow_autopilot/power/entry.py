@@ -20,7 +20,13 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
-from openflow_autopilot.cost.records import PowerRecord, append_record
+from openflow_autopilot.cost.records import (
+    GUARD_PREFIX,
+    RECORDS_PREFIX,
+    PowerRecord,
+    WalGuardRecord,
+    append_record,
+)
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
@@ -45,10 +51,12 @@ from openflow_autopilot.power.restart import cancel_restart, schedule_restart
 from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
 from openflow_autopilot.power.scheduler_api import (
     active_override,
+    apply_digest_schedule,
     apply_override,
     apply_schedules,
     apply_watch_schedule,
     name_base,
+    remove_digest_schedule,
     remove_override,
     remove_schedules,
     remove_watch_schedule,
@@ -60,7 +68,6 @@ from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.watch.heartbeat import look_for
 from openflow_autopilot.watch.models import Heartbeat
 
-RECORDS_PREFIX = "power-records"
 CANARY_NOTE = "openflow-autopilot power start"
 WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
 
@@ -284,6 +291,21 @@ def wal_guard_step(
             target_arn=_target_arn(event, env),
             role_arn=_role_arn(env),
             group=env.schedule_group,
+        )
+    if verdict.decision in ("refuse", "shorten"):  # for the weekly digest
+        result["guard_record_key"] = append_record(
+            s3,
+            bucket,
+            GUARD_PREFIX,
+            WalGuardRecord(
+                deployment=str(power["deployment"]),
+                at=at,
+                decision=verdict.decision,
+                reason=verdict.reason,
+                off_hours=verdict.off_hours,
+                headroom_hours=verdict.headroom_hours,
+                restart_at=verdict.restart_at,
+            ),
         )
     result["report"] = report.model_dump(mode="json", exclude={"sample"})
     return result
@@ -655,6 +677,24 @@ def ensure_schedules(
         outputs["watch_schedule"] = name
     elif remove_watch_schedule(scheduler, deployment=deployment, group=group):
         notes.append("watch.enabled is false: the watch schedule was removed")
+    digest = request.digest
+    if digest.enabled:
+        if not env.digest_function_arn:
+            raise ConfigurationError("the digest function's ARN is unknown", fix="set DIGEST_FUNCTION_ARN")
+        name = apply_digest_schedule(
+            scheduler,
+            deployment=deployment,
+            day=digest.day,
+            at=digest.time,
+            timezone=request.digest_timezone,
+            target_arn=env.digest_function_arn,
+            role_arn=_role_arn(env),
+            group=group,
+        )
+        notes.append(f"{name}: weekly digest {digest.day} {digest.time} {request.digest_timezone}")
+        outputs["digest_schedule"] = name
+    elif remove_digest_schedule(scheduler, deployment=deployment, group=group):
+        notes.append("digest.enabled is false: the digest schedule was removed")
     after = _snapshot(scheduler, group, base)
     return PhaseResult(
         phase="Schedules",

@@ -307,7 +307,70 @@ def apply_watch_schedule(
 
 def remove_watch_schedule(scheduler: Any, *, deployment: str, group: str) -> bool:
     """Delete the deployment's watch schedule; True when there was one."""
-    name = watch_schedule_name(deployment)
+    return _remove(scheduler, watch_schedule_name(deployment), group)
+
+
+# --- the weekly digest's schedule ----------------------------------------------------------------
+# Day-of-week names of a cron expression:
+# https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based
+_CRON_DAY = {"mon": "MON", "tue": "TUE", "wed": "WED", "thu": "THU", "fri": "FRI", "sat": "SAT", "sun": "SUN"}
+
+
+def digest_schedule_name(deployment: str) -> str:
+    return f"{name_base(deployment)}-digest"
+
+
+def digest_expression(day: str, at: str) -> str:
+    """cron(M H ? * DAY *) for 'mon' and 'HH:MM'."""
+    hours, minutes = at.split(":")
+    return f"cron({int(minutes)} {int(hours)} ? * {_CRON_DAY[day]} *)"
+
+
+def apply_digest_schedule(
+    scheduler: Any,
+    *,
+    deployment: str,
+    day: str,
+    at: str,
+    timezone: str,
+    target_arn: str,
+    role_arn: str,
+    group: str,
+) -> str:
+    """`<deployment>-digest`: weekly, straight to the digest function (a Lambda templated target:
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html), with the
+    scheduled time as `now` so the digest covers the week it was meant for. Returns its name."""
+    _ensure_group(scheduler, group)
+    name = digest_schedule_name(deployment)
+    expression = digest_expression(day, at)
+    _put(
+        scheduler,
+        {
+            "Name": name,
+            "GroupName": group,
+            "ScheduleExpression": expression,
+            "ScheduleExpressionTimezone": timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Description": f"weekly digest of {deployment}: {expression} {timezone}",
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": role_arn,
+                "Input": json.dumps({"deployment": deployment, "now": SCHEDULED_TIME}),
+                # a digest a day late still says what the week cost; one two days late is noise
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 10},
+            },
+        },
+    )
+    return name
+
+
+def remove_digest_schedule(scheduler: Any, *, deployment: str, group: str) -> bool:
+    """Delete the deployment's digest schedule; True when there was one."""
+    return _remove(scheduler, digest_schedule_name(deployment), group)
+
+
+def _remove(scheduler: Any, name: str, group: str) -> bool:
     try:
         if _get(scheduler, name, group) is None:
             return False

@@ -1,0 +1,136 @@
+"""The weekly digest function: invoked by the deployment's `<deployment>-digest` schedule
+(power/scheduler_api.apply_digest_schedule) with {"deployment", "now": the scheduled time}. It reads
+the stored request, the week's records, measures the week, composes the digest (power/digest.py),
+sends it to the notification targets and keeps a copy at `digests/<deployment>/<first day>.json`.
+
+A week that cannot be measured (no ACCOUNT_USAGE access, Cost Explorer not enabled, the tag not
+active) still gets its digest: the hours, the model and the WAL guard, with what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from openflow_autopilot import notify
+from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.cli_errors import describe
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.cost.cost_explorer import CE_REGION
+from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
+from openflow_autopilot.cost.period import Period, week_before
+from openflow_autopilot.cost.prices import load_prices, with_runtime_size
+from openflow_autopilot.cost.records import RECORDS_PREFIX, load_guard_records, load_history
+from openflow_autopilot.errors import AutopilotError, InvalidRequest
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.power.digest import WeeklyDigest, compose
+from openflow_autopilot.power.request_store import load_request, request_key
+from openflow_autopilot.triggers.masking import mask_credentials
+
+DIGESTS_PREFIX = "digests"
+
+
+def _now(event: dict[str, Any]) -> datetime:
+    value = event.get("now")
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"now: {value!r} is not an ISO date-time", fix="e.g. 2026-03-16T00:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest(f"now: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
+    return parsed
+
+
+def digest_key(deployment: str, period: Period) -> str:
+    name = request_key(deployment).removeprefix("requests/").removesuffix(".json")
+    return f"{DIGESTS_PREFIX}/{name}/{period.start:%Y-%m-%d}.json"
+
+
+def _measure(
+    request: ProvisionRequest,
+    period: Period,
+    *,
+    env: FunctionEnv,
+    sessions: SessionFactory | None,
+    ce: Any,
+    now: datetime,
+) -> tuple[MeasuredCost | None, str | None]:
+    """The week measured, or why not (one line with its fix; never a secret)."""
+    from openflow_autopilot.snowflake.login import request_session
+
+    prices = with_runtime_size(load_prices(), request.runtime.size.value)
+    try:
+        report = measure_request(
+            request,
+            prices,
+            period,
+            sessions=sessions or (lambda role: request_session(request, role, env=env)),
+            ce=ce or client("ce", CE_REGION),
+            now=now,
+        )
+    except (AutopilotError, ClientError, BotoCoreError) as exc:
+        failure = describe(exc)
+        return None, mask_credentials(failure.line() if failure else type(exc).__name__)
+    return report, None
+
+
+def weekly_digest(
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    s3: Any = None,
+    ce: Any = None,
+    sns: Any = None,
+    secrets: Any = None,
+    sessions: SessionFactory | None = None,
+    opener: Any = None,
+) -> WeeklyDigest:
+    deployment = event.get("deployment")
+    if not isinstance(deployment, str) or not deployment:
+        raise InvalidRequest("deployment: missing", fix="the digest schedule's input names the deployment")
+    now = _now(event)
+    bucket = env.require_artifact_bucket()
+    s3 = s3 or client("s3")
+    request = load_request(s3, bucket, deployment)
+    period = week_before(now)
+    records = load_history(s3, bucket, RECORDS_PREFIX, period.month, deployment=deployment, timezone="UTC")
+    months = dict.fromkeys((period.month, f"{period.end:%Y-%m}"))
+    guard = [g for month in months for g in load_guard_records(s3, bucket, month, deployment=deployment)]
+    measured, error = _measure(request, period, env=env, sessions=sessions, ce=ce, now=now)
+    digest = compose(
+        request,
+        with_runtime_size(load_prices(), request.runtime.size.value),
+        period,
+        records=records,
+        guard=guard,
+        measured=measured,
+        measured_error=error,
+        now=now,
+    )
+    body = digest.model_dump(mode="json")
+    delivered = notify.send_digest(
+        request,
+        subject=digest.subject,
+        text=digest.text,
+        digest=body,
+        default_topic_arn=env.notify_topic_arn,
+        sns=sns,
+        secrets=secrets,
+        opener=opener,
+    )
+    with aws_call("s3:PutObject"):
+        s3.put_object(
+            Bucket=bucket,
+            Key=digest_key(deployment, period),
+            Body=json.dumps({**body, "delivered_to": delivered}, indent=2).encode(),
+            ContentType="application/json",
+        )
+    return digest.model_copy(update={"delivered_to": delivered})
