@@ -183,6 +183,25 @@ def _measured_cost(console: Console, sandbox: Sandbox, request: dict[str, Any]) 
     return measured
 
 
+def _digest(
+    console: Console, sandbox: Sandbox, request: dict[str, Any], measured: dict[str, Any]
+) -> dict[str, Any]:
+    """The weekly digest the deployment's schedule sends next: its week holds the power rehearsal's
+    records; the week's usage is seeded (hours the measured month already seeded are kept)."""
+    from openflow_autopilot.cost.period import measured_period
+    from openflow_sandbox.digest_rehearsal import rehearse_digest
+
+    month = measured.get("month")
+    loaded_until = measured_period(month, datetime.now(UTC)).end if isinstance(month, str) else None
+    digest = rehearse_digest(sandbox, request, loaded_until=loaded_until)
+    if digest["status"] != "SENT":
+        console.print(f"weekly digest: {digest['status']} {digest.get('error')}: {digest.get('message')}")
+        return digest
+    console.print(f"weekly digest, sent {digest['fired_at']} to {', '.join(digest['delivered_to'])}:")
+    console.print(digest["text"], markup=False, highlight=False)
+    return digest
+
+
 def _watch_rehearsal(console: Console, sandbox: Sandbox, request: dict[str, Any]) -> list[dict[str, Any]]:
     """The watch after provisioning: healthy, a failed connector and a failed runtime healed, a
     stalled slot and a short WAL budget alerted once, identical runs silent, and asleep, the early
@@ -265,18 +284,21 @@ def demo(
         watch: list[dict[str, Any]] = []
         power: list[dict[str, Any]] = []
         measured: dict[str, Any] = {}
+        digest: dict[str, Any] = {}
         if report.status == "SUCCEEDED":
             # the power rehearsal first: its scheduled stop and start are at set dates, and the watch's
             # asleep run ends with a manual stop and an early start, which hold until the next schedule
             power = _power_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
             watch = _watch_rehearsal(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
             measured = _measured_cost(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]))
+            digest = _digest(console, sandbox, sandbox.request(request_path, **SCENARIOS[scenario]), measured)
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             data = report.model_dump(mode="json") | evidence.model_dump(mode="json")
             data["power_rehearsal"] = power
             data["watch_rehearsal"] = watch
             data["measured_cost"] = measured
+            data["digest"] = digest
             report_path.write_text(json.dumps(data, indent=2))
             console.print(f"report written to {report_path}")
         if sandbox_dir is not None:

@@ -99,10 +99,16 @@ def _ids(sandbox: Any, request: ProvisionRequest) -> tuple[str, str]:
 
 
 def seed_account_usage(
-    sandbox: Any, request: ProvisionRequest, period: Period, prices: PriceTable
+    sandbox: Any,
+    request: ProvisionRequest,
+    period: Period,
+    prices: PriceTable,
+    *,
+    loaded_until: datetime | None = None,
 ) -> tuple[Decimal, Decimal, Decimal]:
     """Hourly ACCOUNT_USAGE rows for the period's on-hours; returns (on-hours, Openflow credits,
-    warehouse credits) of the rows the report must count."""
+    warehouse credits) of the rows the report must count. Hours before `loaded_until` are already in
+    the views (an earlier seed: the rows are the same for the same hour) and are only counted."""
     service = next(c for c in prices.components if c.key == "openflow_service")
     assert isinstance(service, CreditsPerHour)
     per_hour = service.credits_per_hour * service.quantity
@@ -122,6 +128,12 @@ def seed_account_usage(
             continue
         credits, wh_compute = per_hour * on, wh_rate * on
         wh_cloud = (wh_compute / 20).quantize(Decimal("0.000000001"))
+        if hour >= period.start:
+            on_total += on
+            openflow += credits
+            wh_total += wh_compute + wh_cloud
+        if loaded_until is not None and hour < loaded_until:
+            continue
         span = {"START_TIME": hour, "END_TIME": hour + timedelta(hours=1)}
         metering.append(
             span
@@ -170,10 +182,6 @@ def seed_account_usage(
                     "CREDITS_ATTRIBUTED_COMPUTE_QUERIES": compute * Decimal("0.8"),
                 }
             )
-        if hour >= period.start:
-            on_total += on
-            openflow += credits
-            wh_total += wh_compute + wh_cloud
     emulator = sandbox.snowflake
     emulator.load_account_usage("METERING_HISTORY", metering)
     emulator.load_account_usage("OPENFLOW_USAGE_HISTORY", usage)
@@ -189,7 +197,7 @@ def aws_costs(request: ProvisionRequest, period: Period, prices: PriceTable) -> 
         service: sum((line.usd for line in model.lines if line.key in keys), Decimal(0))
         for service, keys in AWS_SERVICE_COMPONENTS.items()
     }
-    month_share = period.hours / period.hours_in_month
+    month_share = period.volume_fraction(prices.hours_per_month)
     costs["EC2 - Other"] += EBS_GB * EBS_USD_PER_GB_MONTH * month_share
     costs["Amazon Virtual Private Cloud"] = PUBLIC_IPV4_USD_PER_HOUR * period.hours
     costs["Amazon EC2 Container Registry (ECR)"] = ECR_GB * ECR_USD_PER_GB_MONTH * month_share
@@ -225,13 +233,25 @@ def seed_cost_explorer(sandbox: Any, period: Period, costs: dict[str, Decimal]) 
 
 
 def seed(sandbox: Any, request: ProvisionRequest, month: str, now: datetime) -> Seeded:
-    period = measured_period(month, now)
+    return seed_period(sandbox, request, measured_period(month, now))
+
+
+def seed_period(
+    sandbox: Any, request: ProvisionRequest, period: Period, *, loaded_until: datetime | None = None
+) -> Seeded:
+    """The period's usage in ACCOUNT_USAGE and the next Cost Explorer answer."""
     prices = request_prices(request)
-    on_hours, openflow, warehouse = seed_account_usage(sandbox, request, period, prices)
+    on_hours, openflow, warehouse = seed_account_usage(
+        sandbox, request, period, prices, loaded_until=loaded_until
+    )
     costs = aws_costs(request, period, prices)
     seed_cost_explorer(sandbox, period, costs)
     return Seeded(
-        month=month, on_hours=on_hours, openflow_credits=openflow, warehouse_credits=warehouse, aws_usd=costs
+        month=period.label,
+        on_hours=on_hours,
+        openflow_credits=openflow,
+        warehouse_credits=warehouse,
+        aws_usd=costs,
     )
 
 

@@ -271,6 +271,13 @@ def test_demo_writes_a_report_with_every_phase(tmp_path: Path) -> None:
     assert measured["exit_code"] == 0 and measured["total_usd"] > 0
     assert measured["total_usd"] == pytest.approx(measured["snowflake_usd"] + measured["aws_usd"], abs=0.01)
 
+    # the weekly digest its schedule sends next: the week holds the power rehearsal's stop and start
+    digest = report["digest"]
+    assert digest["status"] == "SENT" and digest["received"] == [digest["subject"]]
+    assert digest["stops"] >= 1 and digest["starts"] >= 1
+    assert digest["hours_on"] + digest["hours_asleep"] == pytest.approx(168)
+    assert digest["measured"]["total_usd"] > 0 and digest["measured_error"] is None
+
     # the watch's rehearsal: a failed connector healed, the stalled slot and short WAL budget alerted
     # once, identical runs silent, each recovery a single "resolved"
     watch = {run["step"]: run for run in report["watch_rehearsal"]}

@@ -376,3 +376,19 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
         assert record.decision == "refuse" and record.off_hours == 62.0 and record.headroom_hours == 20.0
         assert record.at == datetime(2026, 3, 13, 11, 0, 5, tzinfo=UTC) and "needs 77.5 h" in record.reason
         assert result["guard_record_key"].startswith(f"{GUARD_PREFIX}/2026-03/{DEPLOYMENT}/")
+
+
+def test_the_next_digest_is_the_next_weekday_and_time_in_its_zone() -> None:
+    from openflow_autopilot.config import DigestSettings
+    from openflow_autopilot.power.digest import next_digest_at
+
+    monday = DigestSettings()
+    friday = datetime.fromisoformat("2026-12-04T18:00:00+00:00")  # Sat 03:00 in Tokyo
+    assert next_digest_at(monday, "Asia/Tokyo", friday) == datetime.fromisoformat("2026-12-07T09:00:00+09:00")
+    sent = datetime.fromisoformat("2026-12-07T09:00:00+09:00")
+    assert next_digest_at(monday, "Asia/Tokyo", sent) == datetime.fromisoformat("2026-12-14T09:00:00+09:00")
+    earlier = datetime.fromisoformat("2026-12-07T08:59:00+09:00")
+    assert next_digest_at(monday, "Asia/Tokyo", earlier) == sent
+    # across the spring DST change in Berlin: 09:00 local is 07:00 UTC after it (08:00 before)
+    spring = next_digest_at(monday, "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC))
+    assert spring.astimezone(UTC) == datetime(2026, 3, 30, 7, tzinfo=UTC)

@@ -194,7 +194,9 @@ def test_the_digest_is_scheduled_weekly_in_the_schedules_zone_and_removed_when_d
         "now": "<aws.scheduler.scheduled-time>",
     }
     moved = request(OFFICE) | {"digest": {"day": "fri", "time": "17:30", "timezone": "Asia/Tokyo"}}
-    changed = ensure_schedules({"request": moved, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    changed = ensure_schedules(
+        {"request": moved, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
+    )
     assert changed.status == "changed"
     digest = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-digest", GroupName="stack-power")
     assert digest["ScheduleExpression"] == "cron(30 17 ? * FRI *)"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.config import DigestSettings, ProvisionRequest
 from openflow_autopilot.cost.measured import MeasuredCost, modelled_for
 from openflow_autopilot.cost.model import Hours, Usd, monthly_cost, recorded_hours, usd
 from openflow_autopilot.cost.period import Percent, Period
@@ -62,6 +62,24 @@ class WeeklyDigest(BaseModel):
     subject: str
     text: str
     delivered_to: list[str] = []
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def next_digest_at(settings: DigestSettings, timezone: str, after: datetime) -> datetime:
+    """When the digest schedule fires next after `after` (its cron in `timezone`; a time the DST
+    change skips fires at the same wall time shifted, as zoneinfo folds it)."""
+    zone = ZoneInfo(timezone)
+    local = after.astimezone(zone)
+    hours, minutes = (int(part) for part in settings.time.split(":"))
+    days_ahead = (_DAYS.index(settings.day) - local.weekday()) % 7
+    for extra in (0, 7, 14):
+        day = local.date() + timedelta(days=days_ahead + extra)
+        candidate = datetime(day.year, day.month, day.day, hours, minutes, tzinfo=zone)
+        if candidate > after:
+            return candidate
+    raise AssertionError("a weekly schedule fires within three weeks")  # pragma: no cover
 
 
 def _hours(value: Decimal) -> str:
