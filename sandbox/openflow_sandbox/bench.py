@@ -79,6 +79,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
     invocations: list[int] = []
     lambda_seconds: list[float] = []
     power: list[dict[str, dict[str, Any]]] = []
+    deep: list[dict[str, dict[str, Any]]] = []
     watch: list[dict[str, Any]] = []
     schedule: Any = None
     for _ in range(runs):
@@ -94,6 +95,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
             calls = list(sandbox.moto.registry.invocations)
             watch.append(bench_watch.measure_watch(sandbox, request))
             power.append(bench_power.measure_power(sandbox, request))
+            deep.append(bench_power.measure_deep(sandbox, request))
         finally:
             sandbox.stop()
         demo_runs.append(time.perf_counter() - t0)
@@ -111,6 +113,7 @@ def bench_sandbox(runs: int) -> dict[str, Any]:
         "lambda_invocations_per_run": statistics.median(invocations),
         "lambda_summed_seconds_per_run": round(statistics.median(lambda_seconds), 4),
         "power": bench_power.summarize(power, schedule),
+        "power_deep": bench_power.summarize(deep),
         "watch": bench_watch.summarize(watch),
     }
 
@@ -124,13 +127,15 @@ def _usd(value: float) -> str:
     return f"${value:.6f}".rstrip("0").rstrip(".") if value else "$0"
 
 
-def _power_row(p: dict[str, Any], action: str) -> tuple[str, str]:
+def _power_row(p: dict[str, Any], action: str, sleep: str = "runtime") -> tuple[str, str]:
     a = p[action]
-    return (
-        f"power {action} (one execution)",
+    value = (
         f"{a['state_transitions']:g} transitions = {_usd(a['cost_usd'])}; {a['median_s']:.2f} s; "
-        f"{a['lambda_invocations']:g} Lambda invocations, {a['lambda_summed_seconds']:.2f} s summed",
+        f"{a['lambda_invocations']:g} Lambda invocations, {a['lambda_summed_seconds']:.2f} s summed"
     )
+    if "wake_to_canary_s" in a:
+        value += f"; canary row seen {a['wake_to_canary_s']:.2f} s after the start began"
+    return (f"power {action}, {sleep} sleep (one execution)", value)
 
 
 def _imports_row(label: str, i: dict[str, Any], runs: int) -> tuple[str, str]:
@@ -150,7 +155,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         out += [
             ("sandbox start + stop", _s(r["sandbox_start_stop"])),
             (
-                "full bench run (start, provisioning, 3 watch runs, power stop + start, stop)",
+                "full bench run (start, provisioning, 3 watch runs, power stop + start twice, stop)",
                 _s(r["demo_run"]),
             ),
             ("provisioning execution", _s(r["provisioning_run"])),
@@ -168,6 +173,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     if "power" in r:
         p = r["power"]
         out += [_power_row(p, "stop"), _power_row(p, "start")]
+        if "power_deep" in r:
+            d = r["power_deep"]
+            out += [_power_row(d, "stop", "deep"), _power_row(d, "start", "deep")]
         if "schedule" in p:
             m = p["schedule"]
             out.append(

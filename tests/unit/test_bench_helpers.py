@@ -4,12 +4,14 @@ and the limit check, the Step Functions arithmetic, and the per-function import 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from openflow_sandbox import bench_imports, bench_layers, bench_power, bench_template
 from openflow_sandbox.bench import markdown
+from openflow_sandbox.bench import rows as bench_rows
 from openflow_sandbox.bench_template import FunctionSpec, LayerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +145,21 @@ def test_power_medians_are_taken_per_action() -> None:
     assert result["stop"]["state_transitions"] == 31 and result["start"]["state_transitions"] == 44
     assert result["start"]["cost_usd"] == pytest.approx(0.0011)
     assert "schedule" not in result
+    assert "wake_to_canary_s" not in result["start"]
+
+
+def test_a_wakes_time_to_its_canary_is_a_median_of_the_runs_that_saw_it() -> None:
+    def run(canary: float | None, wake: float | None) -> dict[str, dict[str, Any]]:
+        row: dict[str, Any] = {"seconds": 1.0, "lambda_invocations": 3, "lambda_summed_seconds": 0.5}
+        start = {**row, "state_transitions": 40, "canary_seconds": canary, "wake_to_canary_s": wake}
+        return {"stop": {**row, "state_transitions": 30}, "start": start}
+
+    result = bench_power.summarize([run(1.0, 7.0), run(3.0, 9.0), run(None, None)])
+    assert result["start"]["canary_seconds"] == 2.0 and result["start"]["wake_to_canary_s"] == 8.0
+    assert "canary_seconds" not in result["stop"]
+    row = bench_rows({"power": result, "power_deep": result})
+    deep_start = dict(row)["power start, deep sleep (one execution)"]
+    assert deep_start.endswith("canary row seen 8.00 s after the start began")
 
 
 def test_the_import_summary_names_the_slowest_functions_first() -> None:
