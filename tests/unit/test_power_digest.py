@@ -392,3 +392,62 @@ def test_the_next_digest_is_the_next_weekday_and_time_in_its_zone() -> None:
     # across the spring DST change in Berlin: 09:00 local is 07:00 UTC after it (08:00 before)
     spring = next_digest_at(monday, "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC))
     assert spring.astimezone(UTC) == datetime(2026, 3, 30, 7, tzinfo=UTC)
+
+
+def test_a_slack_target_gets_the_digests_text_and_an_unreachable_one_does_not_stop_the_rest(
+    aws: dict[str, Any],
+) -> None:
+    from openflow_autopilot import notify
+
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    hook = secrets.create_secret(
+        Name="openflow-autopilot/slack-digest", SecretString="https://hooks.slack.com/services/T0/B0/secret"
+    )["ARN"]
+    posted: list[Any] = []
+
+    class _Reply:
+        def __enter__(self) -> _Reply:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def read(self) -> bytes:
+            return b"ok"
+
+    def opener(req: Any, timeout: float) -> _Reply:
+        posted.append(req)
+        return _Reply()
+
+    req = parse_request(
+        request(notifications=[{"slack_webhook_secret_arn": hook}, {"sns_topic_arn": aws["topic"]}])
+    )
+    delivered = notify.send_digest(
+        req,
+        subject="S",
+        text="T",
+        digest={},
+        default_topic_arn=None,
+        sns=aws["sns"],
+        secrets=secrets,
+        opener=opener,
+    )
+    assert delivered == [aws["topic"], f"slack webhook ({hook})"]
+    [post] = posted
+    assert post.full_url == "https://hooks.slack.com/services/T0/B0/secret"
+    assert json.loads(post.data) == {"text": "*S*\nT"}
+
+    def broken(req: Any, timeout: float) -> _Reply:
+        raise OSError("connection refused")
+
+    still = notify.send_digest(
+        req,
+        subject="S",
+        text="T",
+        digest={},
+        default_topic_arn=None,
+        sns=aws["sns"],
+        secrets=secrets,
+        opener=broken,
+    )
+    assert still == [aws["topic"]]  # the topic got it; the Slack failure is logged by type only
