@@ -98,7 +98,7 @@ def test_the_weekly_digest_goes_from_its_schedule_to_the_topic_with_the_week_mea
     topic = sandbox.app.resources["NotificationTopic"]
     assert digest["delivered_to"] == [topic]
     assert digest["received"] == [f"Openflow weekly digest: {DEPLOYMENT}, 2026-03-09 to 2026-03-15 (UTC)"]
-    assert "WAL guard: 1 stops refused, 0 shortened:" in digest["text"]
+    assert "WAL guard: 1 stop refused, 0 shortened:" in digest["text"]
     assert "- Fri 2026-03-13 20:00 refused: not stopped" in digest["text"]
 
 

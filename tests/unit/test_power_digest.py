@@ -201,7 +201,7 @@ def test_the_wal_guard_refusals_and_shortenings_of_the_week_are_listed_and_other
         now=SENT,
     )
     assert [g.at for g in digest.guard] == [at(13, 11), at(12, 11)]
-    assert "WAL guard: 1 stops refused, 1 shortened:" in digest.text
+    assert "WAL guard: 1 stop refused, 1 shortened:" in digest.text
     assert "- Fri 2026-03-13 20:00 refused: not stopped: the source can keep" in digest.text
     assert "- Thu 2026-03-12 20:00 shortened:" in digest.text
     quiet = compose(
@@ -299,7 +299,7 @@ def test_the_digest_is_sent_to_the_targets_and_kept_even_when_the_week_cannot_be
     assert digest.delivered_to == [aws["topic"]]
     [message] = _received(aws)
     assert message["workflow"] == "digest" and message["status"] == "DIGEST"
-    assert message["subject"] == digest.subject and "1 stops refused" in message["text"]
+    assert message["subject"] == digest.subject and "1 stop refused" in message["text"]
     assert message["digest"]["hours_on"] == 60.0
     kept = json.loads(
         aws["s3"].get_object(Bucket=BUCKET, Key=digest_key(DEPLOYMENT, week_before(SENT)))["Body"].read()

@@ -68,8 +68,7 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def next_digest_at(settings: DigestSettings, timezone: str, after: datetime) -> datetime:
-    """When the digest schedule fires next after `after` (its cron in `timezone`; a time the DST
-    change skips fires at the same wall time shifted, as zoneinfo folds it)."""
+    """When the digest schedule (its cron in `timezone`) fires next after `after`."""
     zone = ZoneInfo(timezone)
     local = after.astimezone(zone)
     hours, minutes = (int(part) for part in settings.time.split(":"))
@@ -80,6 +79,10 @@ def next_digest_at(settings: DigestSettings, timezone: str, after: datetime) -> 
         if candidate > after:
             return candidate
     raise AssertionError("a weekly schedule fires within three weeks")  # pragma: no cover
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _hours(value: Decimal) -> str:
@@ -192,7 +195,7 @@ def _text(d: WeeklyDigest, zone: ZoneInfo) -> str:
     lines = [
         f"{d.deployment}, {_local(d.start, zone)} to {_local(d.end, zone)} ({d.timezone}).",
         f"Hours: {_hours(d.hours_on)} on, {_hours(d.hours_asleep)} {asleep} of {_hours(d.hours)}; "
-        f"{d.stops} stops and {d.starts} starts. From {d.hours_basis}.",
+        f"{_count(d.stops, 'stop')} and {_count(d.starts, 'start')}. From {d.hours_basis}.",
     ]
     if d.measured is not None:
         lines.append(
@@ -210,7 +213,7 @@ def _text(d: WeeklyDigest, zone: ZoneInfo) -> str:
         lines.append("WAL guard: it refused and shortened no stop this week.")
     else:
         refused = sum(1 for g in d.guard if g.decision == "refuse")
-        lines.append(f"WAL guard: {refused} stops refused, {len(d.guard) - refused} shortened:")
+        lines.append(f"WAL guard: {_count(refused, 'stop')} refused, {len(d.guard) - refused} shortened:")
         for g in d.guard:
             what = "refused" if g.decision == "refuse" else "shortened"
             lines.append(f"- {_local(g.at, zone)} {what}: {g.reason}")
