@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, PermissionDenied
 from openflow_autopilot.power.schedule import Override, ScheduleSpec
 
-SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+# https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # e.g. 2022-03-22T18:59:43Z
 # A start delivered hours late could undo the stop that followed it: give up on old events.
 RETRY_POLICY = {"MaximumEventAgeInSeconds": 1800, "MaximumRetryAttempts": 10}
 _BAD_NAME_CHARS = re.compile(r"[^0-9A-Za-z_.-]")
