@@ -324,8 +324,8 @@ def test_a_transient_fault_at_every_call_site_is_retried_and_nothing_is_created_
     assert creations[("cloudformation:CreateStack", STACK)] == 1
     assert sum(1 for action, _ in creations if action == "secretsmanager:CreateSecret") == 2
     assert sum(1 for action, _ in creations if action == "rds:CreateDBParameterGroup") == 1
-    # the power schedules (a stop and a start) and the watch's
-    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 3
+    # the power schedules (a stop and a start), the watch's and the weekly digest's
+    assert sum(1 for action, _ in creations if action == "scheduler:CreateSchedule") == 4
     # AgentHealth created the repositories the template as downloaded left missing, each once
     assert sum(1 for action, _ in creations if action == "ecr:CreateRepository") == len(
         OPENFLOW_REPOSITORY_NAMES

@@ -122,7 +122,12 @@ def test_answering_no_at_the_prompt_changes_nothing(
     sandbox = provisioned.sandbox
     mark, commands = len(sandbox.snowflake.statements), len(_commands())
     schedules = _schedules()
-    assert schedules == [f"{DEPLOYMENT}-start-0", f"{DEPLOYMENT}-stop-0", f"{DEPLOYMENT}-watch"]
+    assert schedules == [
+        f"{DEPLOYMENT}-digest",
+        f"{DEPLOYMENT}-start-0",
+        f"{DEPLOYMENT}-stop-0",
+        f"{DEPLOYMENT}-watch",
+    ]
 
     assert _teardown(provisioned, answer="n\n", monkeypatch=monkeypatch) == 1
 
