@@ -21,19 +21,16 @@ from psycopg import sql as pgsql
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.connector_config import literal_value, property_body, set_properties
+from openflow_autopilot.openflow.endpoints import SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
-from openflow_autopilot.phases.connector import (
-    SourceEndpoint,
-    connector_status,
-    destination_from_secret,
-    ensure_connector,
-)
+from openflow_autopilot.openflow.names import runtime_name
+from openflow_autopilot.phases.connector import connector_status, destination_from_secret, ensure_connector
 from openflow_autopilot.phases.destination import (
     ensure_destination,
     read_service_key,
     rotate_service_user_key,
 )
-from openflow_autopilot.phases.runtime import ensure_runtime, runtime_name, runtime_status
+from openflow_autopilot.phases.runtime import ensure_runtime, runtime_status
 from openflow_autopilot.phases.verify import (
     canary_report,
     diagnose_verification,

@@ -18,13 +18,9 @@ from snowflake.connector.cursor import SnowflakeCursor
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PermissionDenied, PreconditionFailed
 from openflow_autopilot.openflow.connector_config import StageConfigStore
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
-from openflow_autopilot.phases.connector import (
-    DestinationInfo,
-    SourceEndpoint,
-    connector_status,
-    ensure_connector,
-)
+from openflow_autopilot.phases.connector import connector_status, ensure_connector
 from openflow_autopilot.phases.destination import generate_service_key
 from openflow_autopilot.phases.runtime import runtime_status
 from openflow_autopilot.snowflake.session import Sql

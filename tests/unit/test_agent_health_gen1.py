@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fakes import FakeSql
 from moto import mock_aws
 
 from openflow_autopilot.config import parse_request
@@ -30,13 +31,14 @@ def journal(scenario: str) -> str:
     return render_collected_output(sections, time=NOW)
 
 
-class FakeSql:
-    def __init__(self, enabled: bool | None) -> None:
-        self.enabled = enabled
-        self.queries: list[str] = []
+class IntegrationSql(FakeSql):
+    """SHOW OPENFLOW DATA PLANE INTEGRATIONS with ours enabled or not; None: only another one."""
 
-    def query(self, statement: str) -> list[dict[str, Any]]:
-        self.queries.append(statement)
+    def __init__(self, enabled: bool | None) -> None:
+        super().__init__()
+        self.enabled = enabled
+
+    def respond(self, statement: str) -> list[dict[str, Any]]:
         if self.enabled is None:
             return [{"name": "OPENFLOW_DATAPLANE_OTHER", "enabled": "true"}]
         return [{"name": INTEGRATION, "enabled": "true" if self.enabled else "false"}]
@@ -135,13 +137,13 @@ def step(sql: FakeSql, state: dict[str, Any], **kw: Any) -> Any:
 def test_a_healthy_journal_and_an_enabled_integration_finish_after_a_read(
     fake_agent: dict[str, Any],
 ) -> None:
-    sql = FakeSql(enabled=True)
+    sql = IntegrationSql(enabled=True)
     first = step(sql, {})
     assert first.outputs["done"] is False and first.outputs["command_id"] == "cmd-1"  # gen 1 always reads
     second = step(sql, first.outputs)
     assert second.outputs["done"] is True and second.outputs["status"] == "ENABLED"
     assert "integration ENABLED" in second.notes[-1]
-    assert all("DEPLOYMENTS" not in q for q in sql.queries)  # gen 1 has no deployment status in SQL
+    assert all("DEPLOYMENTS" not in q for q in sql.executed)  # gen 1 has no deployment status in SQL
 
 
 def test_an_agent_stuck_on_missing_repositories_is_not_done_even_with_an_enabled_integration(
@@ -149,7 +151,7 @@ def test_an_agent_stuck_on_missing_repositories_is_not_done_even_with_an_enabled
 ) -> None:
     fake_agent["text"] = journal("ecr-missing")
     fake_agent["existing"] = set()
-    sql = FakeSql(enabled=True)
+    sql = IntegrationSql(enabled=True)
     read = step(sql, step(sql, {}).outputs)
     assert read.outputs["done"] is False
     assert "ECR_REPOSITORY_MISSING" in read.outputs["last_diagnosis"]["summary"]
@@ -157,7 +159,7 @@ def test_an_agent_stuck_on_missing_repositories_is_not_done_even_with_an_enabled
 
 
 def test_a_disabled_integration_is_not_done_and_the_budget_names_it(fake_agent: dict[str, Any]) -> None:
-    sql = FakeSql(enabled=False)
+    sql = IntegrationSql(enabled=False)
     state = step(sql, {}).outputs
     with pytest.raises(BudgetExhausted) as caught:
         step(sql, state, max_attempts=2)
@@ -165,8 +167,8 @@ def test_a_disabled_integration_is_not_done_and_the_budget_names_it(fake_agent: 
 
 
 def test_integration_status_matches_the_name_exactly() -> None:
-    assert integration_status(FakeSql(enabled=True), INTEGRATION) == "ENABLED"  # type: ignore[arg-type]
-    assert integration_status(FakeSql(enabled=None), INTEGRATION) == "MISSING"  # type: ignore[arg-type]
+    assert integration_status(IntegrationSql(enabled=True), INTEGRATION) == "ENABLED"  # type: ignore[arg-type]
+    assert integration_status(IntegrationSql(enabled=None), INTEGRATION) == "MISSING"  # type: ignore[arg-type]
 
 
 @mock_aws

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
@@ -26,10 +27,9 @@ from openflow_autopilot.openflow.connector_parameters import (
     gen1_name,
     gen2_name,
 )
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
 from openflow_autopilot.phases.connector import (
-    DestinationInfo,
-    SourceEndpoint,
     _Recorder,
     _secrets,
     connector_status,
@@ -38,40 +38,12 @@ from openflow_autopilot.phases.connector import (
     gen1_connector_instructions,
 )
 from openflow_autopilot.phases.destination import generate_service_key
-from openflow_autopilot.phases.runtime import (
-    gen1_runtime_exists,
-    gen1_runtime_instructions,
-    runtime_status,
-)
+from openflow_autopilot.phases.runtime import gen1_runtime_exists, gen1_runtime_instructions, runtime_status
 from openflow_autopilot.postgres.names import TableName
 
 PASSWORD = "pa'ss-never-shown"
 KEY = generate_service_key("OPENFLOW_SERVICE_USER")
 JAR = "postgresql-42.7.4.jar"
-
-
-class FakeSql:
-    """Canned answers by statement prefix; `fail` maps a statement prefix to an exception to raise."""
-
-    def __init__(
-        self, answers: dict[str, Any] | None = None, fail: dict[str, Exception] | None = None
-    ) -> None:
-        self.answers = answers or {}
-        self.fail = fail or {}
-        self.executed: list[str] = []
-
-    def query(self, statement: str) -> list[dict[str, Any]]:
-        for prefix, exc in self.fail.items():
-            if statement.startswith(prefix):
-                raise exc
-        self.executed.append(statement)
-        for prefix, rows in self.answers.items():
-            if statement.startswith(prefix):
-                return rows.pop(0) if rows and isinstance(rows[0], list) else rows
-        return []
-
-    def execute(self, statement: str) -> None:
-        self.query(statement)
 
 
 class DictStore:
@@ -330,7 +302,7 @@ def _connector_sql(status: str, versions: list[dict[str, Any]], default: str | N
     }
     held = [{"privilege": p, "grantee_name": "OPENFLOW_RUNTIME_ROLE"} for p in ("READ", "USAGE")]
     return FakeSql(
-        {
+        prefixes={
             "SHOW OPENFLOW CONNECTORS": [
                 {"name": "POSTGRES_CDC", "connector_definition": "OPENFLOW_POSTGRES_CDC"}
             ],
@@ -432,7 +404,8 @@ def test_a_failed_wait_is_decided_from_the_status_whatever_its_error_number() ->
     for errno in (630, 100132, 90000):
         wait_error = PreconditionFailed(f"Snowflake error {errno}: something about the wait")
         creating = FakeSql(
-            {"DESC OPENFLOW RUNTIME": [{"status": "CREATING"}]}, fail={"SELECT SYSTEM$WAIT": wait_error}
+            prefixes={"DESC OPENFLOW RUNTIME": [{"status": "CREATING"}]},
+            fail={"SELECT SYSTEM$WAIT": wait_error},
         )
         poll = runtime_status(creating, request())  # type: ignore[arg-type]
         assert poll["done"] is False and poll["status"] == "CREATING"
@@ -441,7 +414,9 @@ def test_a_failed_wait_is_decided_from_the_status_whatever_its_error_number() ->
 
 def test_a_runtime_in_a_documented_failed_state_raises_with_describes_reason_and_the_recovery() -> None:
     failed = FakeSql(
-        {"DESC OPENFLOW RUNTIME": [{"status": "ACTIVATE_FAILED", "status_message": "node group at 0"}]},
+        prefixes={
+            "DESC OPENFLOW RUNTIME": [{"status": "ACTIVATE_FAILED", "status_message": "node group at 0"}]
+        },
         fail={"SELECT SYSTEM$WAIT": PreconditionFailed("Snowflake error 90000: entered ACTIVATE_FAILED")},
     )
     with pytest.raises(PreconditionFailed, match="ACTIVATE_FAILED: node group at 0") as raised:
@@ -450,12 +425,12 @@ def test_a_runtime_in_a_documented_failed_state_raises_with_describes_reason_and
 
 
 def test_a_stable_stopped_connector_is_started_once_per_poll_and_done_when_running() -> None:
-    stopped = FakeSql({"DESC OPENFLOW CONNECTOR": [{"status": "STOPPED"}]})
+    stopped = FakeSql(prefixes={"DESC OPENFLOW CONNECTOR": [{"status": "STOPPED"}]})
     first = connector_status(stopped, NAME)  # type: ignore[arg-type]
     assert first["started"] is True and first["done"] is False and first["starts"] == 1
     assert stopped.executed[-1] == f"ALTER OPENFLOW CONNECTOR {NAME} START"
 
-    running = FakeSql({"DESC OPENFLOW CONNECTOR": [{"status": "RUNNING"}]})
+    running = FakeSql(prefixes={"DESC OPENFLOW CONNECTOR": [{"status": "RUNNING"}]})
     assert connector_status(running, NAME, state=first)["done"] is True  # type: ignore[arg-type]
 
     with pytest.raises(PreconditionFailed, match="back to STOPPED"):
@@ -467,7 +442,9 @@ def test_a_connector_that_failed_raises_with_the_status_message_and_says_a_rerun
     status: str,
 ) -> None:
     sql = FakeSql(
-        {"DESC OPENFLOW CONNECTOR": [{"status": status, "status_message": "Property 'X' is required"}]}
+        prefixes={
+            "DESC OPENFLOW CONNECTOR": [{"status": status, "status_message": "Property 'X' is required"}]
+        }
     )
     with pytest.raises(PreconditionFailed, match=f"{status}: Property 'X' is required") as raised:
         connector_status(sql, NAME)  # type: ignore[arg-type]
@@ -483,15 +460,15 @@ def test_gen1_runtime_instructions_name_the_runtime_size_and_single_node() -> No
 
 
 def test_a_gen1_runtime_integration_is_recognised_by_name_or_comment_but_not_by_a_fragment() -> None:
-    named = FakeSql({"SHOW OPENFLOW RUNTIME INTEGRATIONS": [{"name": "POSTGRES_CDC_RUNTIME"}]})
+    named = FakeSql(prefixes={"SHOW OPENFLOW RUNTIME INTEGRATIONS": [{"name": "POSTGRES_CDC_RUNTIME"}]})
     commented = FakeSql(
-        {
+        prefixes={
             "SHOW OPENFLOW RUNTIME INTEGRATIONS": [
                 {"name": "OPENFLOW_RUNTIME_1", "comment": "postgres_cdc_runtime"}
             ]
         }
     )
-    other = FakeSql({"SHOW OPENFLOW RUNTIME INTEGRATIONS": [{"name": "POSTGRES_CDC_RUNTIME_OLD"}]})
+    other = FakeSql(prefixes={"SHOW OPENFLOW RUNTIME INTEGRATIONS": [{"name": "POSTGRES_CDC_RUNTIME_OLD"}]})
 
     assert gen1_runtime_exists(named, request())  # type: ignore[arg-type]
     assert gen1_runtime_exists(commented, request())  # type: ignore[arg-type]
@@ -525,7 +502,7 @@ def test_a_new_runtime_is_created_with_the_execute_as_role_and_small_is_kept_wit
     from openflow_autopilot.phases.runtime import SMALL_WARNING, ensure_runtime
 
     small = parse_request(request().model_dump(mode="json") | {"runtime": {"size": "SMALL"}})
-    sql = FakeSql({"SHOW OPENFLOW DEPLOYMENTS": [{"name": "DEP", "status": "ACTIVE"}]})
+    sql = FakeSql(prefixes={"SHOW OPENFLOW DEPLOYMENTS": [{"name": "DEP", "status": "ACTIVE"}]})
 
     medium = ensure_runtime(sql, request(), deployment="DEP", apply=False)  # type: ignore[arg-type]
     kept = ensure_runtime(sql, small, deployment="DEP", apply=False)  # type: ignore[arg-type]

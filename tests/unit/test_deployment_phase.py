@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.phases.deployment import (
@@ -38,18 +39,19 @@ class Row(dict[str, Any]):
         return super().__getitem__(key)
 
 
-class FakeSql:
-    """An account with the event table, and a deployment (gen 2) or an integration (gen 1)."""
+class AccountSql(FakeSql):
+    """An account with the event table, and a deployment (gen 2) or an integration (gen 1);
+    `executed` holds what was executed, and CREATE/ALTER change the deployment."""
 
     def __init__(
         self, *, comment: str | None = None, exists: bool = True, gen1_table: str | None = None
     ) -> None:
+        super().__init__(record_queries=False)
         found = {"name": "DEP", "type": "BYOC", "status": "ACTIVE", "vpc_type": "MANAGED", "key": "k1"}
         self.deployment: dict[str, Any] | None = found | {"comment": comment} if exists else None
         self.gen1_table = gen1_table
-        self.executed: list[str] = []
 
-    def query(self, statement: str) -> list[dict[str, Any]]:
+    def respond(self, statement: str) -> list[dict[str, Any]]:
         if statement.startswith("SHOW EVENT TABLES"):
             return [{"name": "OPENFLOW_EVENTS"}]
         if statement.startswith("SHOW OPENFLOW DEPLOYMENTS"):
@@ -88,7 +90,7 @@ def request(generation: int = 2) -> ProvisionRequest:
 
 
 def test_created_with_the_event_table_recorded_in_its_comment_and_a_second_run_is_unchanged() -> None:
-    sql = FakeSql(exists=False)
+    sql = AccountSql(exists=False)
     first = ensure_deployment(sql, request())  # type: ignore[arg-type]
     second = ensure_deployment(sql, request())  # type: ignore[arg-type]
     assert sql.executed == [
@@ -99,7 +101,7 @@ def test_created_with_the_event_table_recorded_in_its_comment_and_a_second_run_i
 
 
 def test_a_deployment_without_the_record_gets_the_event_table_once_and_a_note() -> None:
-    sql = FakeSql(comment="made in the UI")
+    sql = AccountSql(comment="made in the UI")
     first = ensure_deployment(sql, request())  # type: ignore[arg-type]
     assert sql.executed == [
         f"ALTER OPENFLOW DEPLOYMENT DEP SET EVENT_TABLE = '{EVENTS}' "
@@ -111,14 +113,14 @@ def test_a_deployment_without_the_record_gets_the_event_table_once_and_a_note() 
 
 
 def test_a_deployment_of_an_earlier_version_is_told_apart_from_a_foreign_one() -> None:
-    sql = FakeSql(comment="managed by openflow-autopilot")
+    sql = AccountSql(comment="managed by openflow-autopilot")
     notes = ensure_deployment(sql, request()).notes  # type: ignore[arg-type]
     assert any("predates the event_table record" in n for n in notes), notes
     assert sql.executed[0].endswith(f"COMMENT = 'managed by openflow-autopilot; event_table={EVENTS}'")
 
 
 def test_a_different_recorded_table_is_replaced_and_the_rest_of_the_comment_kept() -> None:
-    sql = FakeSql(comment="team data; event_table=OTHER.DB.EVENTS")
+    sql = AccountSql(comment="team data; event_table=OTHER.DB.EVENTS")
     result = ensure_deployment(sql, request())  # type: ignore[arg-type]
     assert sql.executed[0].endswith(f"COMMENT = 'team data; event_table={EVENTS}'")
     assert any("had event table OTHER.DB.EVENTS recorded" in n for n in result.notes)
@@ -146,7 +148,7 @@ def test_the_record_replaces_an_old_one_and_keeps_the_rest() -> None:
 
 
 def test_gen1_finds_the_integration_with_show_and_reads_key_and_event_table_from_desc() -> None:
-    sql = FakeSql(gen1_table=EVENTS)
+    sql = AccountSql(gen1_table=EVENTS)
     result = ensure_deployment(sql, request(generation=1))  # type: ignore[arg-type]
     assert result.status == "unchanged" and sql.executed == []
     assert result.outputs["deployment"] == {
@@ -155,7 +157,7 @@ def test_gen1_finds_the_integration_with_show_and_reads_key_and_event_table_from
         "status": "DISABLED",  # SHOW's enabled is text: 'false' is not enabled
         "generation": 1,
     }
-    unset = FakeSql(gen1_table=None)
+    unset = AccountSql(gen1_table=None)
     ensure_deployment(unset, request(generation=1))  # type: ignore[arg-type]
     assert unset.executed == [
         f"ALTER OPENFLOW DATA PLANE INTEGRATION OPENFLOW_DATAPLANE_ABC SET EVENT_TABLE = '{EVENTS}'"

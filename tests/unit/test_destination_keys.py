@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
+from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import PermissionDenied, PreconditionFailed
@@ -22,23 +23,6 @@ from openflow_autopilot.phases.destination import (
     rotate_service_user_key,
     service_key_secret_name,
 )
-
-
-class FakeSql:
-    def __init__(self, answers: dict[str, list[dict[str, Any]]] | None = None) -> None:
-        self.answers = answers or {}
-        self.executed: list[str] = []
-
-    def query(self, statement: str) -> list[dict[str, Any]]:
-        self.executed.append(statement)
-        return self.answers.get(statement, [])
-
-    def execute(self, statement: str) -> None:
-        self.query(statement)
-
-    @property
-    def writes(self) -> list[str]:
-        return [s for s in self.executed if not s.startswith(("SHOW", "DESC"))]
 
 
 class FakeSecrets:

@@ -15,12 +15,14 @@ import yaml
 from moto import mock_aws
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.errors import (
     PermissionDenied,
     PreconditionFailed,
     SnowflakeRetryableError,
 )
 from openflow_autopilot.openflow.connector_parameters import P, gen1_name
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.nifi import (
     SENSITIVE,
     NifiAccess,
@@ -28,8 +30,6 @@ from openflow_autopilot.openflow.nifi import (
     configure_gen1_connector,
     read_nifi_access,
 )
-from openflow_autopilot.phases.connector import DestinationInfo, SourceEndpoint
-from openflow_autopilot.phases.models import PhaseResult
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.nifi_server import NifiEmulator
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from fakes import Opener
 from moto import mock_aws
 
 from openflow_autopilot import notify
@@ -39,36 +40,6 @@ GITHUB_ORIGIN = {
 }
 RESPONSE_URL = "https://hooks.slack.com/commands/T1/2/abc"
 SLACK_ORIGIN = {"system": "slack", "ref": "slack:U0ADMIN", "user_id": "U0ADMIN", "response_url": RESPONSE_URL}
-
-
-class Response:
-    status = 201
-
-    def __enter__(self) -> Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def read(self) -> bytes:
-        return b"{}"
-
-
-class Opener:
-    """Stands in for urllib's urlopen and records each request it would have sent."""
-
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.requests: list[Any] = []
-        self.fail = fail
-
-    def __call__(self, req: Any, timeout: float) -> Response:
-        if self.fail is not None:
-            raise self.fail
-        self.requests.append(req)
-        return Response()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r.data) for r in self.requests]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fakes import Opener
 from moto import mock_aws
 
 from openflow_autopilot.config import parse_request
@@ -403,22 +404,7 @@ def test_a_slack_target_gets_the_digests_text_and_an_unreachable_one_does_not_st
     hook = secrets.create_secret(
         Name="openflow-autopilot/slack-digest", SecretString="https://hooks.slack.com/services/T0/B0/secret"
     )["ARN"]
-    posted: list[Any] = []
-
-    class _Reply:
-        def __enter__(self) -> _Reply:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def read(self) -> bytes:
-            return b"ok"
-
-    def opener(req: Any, timeout: float) -> _Reply:
-        posted.append(req)
-        return _Reply()
-
+    opener = Opener(status=200, body=b"ok")
     req = parse_request(
         request(notifications=[{"slack_webhook_secret_arn": hook}, {"sns_topic_arn": aws["topic"]}])
     )
@@ -433,13 +419,8 @@ def test_a_slack_target_gets_the_digests_text_and_an_unreachable_one_does_not_st
         opener=opener,
     )
     assert delivered == [aws["topic"], f"slack webhook ({hook})"]
-    [post] = posted
-    assert post.full_url == "https://hooks.slack.com/services/T0/B0/secret"
-    assert json.loads(post.data) == {"text": "*S*\nT"}
-
-    def broken(req: Any, timeout: float) -> _Reply:
-        raise OSError("connection refused")
-
+    assert opener.posts == [("https://hooks.slack.com/services/T0/B0/secret", {"text": "*S*\nT"})]
+    broken = Opener(fail=OSError("connection refused"))
     still = notify.send_digest(
         req,
         subject="S",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
@@ -27,8 +28,11 @@ RUNTIME = "OPENFLOW.OPENFLOW.POSTGRES_CDC_RUNTIME"
 CONNECTOR = "OPENFLOW.OPENFLOW.POSTGRES_CDC"
 
 
-@dataclass
-class FakeSql:
+@dataclass(eq=False)
+class OpenflowSql(FakeSql):
+    """Runtime, connector, deployment and warehouse that move from SUSPENDING to SUSPENDED (and so
+    on) after `settle_after` status reads, as SYSTEM$WAIT and DESC see them."""
+
     runtime: str = "ACTIVE"
     connector: str | None = "RUNNING"
     deployment: str = "ACTIVE"
@@ -117,7 +121,7 @@ def request_() -> ProvisionRequest:
 
 
 def test_a_stop_run_twice_issues_its_statements_once_and_notes_the_rest(request_: ProvisionRequest) -> None:
-    sql = FakeSql()
+    sql = OpenflowSql()
     first = [stop_connector(sql, request_), suspend_runtime(sql, request_)]  # type: ignore[arg-type]
     assert [r.status for r in first] == ["changed", "changed"]
     assert sql.executed == [
@@ -133,7 +137,7 @@ def test_a_stop_run_twice_issues_its_statements_once_and_notes_the_rest(request_
 
 
 def test_a_start_run_twice_issues_its_statements_once(request_: ProvisionRequest) -> None:
-    sql = FakeSql(runtime="SUSPENDED", connector="STOPPED")
+    sql = OpenflowSql(runtime="SUSPENDED", connector="STOPPED")
     assert resume_runtime(sql, request_).status == "changed"  # type: ignore[arg-type]
     assert start_connector(sql, request_).status == "changed"  # type: ignore[arg-type]
     runtime_reached(sql, request_, want="ACTIVE", state=Poll(), max_checks=5)  # type: ignore[arg-type]
@@ -146,15 +150,15 @@ def test_a_runtime_in_transition_is_retried_and_a_failed_one_is_a_diagnosis(
     request_: ProvisionRequest,
 ) -> None:
     with pytest.raises(NotReadyYet):
-        suspend_runtime(FakeSql(runtime="RESUMING", settle_after=99), request_)  # type: ignore[arg-type]
+        suspend_runtime(OpenflowSql(runtime="RESUMING", settle_after=99), request_)  # type: ignore[arg-type]
     with pytest.raises(PreconditionFailed, match="RESUME RECOVERY"):
-        suspend_runtime(FakeSql(runtime="SUSPEND_FAILED"), request_)  # type: ignore[arg-type]
+        suspend_runtime(OpenflowSql(runtime="SUSPEND_FAILED"), request_)  # type: ignore[arg-type]
     with pytest.raises(NotReadyYet, match="deployment"):
-        resume_runtime(FakeSql(runtime="SUSPENDED", deployment="INACTIVE"), request_)  # type: ignore[arg-type]
+        resume_runtime(OpenflowSql(runtime="SUSPENDED", deployment="INACTIVE"), request_)  # type: ignore[arg-type]
 
 
 def test_waiting_polls_until_the_status_and_gives_up_after_the_budget(request_: ProvisionRequest) -> None:
-    sql = FakeSql(settle_after=3)
+    sql = OpenflowSql(settle_after=3)
     suspend_runtime(sql, request_)  # type: ignore[arg-type]
     state = Poll()
     polls = []
@@ -162,7 +166,7 @@ def test_waiting_polls_until_the_status_and_gives_up_after_the_budget(request_: 
         state = runtime_reached(sql, request_, want="SUSPENDED", state=state, max_checks=5)  # type: ignore[arg-type]
         polls.append(state.status)
     assert polls == ["SUSPENDING", "SUSPENDING", "SUSPENDED"]
-    stuck = FakeSql(settle_after=99)
+    stuck = OpenflowSql(settle_after=99)
     stop_connector(stuck, request_)  # type: ignore[arg-type]
     with pytest.raises(BudgetExhausted, match="still STOPPING after 2 checks"):
         state = Poll()
@@ -171,7 +175,7 @@ def test_waiting_polls_until_the_status_and_gives_up_after_the_budget(request_: 
 
 
 def test_a_missing_connector_is_nothing_to_stop_but_cannot_be_started(request_: ProvisionRequest) -> None:
-    sql = FakeSql(connector=None)
+    sql = OpenflowSql(connector=None)
     assert "does not exist: nothing to stop" in stop_connector(sql, request_).notes[0]  # type: ignore[arg-type]
     assert connector_reached(sql, request_, want="STOPPED", state=Poll(), max_checks=2).done  # type: ignore[arg-type]
     with pytest.raises(PreconditionFailed, match="does not exist"):
@@ -179,7 +183,7 @@ def test_a_missing_connector_is_nothing_to_stop_but_cannot_be_started(request_: 
 
 
 def test_the_warehouse_is_suspended_once(request_: ProvisionRequest) -> None:
-    sql = FakeSql()
+    sql = OpenflowSql()
     assert suspend_warehouse(sql, request_).status == "changed"  # type: ignore[arg-type]
     again = suspend_warehouse(sql, request_)  # type: ignore[arg-type]
     assert again.status == "unchanged" and "already SUSPENDED" in again.notes[0]
@@ -192,7 +196,7 @@ def test_locate_names_the_key_and_other_runtimes_on_the_same_nodes(request_: Pro
         "deployment": "SALES_CDC_DEPLOYMENT",
         "node_type": "SMALL",
     }
-    sql = FakeSql(
+    sql = OpenflowSql(
         other_runtimes=[
             {**other, "name": "ORDERS", "status": "ACTIVE"},
             {**other, "name": "IDLE", "status": "SUSPENDED"},
@@ -205,7 +209,7 @@ def test_locate_names_the_key_and_other_runtimes_on_the_same_nodes(request_: Pro
 
 
 def test_a_failed_connector_does_not_block_a_stop(request_: ProvisionRequest) -> None:
-    sql = FakeSql(connector="START_FAILED")
+    sql = OpenflowSql(connector="START_FAILED")
     result = stop_connector(sql, request_)  # type: ignore[arg-type]
     assert result.status == "unchanged" and "START_FAILED: not stopped" in result.notes[0]
     assert connector_reached(sql, request_, want="STOPPED", state=Poll(), max_checks=2).done  # type: ignore[arg-type]

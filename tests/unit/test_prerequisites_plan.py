@@ -11,31 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
+from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class FakeSql:
-    """Answers SHOW/DESC from canned rows keyed by statement; records every statement."""
-
-    def __init__(self, answers: dict[str, list[dict[str, Any]]]) -> None:
-        self.answers = answers
-        self.executed: list[str] = []
-
-    def query(self, statement: str) -> list[dict[str, Any]]:
-        self.executed.append(statement)
-        return self.answers.get(statement, [])
-
-    def execute(self, statement: str) -> None:
-        self.query(statement)
-
-    @property
-    def writes(self) -> list[str]:
-        return [s for s in self.executed if not s.startswith(("SHOW", "DESC"))]
 
 
 def request(generation: int = 2) -> ProvisionRequest:

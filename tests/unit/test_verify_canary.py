@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fakes import FakeSql
 
 from openflow_autopilot.errors import PermissionDenied, PreconditionFailed
 from openflow_autopilot.phases.verify import (
@@ -28,18 +29,22 @@ CANARY = Canary(
 )
 
 
-class FakeSql:
+class CanarySql(FakeSql):
+    """The canary table's rows; `error` is raised for every statement but DESC (a missing table, a
+    refused privilege); the connector is RUNNING."""
+
     def __init__(self, rows: list[dict[str, Any]] | None = None, error: Exception | None = None) -> None:
+        super().__init__(prefixes={"DESC OPENFLOW CONNECTOR": [{"status": "RUNNING"}]})
         self.rows, self.error = rows or [], error
-        self.executed: list[str] = []
 
     def query(self, statement: str) -> list[dict[str, Any]]:
-        self.executed.append(statement)
         if self.error is not None and not statement.startswith("DESC"):
+            self.executed.append(statement)
             raise self.error
-        if statement.startswith("DESC OPENFLOW CONNECTOR"):
-            return [{"status": "RUNNING"}]
-        return self.rows
+        return super().query(statement)
+
+    def respond(self, statement: str) -> list[dict[str, Any]]:
+        return super().respond(statement) if statement.startswith("DESC") else self.rows
 
 
 class FakeCursor:
@@ -67,7 +72,7 @@ def test_lsns_compare_as_wal_positions_not_as_text() -> None:
 
 
 def test_the_canary_is_looked_up_by_its_id_in_the_table_named_like_the_source() -> None:
-    sql = FakeSql(rows=[{"canary_id": CANARY.id}])
+    sql = CanarySql(rows=[{"canary_id": CANARY.id}])
     now = datetime(2026, 11, 2, 9, 0, 4, 250000, tzinfo=UTC)
 
     found = find_canary(sql, destination_database="openflow_replicated_data", canary=CANARY, now=now)  # type: ignore[arg-type]
@@ -87,8 +92,8 @@ def test_the_canary_is_looked_up_by_its_id_in_the_table_named_like_the_source() 
 
 
 def test_a_missing_destination_table_means_not_yet_but_other_errors_are_raised() -> None:
-    missing = FakeSql(error=PreconditionFailed("Snowflake: Table with name x does not exist!"))
-    denied = FakeSql(error=PermissionDenied("Snowflake refused: insufficient privileges"))
+    missing = CanarySql(error=PreconditionFailed("Snowflake: Table with name x does not exist!"))
+    denied = CanarySql(error=PermissionDenied("Snowflake refused: insufficient privileges"))
 
     assert find_canary(missing, destination_database="D", canary=CANARY) is None  # type: ignore[arg-type]
     with pytest.raises(PermissionDenied):
@@ -96,7 +101,7 @@ def test_a_missing_destination_table_means_not_yet_but_other_errors_are_raised()
 
 
 def test_a_canary_id_that_is_not_a_uuid_never_reaches_the_sql() -> None:
-    sql = FakeSql()
+    sql = CanarySql()
     with pytest.raises(ValueError):
         find_canary(sql, destination_database="D", canary=CANARY.model_copy(update={"id": "x' OR 1=1 --"}))  # type: ignore[arg-type]
     assert sql.executed == []
@@ -116,7 +121,7 @@ def test_the_failure_diagnosis_says_how_far_the_slot_got(
 ) -> None:
     diagnosis = diagnose_verification(
         FakePg(slot),  # type: ignore[arg-type]
-        FakeSql(),  # type: ignore[arg-type]
+        CanarySql(),  # type: ignore[arg-type]
         canary=CANARY,
         slot_name="openflow_sales_cdc",
         destination_database="D",
@@ -131,7 +136,7 @@ def test_the_failure_diagnosis_says_how_far_the_slot_got(
 def test_the_verification_failure_is_a_budget_error_carrying_the_diagnosis() -> None:
     error = verification_failure(
         FakePg((False, "0/1500000", 4096)),  # type: ignore[arg-type]
-        FakeSql(),  # type: ignore[arg-type]
+        CanarySql(),  # type: ignore[arg-type]
         canary=CANARY,
         slot_name="openflow_sales_cdc",
         destination_database="D",

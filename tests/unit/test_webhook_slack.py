@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fakes import Opener
 from moto import mock_aws
 
 from openflow_autopilot.approvals import create_approval
@@ -65,36 +66,12 @@ class Secrets:
         return {"slack_signing_secret": SECRET}
 
 
-class Response:
-    status = 200
-
-    def __enter__(self) -> Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def read(self) -> bytes:
-        return b"ok"
-
-
-class Opener:
-    """Stands in for urllib.request.urlopen and records what would have been posted."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, req: Any, timeout: float) -> Response:
-        self.posts.append((req.full_url, json.loads(req.data)))
-        return Response()
-
-
 class Harness:
     def __init__(self, cfg: WebhookConfig | None = None, **deps: Any) -> None:
         self.config = cfg or config()
         self.jobs: list[Job] = []
         self.secrets = Secrets()
-        self.opener = Opener()
+        self.opener = Opener(status=200, body=b"ok")
         defaults: dict[str, Any] = {
             "secret_provider": self.secrets,
             "dispatch": self.jobs.append,
@@ -516,7 +493,7 @@ def test_lambda_entry_runs_a_job_event(aws: dict[str, Any]) -> None:
 
 
 def test_response_url_must_be_slack() -> None:
-    opener = Opener()
+    opener = Opener(status=200, body=b"ok")
     with pytest.raises(InvalidRequest):
         post_to_response_url("https://attacker.example/x", {"text": "hi"}, opener=opener)
     assert post_to_response_url(RESPONSE_URL, {"text": "hi"}, opener=opener) == 200

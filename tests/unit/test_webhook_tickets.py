@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from fakes import Opener
 from moto import mock_aws
 
 from openflow_autopilot.errors import InvalidRequest
@@ -42,28 +43,6 @@ SECRETS = {
     "servicenow_user": "openflow.bot",
 }
 LABEL = "openflow-provision"
-
-
-class Response:
-    status = 201
-
-    def __enter__(self) -> Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def read(self) -> bytes:
-        return b"{}"
-
-
-class Opener:
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-
-    def __call__(self, req: Any, timeout: float) -> Response:
-        self.requests.append(req)
-        return Response()
 
 
 @pytest.fixture

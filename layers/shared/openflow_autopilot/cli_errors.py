@@ -30,6 +30,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from openflow_autopilot.aws.calls import DENIED, THROTTLING
 from openflow_autopilot.errors import AutopilotError
 from openflow_autopilot.triggers.masking import mask_credentials
 
@@ -37,22 +38,6 @@ EXIT_FAILED: Final = 2
 # Set to see the Python traceback of an unexpected failure (for a bug report).
 DEBUG_VARIABLE: Final = "OPENFLOW_AUTOPILOT_DEBUG"
 
-_THROTTLING: Final = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "SlowDown",
-        "ProvisionedThroughputExceededException",
-    }
-)
-_DENIED: Final = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "Forbidden"}
-)
 _EXPIRED: Final = frozenset(
     {
         "ExpiredToken",
@@ -148,7 +133,7 @@ def _client_error(exc: ClientError) -> CliFailure:
     message = mask_credentials(str(error.get("Message", "") or ""))
     call = _operation(exc)
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _DENIED:
+    if code in DENIED:
         return CliFailure(
             code,
             f"{call} was denied: {message}",
@@ -156,7 +141,7 @@ def _client_error(exc: ClientError) -> CliFailure:
         )
     if code in _EXPIRED:
         return CliFailure(code, f"{call}: the AWS credentials are not valid ({message}).", "sign in again")
-    if code in _THROTTLING or status == 429:
+    if code in THROTTLING or status == 429:
         return CliFailure(
             code, f"{call} was throttled by AWS ({code}).", "wait a minute and run the command again"
         )

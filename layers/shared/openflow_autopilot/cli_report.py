@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from openflow_autopilot.aws.calls import DENIED
 from openflow_autopilot.errors import ConfigurationError, InvalidRequest, PermissionDenied
 
 DEFAULT_STACK = "openflow-autopilot"
@@ -59,7 +60,7 @@ def aws_errors(what: str, arn: str) -> Iterator[None]:
             ) from None
         if code == "InvalidArn":
             raise InvalidRequest(f"{arn!r} is not a valid execution ARN: {message}") from None
-        if code in ("AccessDenied", "AccessDeniedException", "Forbidden", "403"):
+        if code in DENIED or code == "403":
             raise PermissionDenied(
                 f"AWS denied the call to {what}: {message}",
                 fix=f"allow your IAM identity {PERMISSIONS}",

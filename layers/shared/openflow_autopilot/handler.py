@@ -15,9 +15,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
+from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.evidence.recording import recording
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.phases.models import PhaseResult
 
 logger = Logger(service="openflow-autopilot")
 

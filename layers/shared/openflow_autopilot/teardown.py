@@ -31,7 +31,7 @@ from psycopg import sql as pgsql
 from pydantic import BaseModel, Field
 
 from openflow_autopilot import cli_errors
-from openflow_autopilot.aws.calls import aws_call, error_code
+from openflow_autopilot.aws.calls import aws_call, error_code, error_message, retryable
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import (
     AutopilotError,
@@ -52,7 +52,7 @@ from openflow_autopilot.openflow.deployments import (
     status_details,
     undocumented,
 )
-from openflow_autopilot.phases.connector import connector_name
+from openflow_autopilot.openflow.names import connector_name
 from openflow_autopilot.phases.source import slot_name
 from openflow_autopilot.phases.stack import (
     describe,
@@ -501,12 +501,10 @@ def _request_stack_delete(cfn: Any, name: str, stack_id: str) -> None:
         try:
             cfn.delete_stack(StackName=stack_id)
         except ClientError as exc:
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if status >= 500 or "Throttl" in error_code(exc):
+            if retryable(exc):
                 raise  # aws_call makes it AwsRetryableError
-            message = str(exc.response.get("Error", {}).get("Message", ""))[:300]
             raise StackFailed(
-                f"DeleteStack {name} was refused: {error_code(exc)}: {message}",
+                f"DeleteStack {name} was refused: {error_code(exc)}: {error_message(exc)}",
                 call="cloudformation:DeleteStack",
                 fix="release what the message names, then run teardown again",
             ) from None

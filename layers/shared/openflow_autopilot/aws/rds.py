@@ -11,25 +11,17 @@ All clients are parameters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-)
-from botocore.exceptions import ReadTimeoutError as BotocoreReadTimeout
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.errors import (
-    AwsRetryableError,
     InvalidRequest,
     NotReadyYet,
-    PermissionDenied,
     PreconditionFailed,
 )
 
@@ -46,9 +38,9 @@ if TYPE_CHECKING:
 LOGICAL_REPLICATION = "rds.logical_replication"
 CREATED_BY_TAG: TagTypeDef = {"Key": "created-by", "Value": "openflow-autopilot"}
 _GROUP_NAME = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)")
-_THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
-_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
-_NOT_READY = {"InvalidDBInstanceState", "InvalidDBInstanceStateFault", "InvalidDBParameterGroupState"}
+_NOT_READY = frozenset(
+    {"InvalidDBInstanceState", "InvalidDBInstanceStateFault", "InvalidDBParameterGroupState"}
+)
 _MODIFY_BATCH = 20  # ModifyDBParameterGroup takes at most 20 parameters per call
 
 
@@ -82,30 +74,12 @@ class RdsStatus(_Model):
     master_secret_arn: str | None  # the RDS-managed master user secret, when enabled
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+_code = error_code
 
 
-@contextmanager
-def aws_errors(call: str) -> Iterator[None]:
-    """Map botocore failures to AwsRetryableError / PermissionDenied / NotReadyYet."""
-    try:
-        yield
-    except ClientError as exc:
-        code = _code(exc)
-        message = exc.response.get("Error", {}).get("Message", "")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        if code in _THROTTLING or status >= 500:
-            raise AwsRetryableError(f"{call} failed: {code} {message}", call=call) from exc
-        if code in _DENIED:
-            raise PermissionDenied(
-                f"{call} was denied: {message}", fix=f"allow {call} for this role in IAM", call=call
-            ) from exc
-        if code in _NOT_READY:
-            raise NotReadyYet(f"{call}: the instance is busy ({code}: {message})", call=call) from exc
-        raise
-    except (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, BotocoreReadTimeout) as exc:
-        raise AwsRetryableError(f"{call} failed: {exc}", call=call) from exc
+def aws_errors(call: str) -> AbstractContextManager[None]:
+    """aws/calls.aws_call, with the instance's busy states as NotReadyYet (the loop waits)."""
+    return aws_call(call, busy=_NOT_READY, invalid=frozenset())
 
 
 def describe_instance(rds: RDSClient, instance_id: str) -> DBInstanceTypeDef:

@@ -14,10 +14,10 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
+from openflow_autopilot.core.tags import MANAGED_BY, OWNER_TAG
 from openflow_autopilot.errors import PreconditionFailed
 
-OWNER_TAG: Final = "openflow:deployment"  # the same tag the stack carries
-MANAGED_TAG: Final = {"Key": "managed-by", "Value": "openflow-autopilot"}
+MANAGED_TAG: Final = {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}
 
 
 def owner_tags(deployment: str) -> list[dict[str, str]]:

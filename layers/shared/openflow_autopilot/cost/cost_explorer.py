@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from openflow_autopilot.aws.calls import denied
+from openflow_autopilot.core.tags import OWNER_TAG
 from openflow_autopilot.cost.model import Usd
 from openflow_autopilot.cost.period import Frozen, Period
 from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, PermissionDenied, PreconditionFailed
-from openflow_autopilot.phases.stack import OWNER_TAG
 
 # Cost Explorer is served from us-east-1 only (ce.us-east-1.amazonaws.com):
 # https://docs.aws.amazon.com/general/latest/gr/billing.html
@@ -62,7 +63,7 @@ def _ce_failure(exc: Any) -> Exception | None:
         return PreconditionFailed(
             f"Cost Explorer has no data for this account ({code})", call=call, fix=_NOT_ENABLED_FIX
         )
-    if code in ("AccessDeniedException", "AccessDenied"):
+    if denied(exc):
         return PermissionDenied(
             f"Cost Explorer refused the caller ({code})",
             call=call,

@@ -54,6 +54,7 @@ from nipyapi.nifi.rest import ApiException
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.config import ProvisionRequest, RuntimeSettings
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import (
     AutopilotError,
     NotReadyYet,
@@ -62,8 +63,7 @@ from openflow_autopilot.errors import (
     SnowflakeRetryableError,
 )
 from openflow_autopilot.openflow.connector_parameters import AUTH_KEY_PAIR, BY_KEY, P, gen1_name
-from openflow_autopilot.phases.connector import DestinationInfo, SourceEndpoint
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 
 PHASE = "Gen1Connector"
 SENSITIVE = "<sensitive>"  # what actions and notes show instead of a sensitive value

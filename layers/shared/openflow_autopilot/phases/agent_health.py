@@ -20,12 +20,12 @@ from typing import Any
 
 from openflow_autopilot.aws.s3uri import execution_prefix
 from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import invocation_status, read_output, send_collect
 from openflow_autopilot.openflow.agent.diagnose import Diagnosis, diagnose, existing_repositories
 from openflow_autopilot.openflow.agent.remediate import plan_remediation, run_remediation
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _norm
+from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -41,7 +41,9 @@ def deployment_status(sql: Sql, request: ProvisionRequest) -> str:
 def integration_status(sql: Sql, name: str) -> str:
     """Gen 1: ENABLED, DISABLED or MISSING for the data plane integration `name`."""
     rows = [
-        r for r in sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS") if _norm(r.get("name")) == _norm(name)
+        r
+        for r in sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
+        if norm_name(r.get("name")) == norm_name(name)
     ]
     if not rows:
         return "MISSING"

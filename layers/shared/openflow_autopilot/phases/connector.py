@@ -22,12 +22,12 @@ parameter names and values for a human (secrets are referred to by where they ar
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import AutopilotError, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.connector_config import (
     LIVE,
@@ -49,7 +49,9 @@ from openflow_autopilot.openflow.connector_parameters import (
     gen1_name,
     gen2_name,
 )
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
+from openflow_autopilot.openflow.names import DEFAULT_CONNECTOR_NAME, connector_name, norm_name
 from openflow_autopilot.openflow.statuses import (
     CONNECTOR_CLEARED_BY_STOP,
     CONNECTOR_FAILED,
@@ -57,67 +59,13 @@ from openflow_autopilot.openflow.statuses import (
     describe_details,
 )
 from openflow_autopilot.phases.destination import read_service_key
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _norm
-from openflow_autopilot.postgres.names import as_table_names
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
-DEFAULT_CONNECTOR_NAME = "POSTGRES_CDC"
 WAIT_SECONDS = 20
 MAX_STARTS = 2  # START issued from a stable STOPPED this many times without reaching RUNNING: give up
 COMMENT = "managed by openflow-autopilot"
-_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:]+\]$")
 SECRET_GRANTS = ("READ", "USAGE")  # configure-connector-sql: READ; troubleshooting notes add USAGE
-
-
-@dataclass(frozen=True)
-class SourceEndpoint:
-    """Where and as whom the connector reads PostgreSQL. The password is held in memory only."""
-
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str = field(repr=False)
-    publication: str
-    slot_name: str
-    tables: tuple[str, ...]
-    password_version: str | None = None  # e.g. the Secrets Manager VersionId the password came from
-
-    def jdbc_url(self) -> str:
-        if not _HOST.match(self.host) or not 0 < self.port < 65536:
-            raise PreconditionFailed(f"not a host:port for a JDBC URL: {self.host}:{self.port}")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$-]*", self.database):
-            raise PreconditionFailed(f"database name {self.database!r} cannot go into a JDBC URL unquoted")
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
-
-    def table_list(self) -> str:
-        return ",".join(str(t) for t in as_table_names(list(self.tables), "source.tables"))
-
-
-@dataclass(frozen=True)
-class DestinationInfo:
-    """The Snowflake side, as the destination phase left it. Key material in memory only."""
-
-    database: str
-    role: str
-    warehouse: str
-    user: str
-    account_identifier: str
-    private_key_pem: str = field(repr=False)
-    private_key_passphrase: str | None = field(default=None, repr=False)
-    key_fingerprint: str = ""
-
-    def unencrypted_private_key_pem(self) -> str:
-        """The key as an unencrypted PKCS8 PEM: what the connector's key secret holds."""
-        from cryptography.hazmat.primitives import serialization
-
-        password = self.private_key_passphrase.encode() if self.private_key_passphrase else None
-        key = serialization.load_pem_private_key(self.private_key_pem.encode(), password=password)
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
 
 
 def destination_from_secret(
@@ -149,11 +97,6 @@ def destination_from_secret(
         private_key_passphrase=key.passphrase,
         key_fingerprint=key.fingerprint,
     )
-
-
-def connector_name(request: ProvisionRequest, name: str = DEFAULT_CONNECTOR_NAME) -> str:
-    sf = request.snowflake
-    return qualified(sf.openflow_database, sf.openflow_schema, name)
 
 
 @dataclass(frozen=True)
@@ -245,7 +188,7 @@ def _key_secret(name: str, destination: DestinationInfo) -> SnowflakeSecret:
 def _execute_as_role(sql: Sql, runtime: str, *, required: bool = True) -> str | None:
     """The runtime's EXECUTE_AS_ROLE (desc-openflow-runtime), the identity that reads the secrets."""
     rows = sql.query(f"DESC OPENFLOW RUNTIME {runtime}")
-    role = _norm(rows[0].get("execute_as_role")) if rows else ""
+    role = norm_name(rows[0].get("execute_as_role")) if rows else ""
     if role in ("", "NULL", "NONE"):
         if not required:
             return None
@@ -304,7 +247,7 @@ def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:
 def _grant_secret(rec: _Recorder, secret: str, role: str, replaced: bool) -> None:
     """The runtime reads secrets as its execute-as role; CREATE OR REPLACE drops earlier grants."""
     grants = [] if replaced else rec.sql.query(f"SHOW GRANTS ON SECRET {secret}")
-    held = {_norm(g.get("privilege")) for g in grants if _norm(g.get("grantee_name")) == role}
+    held = {norm_name(g.get("privilege")) for g in grants if norm_name(g.get("grantee_name")) == role}
     missing = [p for p in SECRET_GRANTS if p not in held]
     if missing:
         privileges = ", ".join(missing)

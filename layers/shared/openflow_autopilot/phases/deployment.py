@@ -17,10 +17,10 @@ import re
 from typing import Any, Final
 
 from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.deployments import describe_data_plane_integration
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _norm
+from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -129,7 +129,7 @@ def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
     rows = rec.sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
     wanted = request.openflow.data_plane_integration
     if wanted:
-        rows = [r for r in rows if _norm(r.get("name")) == wanted]
+        rows = [r for r in rows if norm_name(r.get("name")) == wanted]
         if not rows:
             raise PreconditionFailed(
                 f"data plane integration {wanted} (request.openflow.data_plane_integration) does not exist",
@@ -151,11 +151,11 @@ def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
             fix="name one in request.openflow.data_plane_integration",
         )
     row = rows[0]
-    name = _norm(row.get("name"))
+    name = norm_name(row.get("name"))
     # SHOW finds it; data_plane_id and event_table are documented on DESC only
     # (docs.snowflake.com/en/sql-reference/sql/desc-oflow-data-plane-integration)
     described = describe_data_plane_integration(rec.sql, name)
-    if _norm(described.get("event_table")) != table:
+    if norm_name(described.get("event_table")) != table:
         rec.do(
             "set_event_table",
             name,

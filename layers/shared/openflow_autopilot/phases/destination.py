@@ -24,11 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from openflow_autopilot.aws.calls import denied, error_code, retryable
 from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import AwsRetryableError, PermissionDenied, PreconditionFailed
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _has_grant, _norm, _user_properties
+from openflow_autopilot.openflow.names import norm_name
+from openflow_autopilot.phases.prerequisites import _has_grant, _user_properties
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -152,15 +154,16 @@ def _aws_error(exc: Exception, call: str, secret_name: str) -> Exception:
 
     if not isinstance(exc, ClientError):
         return exc
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in ("AccessDeniedException", "AccessDenied"):
+    if denied(exc):
         return PermissionDenied(
             f"Secrets Manager refused {call} on {secret_name}",
             call=f"secretsmanager:{call}",
             fix=f"allow the function's role secretsmanager:{call} on openflow-autopilot/* secrets",
         )
-    if code in ("ThrottlingException", "InternalServiceError", "ServiceUnavailable"):
-        return AwsRetryableError(f"Secrets Manager {call} failed transiently ({code})", call=call)
+    if retryable(exc):
+        return AwsRetryableError(
+            f"Secrets Manager {call} failed transiently ({error_code(exc)})", call=f"secretsmanager:{call}"
+        )
     return exc
 
 
@@ -289,7 +292,7 @@ def _ensure_user(rec: _Recorder, request: ProvisionRequest) -> bool:
         )
         return rec.apply
     props = _user_properties(rec.sql, user)
-    kind = _norm(props.get("TYPE"))
+    kind = norm_name(props.get("TYPE"))
     if kind != "SERVICE":
         raise PreconditionFailed(
             f"Snowflake user {user} exists with TYPE = {kind or 'PERSON'}; "
@@ -299,9 +302,9 @@ def _ensure_user(rec: _Recorder, request: ProvisionRequest) -> bool:
             "if the user is not a person's",
         )
     changes = []
-    if _norm(props.get("DEFAULT_ROLE")) != role:
+    if norm_name(props.get("DEFAULT_ROLE")) != role:
         changes.append(f"DEFAULT_ROLE = {role}")
-    if _norm(props.get("DEFAULT_WAREHOUSE")) != wh:
+    if norm_name(props.get("DEFAULT_WAREHOUSE")) != wh:
         changes.append(f"DEFAULT_WAREHOUSE = {wh}")
     if changes:
         rec.do("alter_user", user, f"ALTER USER {user} SET {' '.join(changes)}")
@@ -424,7 +427,7 @@ def ensure_destination(
 
     user_exists = _ensure_user(rec, request)
     user_roles = sql.query(f"SHOW GRANTS TO USER {user}") if user_exists else []
-    if not any(_norm(r.get("role")) == role for r in user_roles):
+    if not any(norm_name(r.get("role")) == role for r in user_roles):
         rec.do("grant_role", f"{role} to user {user}", f"GRANT ROLE {role} TO USER {user}")
 
     arn, key_fp = _ensure_key(

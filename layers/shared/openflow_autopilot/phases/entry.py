@@ -12,12 +12,12 @@ from openflow_autopilot import approvals, notify
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.s3uri import S3Location
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.connector import gen1_connector_instructions
 from openflow_autopilot.phases.deployment import ensure_deployment
-from openflow_autopilot.phases.models import PhaseResult
 from openflow_autopilot.phases.prerequisites import ensure_prerequisites
 from openflow_autopilot.phases.runtime import gen1_runtime_instructions
 from openflow_autopilot.phases.stack import check_stack, ensure_stack, find_stack

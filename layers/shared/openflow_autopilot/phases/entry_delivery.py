@@ -12,27 +12,17 @@ from typing import Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow import jdbc_driver
+from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
+from openflow_autopilot.openflow.names import connector_name, runtime_name
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
-from openflow_autopilot.phases.connector import (
-    DestinationInfo,
-    SourceEndpoint,
-    connector_name,
-    connector_status,
-    destination_from_secret,
-    ensure_connector,
-)
+from openflow_autopilot.phases.connector import connector_status, destination_from_secret, ensure_connector
 from openflow_autopilot.phases.destination import ensure_destination, service_key_secret_name
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.runtime import (
-    ensure_runtime,
-    gen1_runtime_exists,
-    runtime_name,
-    runtime_status,
-)
+from openflow_autopilot.phases.runtime import ensure_runtime, gen1_runtime_exists, runtime_status
 from openflow_autopilot.phases.verify import (
     Canary,
     canary_report,

@@ -12,10 +12,10 @@ from typing import Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, parse_request
+from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.openflow.nifi import configure_gen1_connector, read_nifi_access
 from openflow_autopilot.phases.entry_delivery import connector_inputs
-from openflow_autopilot.phases.models import PhaseResult
 
 
 def gen1_connector(event: dict[str, Any], *, secrets: Any = None, api_client: Any = None) -> PhaseResult:

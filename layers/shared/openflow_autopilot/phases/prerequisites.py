@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
+from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -26,11 +27,6 @@ GEN2_SCHEMA_PRIVILEGES = ("CREATE OPENFLOW RUNTIME", "CREATE OPENFLOW CONNECTOR"
 GEN1_ACCOUNT_PRIVILEGES = ("CREATE OPENFLOW DATA PLANE INTEGRATION", "CREATE OPENFLOW RUNTIME INTEGRATION")
 # Both generations: the owner role creates the deployment's event table (seed-digest.md §3).
 COMMON_SCHEMA_PRIVILEGES = ("CREATE EVENT TABLE",)
-
-
-def _norm(name: Any) -> str:
-    """SHOW output names may be quoted or not; compare them unquoted and upper-case."""
-    return str(name or "").replace('"', "").upper()
 
 
 def _granted_on(value: Any) -> str:
@@ -52,9 +48,9 @@ class _Plan:
 
 def _has_grant(grants: list[dict[str, Any]], privilege: str, on: str, name: str) -> bool:
     return any(
-        _norm(g.get("privilege")) == privilege
+        norm_name(g.get("privilege")) == privilege
         and _granted_on(g.get("granted_on")) == on
-        and _norm(g.get("name")) == name
+        and norm_name(g.get("name")) == name
         for g in grants
     )
 
@@ -62,7 +58,7 @@ def _has_grant(grants: list[dict[str, Any]], privilege: str, on: str, name: str)
 def _user_properties(sql: Sql, user: str) -> dict[str, str | None]:
     rows = sql.query(f"DESC USER {user}")
     return {
-        _norm(r.get("property")): (None if r.get("value") in (None, "null") else str(r["value"]))
+        norm_name(r.get("property")): (None if r.get("value") in (None, "null") else str(r["value"]))
         for r in rows
     }
 
@@ -145,9 +141,9 @@ def ensure_prerequisites(
     wanted += [(p, "SCHEMA", schema) for p in COMMON_SCHEMA_PRIVILEGES]
     for privilege, on, on_name in wanted:
         have = any(
-            _norm(g.get("privilege")) == privilege
+            norm_name(g.get("privilege")) == privilege
             and _granted_on(g.get("granted_on")) == on
-            and (on_name is None or _norm(g.get("name")) == on_name)
+            and (on_name is None or norm_name(g.get("name")) == on_name)
             for g in role_grants
         )
         if not have:
@@ -169,7 +165,7 @@ def ensure_prerequisites(
         )
     for grantee in dict.fromkeys([user, qualified(login_user)]):
         user_roles = sql.query(f"SHOW GRANTS TO USER {grantee}")
-        if not any(_norm(r.get("role")) == role for r in user_roles):
+        if not any(norm_name(r.get("role")) == role for r in user_roles):
             plan.do("grant_role", f"{role} to user {grantee}", f"GRANT ROLE {role} TO USER {grantee}")
 
     props = _user_properties(sql, user)
@@ -179,7 +175,7 @@ def ensure_prerequisites(
             f"{user} DEFAULT_SECONDARY_ROLES",
             f"ALTER USER {user} SET DEFAULT_SECONDARY_ROLES = ('ALL')",
         )
-    default_role = _norm(props.get("DEFAULT_ROLE"))
+    default_role = norm_name(props.get("DEFAULT_ROLE"))
     if default_role in CONSENT_BLOCKING_ROLES:
         plan.do("alter_user", f"{user} DEFAULT_ROLE", f"ALTER USER {user} SET DEFAULT_ROLE = 'PUBLIC'")
         plan.notes.append(

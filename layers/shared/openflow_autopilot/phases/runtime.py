@@ -20,10 +20,10 @@ import re
 from typing import Any
 
 from openflow_autopilot.config import ProvisionRequest, Size
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
+from openflow_autopilot.openflow.names import norm_name, runtime_name
 from openflow_autopilot.openflow.statuses import RUNTIME_FAILED, RUNTIME_STABLE, describe_details
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _norm
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -33,12 +33,6 @@ SMALL_WARNING = (
     "runtime size SMALL is below what the PostgreSQL connector's page asks for (at least MEDIUM); "
     "kept as requested"
 )
-
-
-def runtime_name(request: ProvisionRequest) -> str:
-    """The runtime's qualified name: it lives in the Openflow schema."""
-    sf = request.snowflake
-    return qualified(sf.openflow_database, sf.openflow_schema, request.runtime.name)
 
 
 def _describe(sql: Sql, name: str) -> dict[str, Any]:
@@ -116,7 +110,7 @@ def ensure_runtime(
     else:
         row = rows[0]
         summary = _summary(row, name) | {"deployment": row.get("deployment")}
-        if _norm(row.get("deployment")) != dep:
+        if norm_name(row.get("deployment")) != dep:
             raise PreconditionFailed(
                 f"Openflow runtime {name} exists in deployment {row.get('deployment')}, not {dep}",
                 fix="choose another runtime.name, or terminate the other runtime",
@@ -126,7 +120,7 @@ def ensure_runtime(
                 f"runtime {name} has NODE_TYPE {row.get('node_type')} (the request says {size}); "
                 "a runtime's node type cannot be changed, so it is kept"
             )
-        if _norm(row.get("execute_as_role")) != _norm(execute_as):
+        if norm_name(row.get("execute_as_role")) != norm_name(execute_as):
             notes.append(
                 f"runtime {name} runs as {row.get('execute_as_role')}, the request says {execute_as}: "
                 "kept; the connector's secrets are granted to the role the runtime uses"
@@ -207,7 +201,7 @@ def gen1_runtime_exists(sql: Sql, request: ProvisionRequest) -> bool:
     name, a part of it, or its comment."""
     wanted = request.runtime.name.upper()
     for row in sql.query("SHOW OPENFLOW RUNTIME INTEGRATIONS"):
-        name = _norm(row.get("name"))
+        name = norm_name(row.get("name"))
         comment = str(row.get("comment") or "").upper()
         if name == wanted or name.endswith(f"_{wanted}") or re.search(rf"\b{re.escape(wanted)}\b", comment):
             return True

@@ -18,8 +18,8 @@ from psycopg.conninfo import make_conninfo
 from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
 from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest, PreconditionFailed
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.verify import CANARY_TABLE, create_canary_table
 from openflow_autopilot.postgres.connection import Connection, connect
 from openflow_autopilot.postgres.doctor import run_doctor

@@ -13,15 +13,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from openflow_autopilot.aws.calls import error_code, error_message, translate
 from openflow_autopilot.aws.s3uri import S3Location
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
+from openflow_autopilot.core.tags import MANAGED_BY, OWNER_TAG
 from openflow_autopilot.errors import (
-    AwsRetryableError,
     BudgetExhausted,
-    PermissionDenied,
     PreconditionFailed,
     StackFailed,
 )
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 FAILED = {
@@ -36,17 +36,6 @@ FAILED = {
     "IMPORT_ROLLBACK_FAILED",
 }
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
-_THROTTLING = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "ServiceUnavailable",
-    "InternalFailure",
-}
-
-
-OWNER_TAG = "openflow:deployment"
-MANAGED_TAG = ("managed-by", "openflow-autopilot")
 
 
 def stack_name_for(deployment: str) -> str:
@@ -67,9 +56,9 @@ def legacy_stack_name(deployment: str) -> str:
 def owner_problem(stack: dict[str, Any], deployment: str) -> str | None:
     """Why an existing stack is not this deployment's (its tags), or None when it is."""
     tags = {t.get("Key"): t.get("Value") for t in stack.get("Tags") or []}
-    if tags.get(MANAGED_TAG[0]) != MANAGED_TAG[1]:
+    if tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
         return (
-            f"stack {stack.get('StackName')} was not created by openflow-autopilot (no {MANAGED_TAG[0]} tag)"
+            f"stack {stack.get('StackName')} was not created by openflow-autopilot (no {MANAGED_BY[0]} tag)"
         )
     if tags.get(OWNER_TAG) != deployment:
         return (
@@ -103,13 +92,9 @@ def template_url(location: S3Location, region: str) -> str:
 
 
 def _aws_error(exc: ClientError, call: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
-    message = exc.response.get("Error", {}).get("Message", str(exc))
-    if code in _THROTTLING or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-        return AwsRetryableError(f"{call}: {code}: {message}", call=call)
-    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-        return PermissionDenied(f"{call}: {message}", call=call, fix="allow the function's role this call")
-    return PreconditionFailed(f"{call}: {code}: {message}", call=call)
+    """aws/calls' mapping; anything it leaves to the caller is a PreconditionFailed here."""
+    mapped = translate(exc, call, invalid=frozenset())
+    return mapped or PreconditionFailed(f"{call}: {error_code(exc)}: {error_message(exc)}", call=call)
 
 
 def describe(cfn: Any, stack_name: str) -> dict[str, Any] | None:

@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from openflow_autopilot.aws.s3uri import S3Location, execution_prefix
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.template import DoctorReport, Finding, doctor
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.phases.template_intake import read_template
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import completed_invocation, send_timers_stop
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
 from openflow_autopilot.power.openflow import Poll
 
 _EC2_BUSY = frozenset({"IncorrectInstanceState"})

@@ -20,6 +20,7 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.cost.records import (
     GUARD_PREFIX,
     RECORDS_PREFIX,
@@ -30,7 +31,6 @@ from openflow_autopilot.cost.records import (
 from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.models import PhaseResult, utcnow
 from openflow_autopilot.phases.verify import insert_canary
 from openflow_autopilot.postgres.connection import connect
 from openflow_autopilot.postgres.wal_guard import check_wal

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
-from openflow_autopilot.phases.models import Action
+from openflow_autopilot.core.results import Action
 
 Opener = Callable[[urllib.request.Request, float], Any]
 

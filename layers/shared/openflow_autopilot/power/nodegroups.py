@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from openflow_autopilot.aws.calls import aws_call, error_code
+from openflow_autopilot.core.results import Action
 from openflow_autopilot.errors import BudgetExhausted
-from openflow_autopilot.phases.models import Action
 
 SIZE_SUFFIX = {"SMALL": "sm", "MEDIUM": "md", "LARGE": "lg"}
 REMEMBER_TAG = "openflow-autopilot:size-before-stop"

@@ -17,13 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from openflow_autopilot.config import Generation, ProvisionRequest
+from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.deployments import describe_data_plane_integration
+from openflow_autopilot.openflow.names import connector_name, norm_name, runtime_name
 from openflow_autopilot.openflow.statuses import CONNECTOR_FAILED, RUNTIME_FAILED
-from openflow_autopilot.phases.connector import connector_name
-from openflow_autopilot.phases.models import Action, PhaseResult, utcnow
-from openflow_autopilot.phases.prerequisites import _norm
-from openflow_autopilot.phases.runtime import runtime_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -68,14 +66,14 @@ def locate(sql: Sql, request: ProvisionRequest) -> dict[str, Any]:
         rows = sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
         wanted = request.openflow.data_plane_integration
         if wanted:
-            rows = [r for r in rows if _norm(r.get("name")) == wanted]
+            rows = [r for r in rows if norm_name(r.get("name")) == wanted]
         if len(rows) != 1:
             raise PreconditionFailed(
                 f"cannot tell which gen 1 data plane integration is the deployment ({len(rows)} found)",
                 call="SHOW OPENFLOW DATA PLANE INTEGRATIONS",
                 fix="name it in request.openflow.data_plane_integration",
             )
-        name = _norm(rows[0].get("name"))
+        name = norm_name(rows[0].get("name"))
         # SHOW finds it; data_plane_id is documented on DESC only (desc-oflow-data-plane-integration)
         key = str(describe_data_plane_integration(sql, name).get("data_plane_id") or "")
         return {
@@ -96,9 +94,9 @@ def locate(sql: Sql, request: ProvisionRequest) -> dict[str, Any]:
     db, schema, short = split_qualified(name, 3, "runtime")
     mine = (db, schema, short)
     runtimes = {
-        (_norm(r.get("database_name")), _norm(r.get("schema_name")), _norm(r.get("name"))): r
+        (norm_name(r.get("database_name")), norm_name(r.get("schema_name")), norm_name(r.get("name"))): r
         for r in sql.query("SHOW OPENFLOW RUNTIMES IN ACCOUNT")
-        if _norm(r.get("deployment")) == deployment
+        if norm_name(r.get("deployment")) == deployment
     }
     node_type = str((runtimes.get(mine) or {}).get("node_type") or size).upper()
     shared = [

@@ -455,18 +455,3 @@ def scheduler_expressions(schedule: Schedule, *, now: datetime | None = None) ->
             )
         )
     return specs
-
-
-def __getattr__(name: str) -> Any:
-    # The Scheduler API calls live in scheduler_api (boto3-facing); expose them here as well.
-    if name in {
-        "apply_schedules",
-        "remove_schedules",
-        "apply_override",
-        "active_override",
-        "remove_override",
-    }:
-        from openflow_autopilot.power import scheduler_api
-
-        return getattr(scheduler_api, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

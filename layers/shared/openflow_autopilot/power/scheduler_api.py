@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
-from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, PermissionDenied
+from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.schedule import Override, ScheduleSpec
 
 # https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
@@ -28,29 +28,15 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # e.g. 2022-03-22T18:59:43Z
 RETRY_POLICY = {"MaximumEventAgeInSeconds": 1800, "MaximumRetryAttempts": 10}
 _BAD_NAME_CHARS = re.compile(r"[^0-9A-Za-z_.-]")
 _MAX_BASE = 40  # leaves room for "-override" / "-start-NN" within the 64-character limit
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ConflictException"}
-_DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+_CONFLICT = frozenset({"ConflictException"})
 
 
-@contextmanager
-def _aws(call: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        if code in _THROTTLING or status >= 500:
-            raise AwsRetryableError(f"{call} failed: {code} {message}", call=call) from exc
-        if code in _DENIED:
-            raise PermissionDenied(
-                f"{call} was denied: {message}", fix=f"allow {call} for this role in IAM", call=call
-            ) from exc
-        if code == "ValidationException":
-            raise InvalidRequest(f"{call} rejected the schedule: {message}", call=call) from exc
-        raise
-    except (EndpointConnectionError, ConnectTimeoutError) as exc:
-        raise AwsRetryableError(f"{call} failed: {exc}", call=call) from exc
+def _aws(call: str) -> AbstractContextManager[None]:
+    """aws/calls' mapping; a ConflictException (a concurrent change to the schedule) is tried again,
+    a ValidationException is the schedule's fault."""
+    return aws_call(
+        call, retry=_CONFLICT, invalid=frozenset({"ValidationException"}), invalid_error=InvalidRequest
+    )
 
 
 def _not_found(exc: ClientError) -> bool:

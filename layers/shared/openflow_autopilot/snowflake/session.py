@@ -88,8 +88,10 @@ def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:
     try:
         value = secrets.get_secret_value(SecretId=arn)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("AccessDeniedException",):
+        from openflow_autopilot.aws.calls import denied, error_code
+
+        code = error_code(exc)
+        if denied(exc):
             raise PermissionDenied(
                 f"cannot read secret {arn}: access denied",
                 call="secretsmanager:GetSecretValue",

@@ -9,14 +9,14 @@ import json
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from openflow_autopilot.aws.calls import UNREACHABLE, denied, error_code, retryable
 from openflow_autopilot.errors import AwsRetryableError, ConfigurationError, PermissionDenied
 
 MAX_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable"}
 
 
 class Started(BaseModel):
@@ -47,17 +47,16 @@ def start_named_execution(sfn: Any, *, state_machine_arn: str, name: str, payloa
             "executionArn"
         ]
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        code = error_code(exc)
         if code == "ExecutionAlreadyExists":
             return Started(
                 name=name, execution_arn=execution_arn(state_machine_arn, name), already_started=True
             )
-        if code in _THROTTLING or status >= 500:
+        if retryable(exc):
             raise AwsRetryableError(
                 f"states:StartExecution failed: {code}", call="states:StartExecution"
             ) from exc
-        if code in ("AccessDeniedException", "AccessDenied"):
+        if denied(exc):
             raise PermissionDenied(
                 "states:StartExecution was denied",
                 call="states:StartExecution",
@@ -70,6 +69,6 @@ def start_named_execution(sfn: Any, *, state_machine_arn: str, name: str, payloa
                 fix="check PROVISION_STATE_MACHINE_ARN / POWER_STATE_MACHINE_ARN",
             ) from exc
         raise
-    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+    except UNREACHABLE as exc:
         raise AwsRetryableError(f"states:StartExecution failed: {exc}", call="states:StartExecution") from exc
     return Started(name=name, execution_arn=arn)

@@ -17,15 +17,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from openflow_autopilot.aws.calls import denied, error_code, retryable
 from openflow_autopilot.errors import AwsRetryableError, ConfigurationError, PermissionDenied
 
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "TransactionConflictException",
-}
+# a claim racing a transaction on the same item: DynamoDB asks to try again
+_TRANSACTION_CONFLICT = frozenset({"TransactionConflictException"})
 
 
 class Claim(BaseModel):
@@ -102,11 +98,10 @@ class DynamoDbIdempotencyStore:
 
 
 def _mapped(exc: Any, call: str) -> Exception:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    if code in _RETRYABLE or status >= 500:
+    code = error_code(exc)
+    if retryable(exc, also=_TRANSACTION_CONFLICT):
         return AwsRetryableError(f"{call} failed: {code}", call=call)
-    if code in ("AccessDeniedException", "AccessDenied"):
+    if denied(exc):
         return PermissionDenied(f"{call} was denied", call=call, fix=f"allow {call} on the idempotency table")
     if code == "ResourceNotFoundException":
         return ConfigurationError(f"{call}: the idempotency table does not exist", call=call)

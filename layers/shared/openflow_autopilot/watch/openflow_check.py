@@ -25,14 +25,13 @@ from typing import Any, Final
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.deployments import DEPLOYMENT_STATUSES, FAILED_DEPLOYMENT_STATUSES
+from openflow_autopilot.openflow.names import connector_name, runtime_name
 from openflow_autopilot.openflow.statuses import (
     CONNECTOR_CLEARED_BY_STOP,
     CONNECTOR_FAILED,
     RUNTIME_FAILED,
     describe_details,
 )
-from openflow_autopilot.phases.connector import connector_name
-from openflow_autopilot.phases.runtime import runtime_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 from openflow_autopilot.watch.events import recent_errors, runtime_key

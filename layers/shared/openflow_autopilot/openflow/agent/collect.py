@@ -16,10 +16,10 @@ from urllib.parse import unquote, urlparse
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.errors import InvalidRequest, NotReadyYet, PreconditionFailed
 
 from . import markers
-from .aws_errors import aws_call, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

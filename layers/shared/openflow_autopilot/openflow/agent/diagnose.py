@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Final, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from openflow_autopilot.aws.calls import aws_call, error_code
+
 from . import markers
-from .aws_errors import aws_call, error_code
 from .journal import Collected, Entry, Section, parse_collected
 from .repositories import OPENFLOW_REPOSITORIES, REPOSITORY_PREFIX, is_openflow_repository, openflow_order
 from .signatures import (

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Final, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.errors import InvalidRequest
 
-from .aws_errors import aws_call, error_code
 from .collect import DEFAULT_OUTPUT_PREFIX, send_remediation_rerun
 from .diagnose import Diagnosis, missing_repositories
 from .repositories import OPENFLOW_REPOSITORIES, is_openflow_repository, openflow_order

@@ -1,4 +1,4 @@
-"""What every phase returns: the actions it took (or would take, when planning)."""
+"""What every step returns: the actions it took (or would take, when planning)."""
 
 from __future__ import annotations
 
