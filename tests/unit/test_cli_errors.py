@@ -197,7 +197,7 @@ def test_an_unexpected_failure_is_one_line_naming_the_debug_switch(
 def test_the_debug_switch_shows_the_traceback(
     credentials: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    credentials.setattr(BaseClient, "_make_api_call", _answer("AccessDenied", 403))
+    credentials.setattr(BaseClient, "_make_api_call", _answer("ExpiredTokenException", 400))
     credentials.setenv(cli_errors.DEBUG_VARIABLE, "1")
     with pytest.raises(ClientError):
         cli.main(["plan", "-c", REQUEST])

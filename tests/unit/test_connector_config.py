@@ -375,7 +375,7 @@ def test_a_connector_left_in_update_failed_is_stopped_before_it_is_configured_ag
         "VERSION$1",
         status_message="Property 'Snowflake Warehouse': Value is not one of the allowable values",
     )
-    sql.answers["DESC OPENFLOW CONNECTOR"] = [
+    sql.prefixes["DESC OPENFLOW CONNECTOR"] = [
         [{"status": "UPDATE_FAILED", "default_version_name": "VERSION$1", "status_message": "bad warehouse"}],
         [{"status": "STOPPED", "default_version_name": "VERSION$1"}],
     ]

@@ -13,19 +13,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openflow_autopilot.power.schedule import (
-    apply_schedules,
-    make_override,
-    parse_schedule,
-    remove_schedules,
-    scheduler_expressions,
-)
+from openflow_autopilot.power.schedule import make_override, parse_schedule, scheduler_expressions
 from openflow_autopilot.power.scheduler_api import (
     SCHEDULED_TIME,
     active_override,
     apply_override,
+    apply_schedules,
     name_base,
     remove_override,
+    remove_schedules,
 )
 
 REGION = "ap-northeast-1"
