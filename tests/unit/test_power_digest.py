@@ -101,6 +101,26 @@ def refusal(when: datetime, decision: str = "refuse") -> WalGuardRecord:
 
 
 # --- the week and its figures ------------------------------------------------------------------
+def week_digest(
+    data: dict[str, Any] | None = None,
+    *,
+    records: list[PowerRecord] | None = None,
+    guard: list[WalGuardRecord] | None = None,
+    now: datetime = SENT,
+) -> Any:
+    """The digest of the week before SENT, nothing measured."""
+    return compose(
+        parse_request(data or request()),
+        prices(),
+        week_before(SENT),
+        records=records or [],
+        guard=guard or [],
+        measured=None,
+        measured_error=None,
+        now=now,
+    )
+
+
 def test_the_week_is_the_seven_utc_days_before_the_day_it_is_sent() -> None:
     week = week_before(SENT)
     assert (week.start, week.end, week.span) == (START, END, "week")
@@ -156,90 +176,33 @@ def test_hours_come_from_the_records_and_the_cost_is_modelled_for_the_schedule_a
 
 
 def test_without_records_the_hours_are_the_schedules_and_without_a_schedule_always_on() -> None:
-    week = week_before(SENT)
-    scheduled = compose(
-        parse_request(request()),
-        prices(),
-        week,
-        records=[],
-        guard=[],
-        measured=None,
-        measured_error=None,
-        now=SENT,
-    )
+    scheduled = week_digest()
     assert scheduled.hours_on == 60 and "no on/off records yet" in scheduled.hours_basis
     assert scheduled.recorded_usd == scheduled.modelled_usd
-    always = compose(
-        parse_request(request(None)),
-        prices(),
-        week,
-        records=[],
-        guard=[],
-        measured=None,
-        measured_error=None,
-        now=SENT,
-    )
+    always = week_digest(request(None))
     assert always.hours_on == 168 and always.hours_asleep == 0 and always.sleep == "none"
     assert always.saved_usd == 0 and "always on: the request has no schedule" in always.hours_basis
 
 
 def test_the_wal_guard_refusals_and_shortenings_of_the_week_are_listed_and_others_left_out() -> None:
-    week = week_before(SENT)
     guard = [
         refusal(at(8, 11)),  # the week before
         refusal(at(13, 11)),
         refusal(at(12, 11), "shorten"),
         refusal(at(16, 1)),  # after the week
     ]
-    digest = compose(
-        parse_request(request()),
-        prices(),
-        week,
-        records=office_week_records(),
-        guard=guard,
-        measured=None,
-        measured_error=None,
-        now=SENT,
-    )
+    digest = week_digest(records=office_week_records(), guard=guard)
     assert [g.at for g in digest.guard] == [at(13, 11), at(12, 11)]
     assert "WAL guard: 1 stop refused, 1 shortened:" in digest.text
     assert "- Fri 2026-03-13 20:00 refused: not stopped: the source can keep" in digest.text
     assert "- Thu 2026-03-12 20:00 shortened:" in digest.text
-    quiet = compose(
-        parse_request(request()),
-        prices(),
-        week,
-        records=office_week_records(),
-        guard=[],
-        measured=None,
-        measured_error=None,
-        now=SENT,
-    )
+    quiet = week_digest(records=office_week_records())
     assert "WAL guard: it refused and shortened no stop this week." in quiet.text
 
 
 def test_a_digest_sent_within_a_day_of_the_weeks_end_says_the_last_hours_may_be_missing() -> None:
-    week = week_before(SENT)
-    early = compose(
-        parse_request(request()),
-        prices(),
-        week,
-        records=[],
-        guard=[],
-        measured=None,
-        measured_error=None,
-        now=SENT,
-    )
-    late = compose(
-        parse_request(request()),
-        prices(),
-        week,
-        records=[],
-        guard=[],
-        measured=None,
-        measured_error=None,
-        now=SENT + timedelta(days=1),
-    )
+    early = week_digest()
+    late = week_digest(now=SENT + timedelta(days=1))
     assert any("last hours may be missing" in n for n in early.notes)
     assert not any("last hours may be missing" in n for n in late.notes)
 

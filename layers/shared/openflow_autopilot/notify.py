@@ -243,6 +243,19 @@ def _post_slack(
         resp.read()
 
 
+def _publish(
+    request: ProvisionRequest, default_topic_arn: str | None, subject: str, message: dict[str, Any], sns: Any
+) -> list[str]:
+    """`message` as JSON to the stack's topic and the request's topics, each once; their ARNs."""
+    wanted = [default_topic_arn] if default_topic_arn else []
+    topics = list(dict.fromkeys(wanted + [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]))
+    if topics:
+        sns = sns or client("sns", request.aws.region)
+        for arn in topics:
+            sns.publish(TopicArn=arn, Subject=subject[:99], Message=json.dumps(message))
+    return topics
+
+
 def send_action_needed(
     request: ProvisionRequest,
     *,
@@ -258,23 +271,15 @@ def send_action_needed(
 ) -> list[str]:
     """A pause that needs a human: the same targets as the outcome notifications. In Slack, an
     approval comes with Approve/Reject buttons (handled by the webhook function)."""
-    topics = [default_topic_arn] if default_topic_arn else []
-    topics += [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]
-    message = json.dumps(
-        {
-            "workflow": "provision",
-            "request_name": request.name,
-            "status": "ACTION_NEEDED",
-            "approval_id": approval_id,
-            "subject": subject,
-            "text": text,
-        }
-    )
-    if topics:
-        sns = sns or client("sns", request.aws.region)
-        for arn in dict.fromkeys(topics):
-            sns.publish(TopicArn=arn, Subject=subject[:99], Message=message)
-    delivered = list(dict.fromkeys(topics))
+    message = {
+        "workflow": "provision",
+        "request_name": request.name,
+        "status": "ACTION_NEEDED",
+        "approval_id": approval_id,
+        "subject": subject,
+        "text": text,
+    }
+    delivered = _publish(request, default_topic_arn, subject, message, sns)
     blocks = _approval_blocks(approval_id, f"*{subject}*\n{text}")
     for target in request.notifications:
         if target.slack_webhook_secret_arn:
@@ -340,23 +345,15 @@ def send_digest(
 ) -> list[str]:
     """The weekly digest (power/digest.py) to the same targets as the outcome notifications: the
     stack's topic and the request's topics get the digest as JSON, its Slack webhooks the text."""
-    topics = [default_topic_arn] if default_topic_arn else []
-    topics += [t.sns_topic_arn for t in request.notifications if t.sns_topic_arn]
-    message = json.dumps(
-        {
-            "workflow": "digest",
-            "request_name": request.name,
-            "status": "DIGEST",
-            "subject": subject,
-            "text": text,
-            "digest": digest,
-        }
-    )
-    if topics:
-        sns = sns or client("sns", request.aws.region)
-        for arn in dict.fromkeys(topics):
-            sns.publish(TopicArn=arn, Subject=subject[:99], Message=message)
-    delivered = list(dict.fromkeys(topics))
+    message = {
+        "workflow": "digest",
+        "request_name": request.name,
+        "status": "DIGEST",
+        "subject": subject,
+        "text": text,
+        "digest": digest,
+    }
+    delivered = _publish(request, default_topic_arn, subject, message, sns)
     for target in request.notifications:
         if target.slack_webhook_secret_arn:
             label = _post_action_to_slack(

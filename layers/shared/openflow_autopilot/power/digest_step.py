@@ -20,6 +20,7 @@ from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.cli_errors import describe
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.cost_explorer import CE_REGION
 from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
 from openflow_autopilot.cost.period import Period, week_before
@@ -36,17 +37,7 @@ DIGESTS_PREFIX = "digests"
 
 def _now(event: dict[str, Any]) -> datetime:
     value = event.get("now")
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"now: {value!r} is not an ISO date-time", fix="e.g. 2026-03-16T00:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"now: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
-    return parsed
+    return datetime.now(UTC) if value is None else parse_instant(value, "now")
 
 
 def digest_key(deployment: str, period: Period) -> str:

@@ -21,6 +21,7 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.core.results import PhaseResult, utcnow
+from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.records import (
     GUARD_PREFIX,
     RECORDS_PREFIX,
@@ -75,18 +76,6 @@ WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll i
 # --- small helpers ----------------------------------------------------------------------------------
 def _bucket(env: FunctionEnv) -> str:
     return env.require_artifact_bucket()
-
-
-def _time(value: Any, field: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{field}: {value!r} is not an ISO date-time", fix="e.g. 2026-03-10T20:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"{field}: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
-    return parsed
 
 
 def _request(event: dict[str, Any]) -> ProvisionRequest:
@@ -155,7 +144,7 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str
     action = str(raw.get("action") or "")
     if action not in ("stop", "start", "extend"):
         raise InvalidRequest(f"action: {action!r} is not one of stop, start, extend")
-    now = _time(raw.get("now") or event.get("started_at"), "now")
+    now = parse_instant(raw.get("now") or event.get("started_at"), "now")
     request = load_request(s3 or client("s3"), _bucket(env), deployment)
     schedule = request.schedule
     return {
@@ -189,7 +178,7 @@ def decide_step(
     early start."""
     request, power = _request(event), _power(event)
     deployment = str(power["deployment"])
-    now = _time(power["now"], "now")
+    now = parse_instant(power["now"], "now")
     s3 = s3 or client("s3")
     scheduler = scheduler or client("scheduler")
     group = env.schedule_group
@@ -239,7 +228,7 @@ def wal_guard_step(
     there is no earlier sample to measure the WAL rate against."""
     request, power = _request(event), _power(event)
     decision = Decision.model_validate(event["decision"])
-    at = _time(event.get("at") or utcnow(), "at")
+    at = parse_instant(event.get("at") or utcnow(), "at")
     region = request.aws.region
     loop = WalVerdict.model_validate(event["wal"]) if event.get("wal") else None
     attempt = (loop.attempt if loop else 0) + 1
@@ -389,7 +378,7 @@ def _canary_check(
     canary = Heartbeat.model_validate(event["canary"])
     state = _poll(event, "canary")
     attempt = int(state.get("attempt") or 0) + 1
-    at = _time(event.get("at") or utcnow(), "at")
+    at = parse_instant(event.get("at") or utcnow(), "at")
     with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
         seen = look_for(sql, request.destination.database, canary, now=at)
     if seen.seen_at is None and attempt >= _settings(event, "max_checks", 60):
@@ -504,7 +493,7 @@ def slot_step(
     canary_write (a canary row at the source, for `canary` of the runtime step)."""
     request, op = _request(event), str(event["op"])
     region = request.aws.region
-    at = _time(event.get("at") or utcnow(), "at")
+    at = parse_instant(event.get("at") or utcnow(), "at")
     admin = source_phase.admin_login(
         request,
         secrets=secrets or client("secretsmanager", region),
@@ -560,7 +549,7 @@ def record_step(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> d
     power = _power(event)
     decision = Decision.model_validate(event["decision"])
     deployment = str(power["deployment"])
-    at = _time(event.get("at") or utcnow(), "at")
+    at = parse_instant(event.get("at") or utcnow(), "at")
     s3 = s3 or client("s3")
     bucket = _bucket(env)
     action: Literal["stop", "start"] = "stop" if decision.run == "stop" else "start"
@@ -629,7 +618,7 @@ def ensure_schedules(
     s3 = s3 or client("s3")
     scheduler = scheduler or client("scheduler")
     key = save_request(s3, _bucket(env), request)
-    now = _time(event["now"], "now") if event.get("now") else datetime.now(UTC)
+    now = parse_instant(event["now"], "now") if event.get("now") else datetime.now(UTC)
     base = name_base(deployment)
     before = _snapshot(scheduler, group, base)
     notes: list[str] = []

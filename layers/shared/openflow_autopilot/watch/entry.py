@@ -17,6 +17,7 @@ from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.locks import (
@@ -59,15 +60,7 @@ ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute sch
 
 
 def _time(value: Any, field: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{field}: {value!r} is not an ISO date-time", fix="e.g. 2026-03-10T20:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"{field}: {value!r} has no time zone", fix="add Z or an offset such as +09:00")
-    return parsed.astimezone(UTC)
+    return parse_instant(value, field).astimezone(UTC)
 
 
 def _request(event: dict[str, Any]) -> ProvisionRequest:
