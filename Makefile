@@ -33,8 +33,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --template template.yaml
-	$(PY) -m openflow_autopilot.asl check
-	$(PY) -m openflow_autopilot.template_lint template.yaml
+	$(PY) -m openflow_autopilot_cli.lint.asl check
+	$(PY) -m openflow_autopilot_cli.lint.template_lint template.yaml
 
 bench: $(STAMP)
 	$(PY) -m openflow_sandbox.bench --out build/bench.json --readme README.md
@@ -50,7 +50,7 @@ build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
 diagrams: $(STAMP)
-	$(PY) -m openflow_autopilot.asl diagrams README.md
+	$(PY) -m openflow_autopilot_cli.lint.asl diagrams README.md
 
 clean:
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from openflow_autopilot.evidence.store import evidence_prefix, load_evidence
 from openflow_autopilot.evidence.view import ExecutionEvidence, execution_evidence
-from openflow_autopilot.executions import ExecutionReport, PhaseReport, StateEvent, build_report, follow
+from openflow_autopilot_cli.executions import ExecutionReport, PhaseReport, StateEvent, build_report, follow
 from openflow_sandbox.environment import EXAMPLE_REQUEST, REGION, Sandbox
 
 # What the emulation received (statements, connector stage files), for debugging the sandbox.

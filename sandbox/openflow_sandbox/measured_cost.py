@@ -26,7 +26,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openflow_autopilot import cli_cost
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.cost.account_usage import OPENFLOW_SERVICE_TYPE
 from openflow_autopilot.cost.measured import AWS_SERVICE_COMPONENTS, modelled_for
@@ -34,6 +33,7 @@ from openflow_autopilot.cost.period import Period, measured_period
 from openflow_autopilot.cost.prices import CreditsPerHour, PriceTable, load_prices, with_runtime_size
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.schedule import on_hours_between
+from openflow_autopilot_cli import cost as cli_cost
 
 # Credits per hour of a running warehouse by size:
 # https://docs.snowflake.com/en/user-guide/warehouses-overview#warehouse-size

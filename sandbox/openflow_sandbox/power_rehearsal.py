@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import psycopg
 
-from openflow_autopilot.executions import ExecutionReport, build_report, follow
 from openflow_autopilot.snowflake.identifiers import check_identifier
+from openflow_autopilot_cli.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.eks import NodeGroupSizes, OpenflowCompute
 
 REGION = "us-east-1"

@@ -19,7 +19,7 @@ from moto.ssm.models import SimpleSystemManagerBackend
 
 from openflow_autopilot.openflow.agent import markers
 from openflow_autopilot.openflow.agent.collect import TIMERS_MARK, output_key
-from openflow_autopilot.teardown import DESTROY_SCRIPT_PATH
+from openflow_autopilot_cli.teardown_workflow import DESTROY_SCRIPT_PATH
 from openflow_sandbox.agent import Agent, SimulatedAgents
 
 INLINE_LIMIT = 24_000  # SSM returns at most this much stdout inline

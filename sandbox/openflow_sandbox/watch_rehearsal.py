@@ -17,9 +17,9 @@ from typing import Any
 
 import boto3
 
-from openflow_autopilot.executions import ExecutionReport, build_report, follow
 from openflow_autopilot.power.memory import load_memory
 from openflow_autopilot.snowflake.identifiers import check_identifier
+from openflow_autopilot_cli.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.power_rehearsal import create_schedules, ensure_compute, run_power, write_while_stopped
 
 REGION = "us-east-1"

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from openflow_autopilot.approvals import resolve_approval
-from openflow_autopilot.executions import ExecutionReport, build_report, follow
+from openflow_autopilot_cli.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.environment import REGION, Sandbox
 from openflow_sandbox.power_rehearsal import _statuses, create_schedules, ensure_compute, run_power
 

@@ -546,8 +546,8 @@ def test_a_transient_fault_at_every_watch_call_site_is_retried_and_the_watch_sti
 
     import boto3
 
-    from openflow_autopilot.executions import follow
     from openflow_autopilot.power.memory import update_memory
+    from openflow_autopilot_cli.executions import follow
     from openflow_sandbox.power_rehearsal import write_while_stopped
     from openflow_sandbox.watch_rehearsal import fail_connector, low_storage, run_watch
 

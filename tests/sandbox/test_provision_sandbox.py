@@ -13,7 +13,7 @@ import boto3
 import pytest
 from statement_catalog_check import missing_message, uncatalogued
 
-from openflow_autopilot import cli
+from openflow_autopilot_cli import main as cli
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import ADMIN_USER, LOGIN_USER, REGION, Sandbox
 

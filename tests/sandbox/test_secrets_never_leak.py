@@ -33,9 +33,9 @@ import boto3
 import pytest
 from rich.console import Console
 
-from openflow_autopilot import cli
-from openflow_autopilot.executions import build_report, history
 from openflow_autopilot.triggers.verify import hub_signature, servicenow_signature
+from openflow_autopilot_cli import main as cli
+from openflow_autopilot_cli.executions import build_report, history
 from openflow_sandbox.demo import SCENARIOS, print_summary, run_provisioning
 from openflow_sandbox.environment import REGION, SOURCE_INSTANCE, Sandbox
 from openflow_sandbox.power_rehearsal import rehearse

@@ -24,7 +24,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from openflow_autopilot import cli_source
 from openflow_autopilot.config import parse_request
 from openflow_autopilot.errors import InvalidRequest, PermissionDenied, PreconditionFailed
 from openflow_autopilot.phases.source import SourceAdmin, preflight
@@ -34,6 +33,7 @@ from openflow_autopilot.postgres.names import TableName
 from openflow_autopilot.postgres.prepare import prepare_source
 from openflow_autopilot.postgres.proof import insert_row, prove_replication
 from openflow_autopilot.postgres.wal_guard import check_wal
+from openflow_autopilot_cli import source as cli_source
 from openflow_sandbox.postgres import LocalPostgres, free_port
 
 pytestmark = pytest.mark.sandbox

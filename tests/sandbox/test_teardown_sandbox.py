@@ -17,8 +17,8 @@ import boto3
 import psycopg
 import pytest
 
-from openflow_autopilot import cli
 from openflow_autopilot.phases.stack import stack_name_for
+from openflow_autopilot_cli import main as cli
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import LOGIN_USER, REGION, SOURCE_DATABASE, Sandbox
 

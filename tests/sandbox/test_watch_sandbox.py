@@ -12,8 +12,8 @@ import boto3
 import pytest
 import yaml
 
-from openflow_autopilot import cli
 from openflow_autopilot.watch import store
+from openflow_autopilot_cli import main as cli
 from openflow_sandbox.demo import run_provisioning
 from openflow_sandbox.environment import REGION, Sandbox
 from openflow_sandbox.watch_rehearsal import connector_name, rehearse, runtime_name

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from openflow_autopilot import asl
 from openflow_autopilot.errors import PERMANENT_ERROR_NAMES, RETRYABLE_ERROR_NAMES, RetryableError
+from openflow_autopilot_cli.lint import asl
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = asl.machine_files(ROOT)

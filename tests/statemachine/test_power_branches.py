@@ -18,8 +18,8 @@ import pytest
 from openflow_autopilot.config import parse_request
 from openflow_autopilot.cost.records import load_records
 from openflow_autopilot.errors import BudgetExhausted, SnowflakeRetryableError
-from openflow_autopilot.executions import ExecutionReport, build_report, follow
 from openflow_autopilot.power.request_store import save_request
+from openflow_autopilot_cli.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.deploy import DeployedApp, deploy
 from openflow_sandbox.moto_server import MotoSandbox
 

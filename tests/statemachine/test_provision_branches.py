@@ -16,7 +16,7 @@ from openflow_autopilot.errors import (
     SnowflakeRetryableError,
     StackFailed,
 )
-from openflow_autopilot.executions import ExecutionReport, build_report, follow
+from openflow_autopilot_cli.executions import ExecutionReport, build_report, follow
 from openflow_sandbox.deploy import DeployedApp, deploy
 from openflow_sandbox.moto_server import MotoSandbox
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from openflow_autopilot import asl
+from openflow_autopilot_cli.lint import asl
 
 MACHINES = asl.machine_files(Path(__file__).resolve().parents[2])
 

@@ -15,11 +15,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from openflow_autopilot import cli_agent
 from openflow_autopilot.errors import NotReadyYet
 from openflow_autopilot.openflow.agent.markers import render_collected_output
 from openflow_autopilot.openflow.agent.remediate import PlannedRemediation, RemediationResult
 from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORIES
+from openflow_autopilot_cli import agent as cli_agent
 
 NOW = datetime(2025, 6, 23, 10, 0, tzinfo=UTC)
 JOURNALS = Path(__file__).resolve().parents[1] / "fixtures" / "journals"

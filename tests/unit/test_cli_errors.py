@@ -20,7 +20,8 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from openflow_autopilot import cli, cli_errors
+from openflow_autopilot_cli import errors as cli_errors
+from openflow_autopilot_cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = str(ROOT / "events" / "provision" / "request.yaml")
@@ -255,7 +256,7 @@ def test_a_closed_pipe_ends_quietly() -> None:
     # The reader is gone before the first write (as `cost | head -0`), so every write meets EPIPE.
     read_end, write_end = os.pipe()
     os.close(read_end)
-    command = [sys.executable, "-m", "openflow_autopilot.cli", "cost", "-c", REQUEST]
+    command = [sys.executable, "-m", "openflow_autopilot_cli.main", "cost", "-c", REQUEST]
     try:
         writer = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False)
     finally:

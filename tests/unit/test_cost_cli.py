@@ -19,11 +19,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openflow_autopilot import cli_cost
 from openflow_autopilot.cost.chart import render_chart
 from openflow_autopilot.cost.model import monthly_cost
 from openflow_autopilot.cost.prices import default_prices
 from openflow_autopilot.cost.records import PowerRecord, append_record
+from openflow_autopilot_cli import cost as cli_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = ROOT / "events" / "provision" / "request.yaml"
@@ -179,7 +179,7 @@ def test_a_chart_of_one_breakdown_alone_is_a_png_too(tmp_path: Path) -> None:
 def test_the_cost_and_schedule_modules_do_not_import_matplotlib() -> None:
     code = (
         "import sys, openflow_autopilot.cost.model, openflow_autopilot.cost.chart, "
-        "openflow_autopilot.power.schedule, openflow_autopilot.cli_cost; "
+        "openflow_autopilot.power.schedule, openflow_autopilot_cli.cost; "
         "sys.exit('matplotlib' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -23,7 +23,6 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_api._internal.models import moto_api_backend
 
-from openflow_autopilot import cli_cost
 from openflow_autopilot.config import load_request_file
 from openflow_autopilot.cost.cost_explorer import read_aws
 from openflow_autopilot.cost.model import monthly_cost, scheduled_cost
@@ -31,6 +30,7 @@ from openflow_autopilot.cost.period import measured_period
 from openflow_autopilot.cost.prices import load_prices, with_runtime_size
 from openflow_autopilot.snowflake.session import Sql
 from openflow_autopilot.snowflake.statement_catalog import load_catalog
+from openflow_autopilot_cli import cost as cli_cost
 from openflow_sandbox.snowflake import account_usage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openflow_autopilot import cli
 from openflow_autopilot.evidence.recording import recording
 from openflow_autopilot.snowflake.login import recorded
 from openflow_autopilot.snowflake.session import Sql
+from openflow_autopilot_cli import main as cli
 
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 BUCKET = "openflow-autopilot-123456789012-us-east-1"

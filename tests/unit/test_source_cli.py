@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openflow_autopilot import cli_source
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot_cli import source as cli_source
 
 
 def parser() -> argparse.ArgumentParser:

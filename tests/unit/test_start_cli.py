@@ -12,7 +12,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from openflow_autopilot import cli
+from openflow_autopilot_cli import main as cli
 
 REQUEST = Path(__file__).resolve().parents[2] / "events" / "provision" / "request.yaml"
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})

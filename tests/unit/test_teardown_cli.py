@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from openflow_autopilot import cli, cli_teardown
 from openflow_autopilot.errors import BudgetExhausted
-from openflow_autopilot.teardown import (
+from openflow_autopilot_cli import main as cli
+from openflow_autopilot_cli import teardown as cli_teardown
+from openflow_autopilot_cli.teardown_workflow import (
     STEP_TITLES,
     StepName,
     StepStatus,
@@ -283,7 +284,7 @@ def _deployment_step(sql: DeploymentSql) -> TeardownStep:
     from contextlib import contextmanager
 
     from openflow_autopilot.config import parse_request
-    from openflow_autopilot.teardown import TeardownAccess, terminate_deployment
+    from openflow_autopilot_cli.teardown_workflow import TeardownAccess, terminate_deployment
 
     @contextmanager
     def snowflake(role: str) -> Any:

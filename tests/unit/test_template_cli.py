@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from openflow_autopilot import cli_template
+from openflow_autopilot_cli import template as cli_template
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "sandbox" / "openflow_sandbox" / "templates"
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from openflow_autopilot import cli_template
 from openflow_autopilot.openflow.template import TemplateError, doctor
 from openflow_autopilot.phases.template_intake import read_template
+from openflow_autopilot_cli import template as cli_template
 from openflow_sandbox.hostile_templates import ANSWERED, MIB, UNREADABLE
 
 

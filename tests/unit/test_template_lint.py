@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openflow_autopilot.template_lint import unexplained_wildcards
+from openflow_autopilot_cli.lint.template_lint import unexplained_wildcards
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openflow_autopilot import notify
-from openflow_autopilot.aws.calls import aws_call
+from openflow_autopilot.aws.calls import aws_call, error_code, error_message, translate
 from openflow_autopilot.aws.clients import client
-from openflow_autopilot.cli_errors import describe
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.cost_explorer import CE_REGION
@@ -67,9 +66,16 @@ def _measure(
             ce=ce or client("ce", CE_REGION),
             now=now,
         )
-    except (AutopilotError, ClientError, BotoCoreError) as exc:
-        failure = describe(exc)
-        return None, mask_credentials(failure.line() if failure else type(exc).__name__)
+    except AutopilotError as exc:
+        return None, mask_credentials(str(exc))
+    except ClientError as exc:
+        call = str(getattr(exc, "operation_name", "") or "an AWS call")
+        mapped = translate(exc, call)
+        return None, mask_credentials(
+            str(mapped or f"{call} failed: {error_code(exc)}: {error_message(exc)}")
+        )
+    except BotoCoreError as exc:
+        return None, f"the AWS SDK failed ({type(exc).__name__}): try again later"
     return report, None
 
 

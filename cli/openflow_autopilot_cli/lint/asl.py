@@ -1,6 +1,6 @@
 """Checks and diagrams for the ASL files in statemachines/.
 
-`python -m openflow_autopilot.asl check` fails when a Next/Default/Catch.Next names a missing
+`python -m openflow_autopilot_cli.lint.asl check` fails when a Next/Default/Catch.Next names a missing
 state, or a Retry/Catch names an error class errors.py does not define; `... diagrams README.md`
 rewrites the Mermaid diagrams between the README's markers.
 """
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
         readme = Path(argv[1])
         readme.write_text(render_readme(readme.read_text(), machine_files(root)))
         return 0
-    print("usage: python -m openflow_autopilot.asl check | diagrams README.md", file=sys.stderr)
+    print("usage: python -m openflow_autopilot_cli.lint.asl check | diagrams README.md", file=sys.stderr)
     return 2
 
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from openflow_autopilot import cli_errors
 from openflow_autopilot.errors import AutopilotError, InvalidRequest, NotReadyYet
 from openflow_autopilot.openflow.agent.collect import (
     DEFAULT_OUTPUT_PREFIX,
@@ -37,6 +36,7 @@ from openflow_autopilot.openflow.agent.remediate import (
     run_remediation,
 )
 from openflow_autopilot.openflow.agent.signatures import Severity
+from openflow_autopilot_cli import errors as cli_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient

@@ -21,7 +21,7 @@ from typing import TextIO
 from openflow_autopilot.config import ProvisionRequest, load_request_file
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.teardown import (
+from openflow_autopilot_cli.teardown_workflow import (
     StepStatus,
     TeardownAccess,
     TeardownPlan,

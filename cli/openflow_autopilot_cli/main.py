@@ -7,31 +7,27 @@ import json
 import sys
 from pathlib import Path
 
-from openflow_autopilot import (
-    cli_agent,
-    cli_cost,
-    cli_errors,
-    cli_keys,
-    cli_report,
-    cli_sandbox,
-    cli_source,
-    cli_start,
-    cli_teardown,
-    cli_template,
-    cli_watch,
-)
 from openflow_autopilot.config import load_request_file
+from openflow_autopilot_cli import agent as cli_agent
+from openflow_autopilot_cli import cost as cli_cost
+from openflow_autopilot_cli import errors as cli_errors
+from openflow_autopilot_cli import keys as cli_keys
+from openflow_autopilot_cli import report as cli_report
+from openflow_autopilot_cli import source as cli_source
+from openflow_autopilot_cli import start as cli_start
+from openflow_autopilot_cli import teardown as cli_teardown
+from openflow_autopilot_cli import template as cli_template
+from openflow_autopilot_cli import watch as cli_watch
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from openflow_sandbox.demo import demo  # local-only: the sandbox is never deployed
-
-    return demo(
-        report_path=args.report,
-        request_path=args.request,
-        scenario=args.scenario,
-        sandbox_dir=args.sandbox_dir,
-    )
+def _register_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`demo` and `sandbox serve` live with the sandbox (openflow_sandbox.commands), which a checkout
+    installs beside the CLI; without it the two commands are absent."""
+    try:
+        from openflow_sandbox import commands
+    except ImportError:
+        return
+    commands.register(sub)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -99,30 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run the provisioning state machine end to end in the local sandbox")
-    p.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
-    p.add_argument(
-        "--sandbox-dir",
-        type=Path,
-        default=Path("build/sandbox"),
-        help="where the Snowflake emulation writes what it received: snowflake-statements.jsonl and "
-        "connector-stages/ (default: build/sandbox)",
-    )
-    p.add_argument(
-        "--request",
-        type=Path,
-        default=Path("events/provision/request.yaml"),
-        help="request file to run (pointed at the sandbox's account and secrets)",
-    )
-    p.add_argument(
-        "--scenario",
-        choices=["seed", "repaired"],
-        default="seed",
-        help="seed (default): the template doctor only reports the seed's defect, the agent gets stuck and "
-        "agent health repairs it; repaired: the doctor repairs the template before the stack is created",
-    )
-    p.set_defaults(func=_cmd_demo)
-
     p = sub.add_parser(
         "resume", help="approve or reject a paused execution (its approval id is in the notification)"
     )
@@ -153,12 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         cli_cost,
         cli_keys,
         cli_report,
-        cli_sandbox,
         cli_start,
         cli_teardown,
         cli_watch,
     ):
         module.register(sub)
+    _register_sandbox(sub)
     return parser
 
 

@@ -97,7 +97,7 @@ def build(arn: str, *, sfn: Any, s3: Any, bucket: str) -> dict[str, Any]:
     """The report as JSON-able data: the execution's phases and its evidence."""
     from openflow_autopilot.evidence.store import evidence_prefix, load_evidence
     from openflow_autopilot.evidence.view import execution_evidence
-    from openflow_autopilot.executions import build_report, history
+    from openflow_autopilot_cli.executions import build_report, history
 
     with aws_errors("read the execution", arn):
         description = sfn.describe_execution(executionArn=arn)

@@ -1,7 +1,7 @@
-"""`openflow-autopilot sandbox serve [--port N] [--manual-approvals]`: the local sandbox with the
-webhook function on an HTTP port, so curl (or a tunnelled Slack app) can drive it. Runs until Ctrl-C.
-
-Local only: the sandbox package is never deployed, so it is imported when the command runs.
+"""The sandbox's commands in `openflow-autopilot`: `demo` (the provisioning workflow end to end in
+the local sandbox, then the power, watch, measured-cost and digest rehearsals) and `sandbox serve
+[--port N] [--manual-approvals]` (the local sandbox with the webhook function on an HTTP port, so
+curl or a tunnelled Slack app can drive it; runs until Ctrl-C). Local only: never deployed.
 """
 
 from __future__ import annotations
@@ -10,11 +10,49 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from openflow_sandbox.demo import demo
+
+    return demo(
+        report_path=args.report,
+        request_path=args.request,
+        scenario=args.scenario,
+        sandbox_dir=args.sandbox_dir,
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `sandbox` command family to the main CLI."""
+    """Add `demo` and the `sandbox` command family to the main CLI."""
+    p = subparsers.add_parser(
+        "demo", help="run the provisioning state machine end to end in the local sandbox"
+    )
+    p.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
+    p.add_argument(
+        "--sandbox-dir",
+        type=Path,
+        default=Path("build/sandbox"),
+        help="where the Snowflake emulation writes what it received: snowflake-statements.jsonl and "
+        "connector-stages/ (default: build/sandbox)",
+    )
+    p.add_argument(
+        "--request",
+        type=Path,
+        default=Path("events/provision/request.yaml"),
+        help="request file to run (pointed at the sandbox's account and secrets)",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=["seed", "repaired"],
+        default="seed",
+        help="seed (default): the template doctor only reports the seed's defect, the agent gets stuck and "
+        "agent health repairs it; repaired: the doctor repairs the template before the stack is created",
+    )
+    p.set_defaults(func=_cmd_demo)
+
     p = subparsers.add_parser("sandbox", help="the local sandbox (moto, Snowflake emulation, PostgreSQL)")
     sub = p.add_subparsers(dest="sandbox_command", required=True)
     serve = sub.add_parser(

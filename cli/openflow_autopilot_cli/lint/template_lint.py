@@ -1,7 +1,7 @@
 """A lint step for template.yaml's IAM: every remaining wildcard ("*" resource, or an action
 ending in *) must be justified by a comment in its statement saying AWS requires it.
 
-`python -m openflow_autopilot.template_lint template.yaml` exits 1 and names each line otherwise.
+`python -m openflow_autopilot_cli.lint.template_lint template.yaml` exits 1 and names each line otherwise.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from botocore.exceptions import ClientError
 from psycopg import sql as pgsql
 from pydantic import BaseModel, Field
 
-from openflow_autopilot import cli_errors
 from openflow_autopilot.aws.calls import aws_call, error_code, error_message, retryable
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import (
@@ -75,6 +74,7 @@ from openflow_autopilot.power.scheduler_api import (
 )
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
+from openflow_autopilot_cli import errors as cli_errors
 
 DESTROY_SCRIPT_PATH: Final = "/home/ec2-user/destroy.sh"
 DESTROY_EXECUTION_TIMEOUT: Final = 3600  # destroy.sh removes the data plane's cluster: tens of minutes

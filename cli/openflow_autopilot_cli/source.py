@@ -443,7 +443,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: `python -m openflow_autopilot.cli_source source doctor ...`."""
+    """Stand-alone entry point: `python -m openflow_autopilot_cli.source source doctor ...`."""
     parser = argparse.ArgumentParser(prog="openflow-autopilot")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ DEFAULT_STACK = "openflow-autopilot"
 
 
 def _output(cfn: Any, stack: str, key: str) -> str:
-    from openflow_autopilot.cli_start import state_machine_arn
+    from openflow_autopilot_cli.start import state_machine_arn
 
     return state_machine_arn(cfn, stack, output=key)
 

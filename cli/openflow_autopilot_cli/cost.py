@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openflow_autopilot import cli_errors
 from openflow_autopilot.config import ProvisionRequest, Schedule, load_request_file
 from openflow_autopilot.cost.measured import NothingMeasured
 from openflow_autopilot.cost.model import (
@@ -44,6 +43,7 @@ from openflow_autopilot.errors import AutopilotError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.schedule import parse_month
 from openflow_autopilot.triggers.masking import mask_credentials
+from openflow_autopilot_cli import errors as cli_errors
 
 EXIT_OK = 0
 EXIT_NO_RECORDS = 1
@@ -184,7 +184,7 @@ def _measured(
     prices: PriceTable,
     request: ProvisionRequest,
 ) -> int:
-    from openflow_autopilot.cli_cost_measured import measure, print_measured
+    from openflow_autopilot_cli.cost_measured import measure, print_measured
 
     report = measure(
         args, request, prices, now=now, snowflake=sources["snowflake"], ce=sources["ce"], env=sources["env"]

@@ -44,8 +44,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
     import boto3
 
     from openflow_autopilot.config import load_request_file
-    from openflow_autopilot.executions import StateEvent, build_report, follow
     from openflow_autopilot.triggers.sfn import execution_name, start_named_execution
+    from openflow_autopilot_cli.executions import StateEvent, build_report, follow
 
     request = load_request_file(args.config)
     region = args.region or request.aws.region

@@ -1,0 +1,5 @@
+import sys
+
+from openflow_autopilot_cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Checks `make lint` runs on the repository: the state machines (asl) and template.yaml's IAM."""
