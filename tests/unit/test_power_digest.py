@@ -32,7 +32,7 @@ from openflow_autopilot.cost.records import (
 from openflow_autopilot.errors import PermissionDenied
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.postgres.models import WalReport, WalSample
-from openflow_autopilot.power import entry
+from openflow_autopilot.power import wal_step
 from openflow_autopilot.power.digest import compose
 from openflow_autopilot.power.digest_step import digest_key, weekly_digest
 from openflow_autopilot.power.request_store import save_request
@@ -314,9 +314,9 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
     def _connect(_dsn: str) -> Iterator[None]:
         yield None
 
-    monkeypatch.setattr(entry.source_phase, "admin_login", lambda *a, **k: _Login())
-    monkeypatch.setattr(entry, "connect", _connect)
-    monkeypatch.setattr(entry, "check_wal", lambda *a, **k: _report(headroom))
+    monkeypatch.setattr(wal_step.source_phase, "admin_login", lambda *a, **k: _Login())
+    monkeypatch.setattr(wal_step, "connect", _connect)
+    monkeypatch.setattr(wal_step, "check_wal", lambda *a, **k: _report(headroom))
     event = {
         "request": request(),
         "power": {"deployment": DEPLOYMENT},
@@ -330,7 +330,7 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
         },
         "at": "2026-03-13T11:00:05Z",
     }
-    result = entry.wal_guard_step(event, env=FunctionEnv(artifact_bucket=BUCKET), s3=aws["s3"])
+    result = wal_step.wal_guard_step(event, env=FunctionEnv(artifact_bucket=BUCKET), s3=aws["s3"])
     guard = load_guard_records(aws["s3"], BUCKET, "2026-03", deployment=DEPLOYMENT)
     if written is None:
         assert result["decision"] == "allow" and guard == [] and "guard_record_key" not in result

@@ -17,10 +17,12 @@ from openflow_autopilot.config import parse_request
 from openflow_autopilot.cost.records import load_records
 from openflow_autopilot.errors import BudgetExhausted, InvalidRequest, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.power.entry import ensure_schedules, load, record_step
+from openflow_autopilot.power.entry import load
 from openflow_autopilot.power.memory import load_memory
 from openflow_autopilot.power.nifi import read_nifi_access, set_flow_state
+from openflow_autopilot.power.record_step import record_step
 from openflow_autopilot.power.request_store import load_request, request_key, save_request
+from openflow_autopilot.power.schedules_step import ensure_schedules
 from openflow_autopilot.power.slot import SlotCheck, SlotPosition, check_slot, progress
 
 BUCKET = "artifacts"

@@ -5,39 +5,36 @@ The state machine's payload: `request` (read from S3 by Load), `power` (deployme
 now, until), `decision`, `target` (where the compute is), `wal`, `phases` (each step's result),
 `polls` (the wait loops' state) and `settings` (budgets). `at` in an event is the real time the
 state was entered (`$$.State.EnteredTime`): WAL rates and records use it, while decisions use the
-scheduled `now`.
+scheduled `now`. event.py reads the payload; the WalGuard, Record and Schedules states have their own
+modules (wal_step.py, record_step.py, schedules_step.py).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
-from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
-from openflow_autopilot.aws.rds import read_free_storage_bytes
-from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.core.times import parse_instant
-from openflow_autopilot.cost.records import (
-    GUARD_PREFIX,
-    RECORDS_PREFIX,
-    PowerRecord,
-    WalGuardRecord,
-    append_record,
-)
-from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest
+from openflow_autopilot.errors import BudgetExhausted, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.verify import insert_canary
 from openflow_autopilot.postgres.connection import connect
-from openflow_autopilot.postgres.wal_guard import check_wal
 from openflow_autopilot.power import agent as agent_power
 from openflow_autopilot.power import openflow as openflow_power
-from openflow_autopilot.power.decide import Decision, decide
+from openflow_autopilot.power.decide import decide
+from openflow_autopilot.power.event import (
+    artifact_bucket,
+    poll,
+    power_of,
+    request_of,
+    role_arn,
+    setting,
+    target_arn,
+)
 from openflow_autopilot.power.memory import load_memory, update_memory
 from openflow_autopilot.power.nifi import nifi_secret_name, read_nifi_access, set_flow_state
 from openflow_autopilot.power.nodegroups import (
@@ -47,68 +44,20 @@ from openflow_autopilot.power.nodegroups import (
     find_groups,
     restore,
 )
-from openflow_autopilot.power.request_store import load_request, save_request
-from openflow_autopilot.power.restart import cancel_restart, schedule_restart
-from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
+from openflow_autopilot.power.request_store import load_request
+from openflow_autopilot.power.restart import cancel_restart
 from openflow_autopilot.power.scheduler_api import (
     active_override,
-    apply_digest_schedule,
     apply_override,
-    apply_schedules,
-    apply_watch_schedule,
-    name_base,
-    remove_digest_schedule,
     remove_override,
-    remove_schedules,
-    remove_watch_schedule,
 )
 from openflow_autopilot.power.slot import SlotCheck, check_slot, read_position
-from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.watch.heartbeat import look_for
 from openflow_autopilot.watch.models import Heartbeat
 
 CANARY_NOTE = "openflow-autopilot power start"
-WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
-
-
-# --- small helpers ----------------------------------------------------------------------------------
-def _bucket(env: FunctionEnv) -> str:
-    return env.require_artifact_bucket()
-
-
-def _request(event: dict[str, Any]) -> ProvisionRequest:
-    return parse_request(event.get("request"))
-
-
-def _power(event: dict[str, Any]) -> dict[str, Any]:
-    return dict(event.get("power") or {})
-
-
-def _settings(event: dict[str, Any], name: str, default: int) -> int:
-    return int((event.get("settings") or {}).get(name, default))
-
-
-def _poll(event: dict[str, Any], name: str) -> dict[str, Any]:
-    return dict((event.get("polls") or {}).get(name) or {})
-
-
-def _target_arn(event: dict[str, Any], env: FunctionEnv) -> str:
-    arn = event.get("state_machine") or env.power_state_machine_arn
-    if not arn:
-        raise ConfigurationError(
-            "the power state machine's ARN is unknown", fix="set POWER_STATE_MACHINE_ARN"
-        )
-    return str(arn)
-
-
-def _role_arn(env: FunctionEnv) -> str:
-    if not env.scheduler_role_arn:
-        raise ConfigurationError(
-            "SCHEDULER_ROLE_ARN is not set", fix="deploy with template.yaml, which sets it"
-        )
-    return env.scheduler_role_arn
 
 
 def _snowflake(
@@ -145,7 +94,7 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str
     if action not in ("stop", "start", "extend"):
         raise InvalidRequest(f"action: {action!r} is not one of stop, start, extend")
     now = parse_instant(raw.get("now") or event.get("started_at"), "now")
-    request = load_request(s3 or client("s3"), _bucket(env), deployment)
+    request = load_request(s3 or client("s3"), artifact_bucket(env), deployment)
     schedule = request.schedule
     return {
         "request": request.model_dump(mode="json"),
@@ -176,13 +125,13 @@ def decide_step(
     """Stop, start or skip, from the schedule, the override and the manual hold. An `extend` puts
     its override in place here; a manual stop cancels an override; any start cancels a pending
     early start."""
-    request, power = _request(event), _power(event)
+    request, power = request_of(event), power_of(event)
     deployment = str(power["deployment"])
     now = parse_instant(power["now"], "now")
     s3 = s3 or client("s3")
     scheduler = scheduler or client("scheduler")
     group = env.schedule_group
-    memory = load_memory(s3, _bucket(env), deployment)
+    memory = load_memory(s3, artifact_bucket(env), deployment)
     override = (
         active_override(scheduler, deployment=deployment, group=group, now=now) if request.schedule else None
     )
@@ -201,8 +150,8 @@ def decide_step(
             scheduler,
             deployment=deployment,
             override=decision.override,
-            target_arn=_target_arn(event, env),
-            role_arn=_role_arn(env),
+            target_arn=target_arn(event, env),
+            role_arn=role_arn(env),
             group=group,
         )
         notes.append(f"override schedule {name} stops it at {decision.override.keep_on_until.isoformat()}")
@@ -213,99 +162,12 @@ def decide_step(
     return {**decision.model_dump(mode="json"), "notes": notes}
 
 
-# --- WAL guard ------------------------------------------------------------------------------------------
-def wal_guard_step(
-    event: dict[str, Any],
-    *,
-    env: FunctionEnv,
-    secrets: Any = None,
-    rds: Any = None,
-    cloudwatch: Any = None,
-    s3: Any = None,
-    scheduler: Any = None,
-) -> dict[str, Any]:
-    """One WAL check before a stop; "measure" asks the state machine to wait and check again when
-    there is no earlier sample to measure the WAL rate against."""
-    request, power = _request(event), _power(event)
-    decision = Decision.model_validate(event["decision"])
-    at = parse_instant(event.get("at") or utcnow(), "at")
-    region = request.aws.region
-    loop = WalVerdict.model_validate(event["wal"]) if event.get("wal") else None
-    attempt = (loop.attempt if loop else 0) + 1
-    window = max(_settings(event, "poll_seconds", 30), 1) * WAL_WINDOW_POLLS
-    s3 = s3 or client("s3", region)
-    bucket = _bucket(env)
-    memory = load_memory(s3, bucket, str(power["deployment"]))
-    first = loop.first_sample if loop else None
-    previous = next((s for s in (first, memory.wal_sample) if usable_sample(s, at, window)), None)
-    secrets = secrets or client("secretsmanager", region)
-    rds_client = (rds or client("rds", region)) if request.source.rds_instance_id else None
-    admin = source_phase.admin_login(request, secrets=secrets, rds=rds_client)
-    free = None
-    if request.source.rds_instance_id:
-        free = read_free_storage_bytes(
-            cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
-        )
-    with connect(admin.dsn()) as conn:
-        report = check_wal(
-            conn, source_phase.slot_name(request), now=at, previous=previous, free_storage_bytes=free
-        )
-    max_attempts = _settings(event, "wal_max_checks", WAL_WINDOW_POLLS + 5)
-    if report.rate_bytes_per_second is None and report.slot_found and attempt < max_attempts:
-        return WalVerdict(
-            decision="measure",
-            reason=f"measuring the WAL rate over {window} s: {report.message}",
-            off_hours=decision.off_hours or 0.0,
-            needed_hours=0.0,
-            first_sample=first or report.sample,
-            attempt=attempt,
-            level=report.level,
-        ).model_dump(mode="json")
-    schedule = request.schedule
-    verdict = judge(
-        report,
-        off_hours=decision.off_hours,
-        at=at,
-        allow_shorten=bool(schedule and schedule.shorten_stops),
-        attempt=attempt,
-    )
-    if verdict.decision in ("allow", "shorten"):
-        update_memory(s3, bucket, str(power["deployment"]), wal_sample=report.sample)
-    result = verdict.model_dump(mode="json")
-    if verdict.decision == "shorten" and verdict.restart_at is not None:
-        result["restart_schedule"] = schedule_restart(
-            scheduler or client("scheduler"),
-            deployment=str(power["deployment"]),
-            at=verdict.restart_at,
-            target_arn=_target_arn(event, env),
-            role_arn=_role_arn(env),
-            group=env.schedule_group,
-        )
-    if verdict.decision in ("refuse", "shorten"):  # for the weekly digest
-        result["guard_record_key"] = append_record(
-            s3,
-            bucket,
-            GUARD_PREFIX,
-            WalGuardRecord(
-                deployment=str(power["deployment"]),
-                at=at,
-                decision=verdict.decision,
-                reason=verdict.reason,
-                off_hours=verdict.off_hours,
-                headroom_hours=verdict.headroom_hours,
-                restart_at=verdict.restart_at,
-            ),
-        )
-    result["report"] = report.model_dump(mode="json", exclude={"sample"})
-    return result
-
-
 # --- Openflow (SQL) ------------------------------------------------------------------------------------
 def connector_step(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> Any:
     """op: stop | start | stopped (one poll) | running (one poll)."""
-    request, op = _request(event), str(event["op"])
+    request, op = request_of(event), str(event["op"])
     region = request.aws.region
     if _gen1(request):
         if op in ("stopped", "running"):
@@ -332,8 +194,8 @@ def connector_step(
             sql,
             request,
             want=want,
-            state=openflow_power.Poll.model_validate(_poll(event, f"connector_{op}")),
-            max_checks=_settings(event, "max_checks", 60),
+            state=openflow_power.Poll.model_validate(poll(event, f"connector_{op}")),
+            max_checks=setting(event, "max_checks", 60),
         )
 
 
@@ -342,7 +204,7 @@ def runtime_step(
 ) -> Any:
     """op: locate (the deployment's key, the runtime's node type, runtimes sharing its nodes) |
     suspend | resume | suspended (one poll) | active (one poll)."""
-    request, op = _request(event), str(event["op"])
+    request, op = request_of(event), str(event["op"])
     if op == "locate":
         with _snowflake(request, _owner_role(request), env, secrets, connector) as sql:
             return openflow_power.locate(sql, request)
@@ -365,8 +227,8 @@ def runtime_step(
             sql,
             request,
             want=want,
-            state=openflow_power.Poll.model_validate(_poll(event, f"runtime_{op}")),
-            max_checks=_settings(event, "max_checks", 60),
+            state=openflow_power.Poll.model_validate(poll(event, f"runtime_{op}")),
+            max_checks=setting(event, "max_checks", 60),
         )
 
 
@@ -376,12 +238,12 @@ def _canary_check(
     """One look for the start's canary row in the destination (read as the login role, like the
     watch's heartbeat); `canary_seconds` is its latency once seen."""
     canary = Heartbeat.model_validate(event["canary"])
-    state = _poll(event, "canary")
+    state = poll(event, "canary")
     attempt = int(state.get("attempt") or 0) + 1
     at = parse_instant(event.get("at") or utcnow(), "at")
     with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
         seen = look_for(sql, request.destination.database, canary, now=at)
-    if seen.seen_at is None and attempt >= _settings(event, "max_checks", 60):
+    if seen.seen_at is None and attempt >= setting(event, "max_checks", 60):
         raise BudgetExhausted(
             f"the canary row {canary.id} written at the source at {canary.written_at.isoformat()} did not "
             f"arrive in {request.destination.database} within {attempt} checks",
@@ -394,7 +256,7 @@ def _canary_check(
 def warehouse_step(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> PhaseResult:
-    request = _request(event)
+    request = request_of(event)
     with _snowflake(request, request.snowflake.login_role, env, secrets, connector) as sql:
         return openflow_power.suspend_warehouse(sql, request)
 
@@ -404,7 +266,7 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
     """op: check (one poll of the stop's compute check) | restore (the start's remembered sizes) |
     sleep (one poll: every node group of the deployment to zero, for deep sleep). With `deep`,
     restore puts back every node group of the deployment, the management one included."""
-    request, op = _request(event), str(event["op"])
+    request, op = request_of(event), str(event["op"])
     deep = bool(event.get("deep"))
     target = dict(event.get("target") or {})
     key = str(target.get("key") or "")
@@ -442,9 +304,9 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
             autoscaling,
             key=key,
             size=None,
-            state=ComputeCheck.model_validate(_poll(event, "data_plane")),
+            state=ComputeCheck.model_validate(poll(event, "data_plane")),
             grace_checks=0,
-            max_checks=_settings(event, "max_checks", 60),
+            max_checks=setting(event, "max_checks", 60),
             may_force=True,
             data_plane=True,
         )
@@ -454,9 +316,9 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
         autoscaling,
         key=key,
         size=size,
-        state=ComputeCheck.model_validate(_poll(event, "compute")),
-        grace_checks=0 if _gen1(request) else _settings(event, "compute_grace_checks", 10),
-        max_checks=_settings(event, "max_checks", 60),
+        state=ComputeCheck.model_validate(poll(event, "compute")),
+        grace_checks=0 if _gen1(request) else setting(event, "compute_grace_checks", 10),
+        max_checks=setting(event, "max_checks", 60),
         may_force=not shared,
         shared_with=shared,
     )
@@ -464,7 +326,7 @@ def compute_step(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = N
 
 def agent_step(event: dict[str, Any], *, ec2: Any = None, ssm: Any = None) -> Any:
     """op: stop | start | running, stopped (one poll) | stop_timers | timers_stopped (deep sleep)."""
-    request, op = _request(event), str(event["op"])
+    request, op = request_of(event), str(event["op"])
     key = str((event.get("target") or {}).get("key") or "")
     ec2 = ec2 or client("ec2", request.aws.region)
     if op in ("stop_timers", "timers_stopped"):
@@ -479,8 +341,8 @@ def agent_step(event: dict[str, Any], *, ec2: Any = None, ssm: Any = None) -> An
             ec2,
             key,
             want=want,
-            state=openflow_power.Poll.model_validate(_poll(event, f"agent_{op}")),
-            max_checks=_settings(event, "max_checks", 60),
+            state=openflow_power.Poll.model_validate(poll(event, f"agent_{op}")),
+            max_checks=setting(event, "max_checks", 60),
         )
     return agent_power.set_agent(ec2, key, want="stopped" if op == "stop" else "running")
 
@@ -491,7 +353,7 @@ def slot_step(
 ) -> Any:
     """op: baseline (before the connector starts) | check (one poll: has the slot advanced?) |
     canary_write (a canary row at the source, for `canary` of the runtime step)."""
-    request, op = _request(event), str(event["op"])
+    request, op = request_of(event), str(event["op"])
     region = request.aws.region
     at = parse_instant(event.get("at") or utcnow(), "at")
     admin = source_phase.admin_login(
@@ -510,186 +372,13 @@ def slot_step(
         position = read_position(conn, source_phase.slot_name(request), at=at)
     if op == "baseline":
         return SlotCheck(baseline=position)
-    state = SlotCheck.model_validate(_poll(event, "slot"))
-    result = check_slot(position, state, max_checks=_settings(event, "max_checks", 60))
+    state = SlotCheck.model_validate(poll(event, "slot"))
+    result = check_slot(position, state, max_checks=setting(event, "max_checks", 60))
     if result.done:  # a WAL sample for the next stop's rate
         update_memory(
             s3 or client("s3", region),
-            _bucket(env),
-            str(_power(event)["deployment"]),
+            artifact_bucket(env),
+            str(power_of(event)["deployment"]),
             wal_sample=position.sample(),
         )
     return result
-
-
-# --- Record ---------------------------------------------------------------------------------------------
-def _changed(event: dict[str, Any]) -> bool:
-    phases = event.get("phases") or {}
-    if any(isinstance(p, dict) and p.get("status") == "changed" for p in phases.values()):
-        return True
-    compute = (event.get("polls") or {}).get("compute") or {}
-    return bool(compute.get("actions"))
-
-
-def _summary(event: dict[str, Any]) -> str:
-    parts = []
-    for name, result in (event.get("phases") or {}).items():
-        if isinstance(result, dict):
-            kinds = [a.get("kind") for a in result.get("actions") or []]
-            parts.append(f"{name}: {', '.join(k for k in kinds if k) or 'no change'}")
-    compute = (event.get("polls") or {}).get("compute") or {}
-    if compute.get("actions"):
-        parts.append("compute: " + ", ".join(str(a.get("kind")) for a in compute["actions"]))
-    return "; ".join(parts)[:900]
-
-
-def record_step(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
-    """After a stop or start: an on/off record (only if something changed), and the memory: the
-    manual hold this run creates, and the outcome."""
-    power = _power(event)
-    decision = Decision.model_validate(event["decision"])
-    deployment = str(power["deployment"])
-    at = parse_instant(event.get("at") or utcnow(), "at")
-    s3 = s3 or client("s3")
-    bucket = _bucket(env)
-    action: Literal["stop", "start"] = "stop" if decision.run == "stop" else "start"
-    result = "stopped" if action == "stop" else "started"
-    changed = _changed(event)
-    key = None
-    if changed:
-        reason = "override" if decision.action == "extend" else str(power.get("reason") or "manual")
-        key = append_record(
-            s3,
-            bucket,
-            RECORDS_PREFIX,
-            PowerRecord(
-                deployment=deployment, action=action, at=at, reason=reason, note=_summary(event) or None
-            ),
-        )
-    update_memory(
-        s3,
-        bucket,
-        deployment,
-        hold=decision.hold,
-        last_action=action,
-        last_outcome=result if changed else f"already {result}",
-        last_at=at,
-    )
-    restart_at = (event.get("wal") or {}).get("restart_at")
-    return {
-        "result": result,
-        "changed": changed,
-        "record_key": key,
-        "why": decision.why,
-        "restart_at": restart_at,
-        "note": None if changed else f"nothing changed: it was already {result} (no record written)",
-    }
-
-
-# --- the schedules (called by the provisioning workflow at its end) -----------------------------------
-def _snapshot(scheduler: Any, group: str, base: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    try:
-        with aws_call("scheduler:ListSchedules"):
-            pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group, NamePrefix=f"{base}-")
-            names = [s["Name"] for page in pages for s in page.get("Schedules", [])]
-        for name in names:
-            with aws_call("scheduler:GetSchedule"):
-                s = scheduler.get_schedule(Name=name, GroupName=group)
-            found[name] = [
-                s.get(k) for k in ("ScheduleExpression", "ScheduleExpressionTimezone", "State")
-            ] + [json.loads(s.get("Target", {}).get("Input") or "null")]
-    except ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
-    return found
-
-
-def ensure_schedules(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
-) -> PhaseResult:
-    """Store the request for the power workflow and create, update or remove the deployment's
-    EventBridge Scheduler schedules to match its schedule (none: always on, schedules removed).
-    Event: {"request": {...}, "now"?: ISO time (for the DST notes; default: the current time)}."""
-    started = utcnow()
-    request = _request(event)
-    deployment = request.openflow.deployment_name
-    group = env.schedule_group
-    s3 = s3 or client("s3")
-    scheduler = scheduler or client("scheduler")
-    key = save_request(s3, _bucket(env), request)
-    now = parse_instant(event["now"], "now") if event.get("now") else datetime.now(UTC)
-    base = name_base(deployment)
-    before = _snapshot(scheduler, group, base)
-    notes: list[str] = []
-    outputs: dict[str, Any] = {"request_key": key, "group": group}
-    schedule = request.schedule
-    if schedule is None:
-        removed = remove_schedules(scheduler, deployment=deployment, group=group)
-        notes.append(
-            "no schedule: the deployment stays on" + (f"; removed {', '.join(removed)}" if removed else "")
-        )
-        outputs["schedules"] = []
-    else:
-        specs = scheduler_expressions(schedule, now=now)
-        names = apply_schedules(
-            scheduler,
-            deployment=deployment,
-            specs=specs,
-            target_arn=_target_arn(event, env),
-            role_arn=_role_arn(env),
-            group=group,
-        )
-        for name, spec in zip(names, specs, strict=True):
-            notes.append(f"{name}: {spec.action} {','.join(spec.days)} {spec.time} {spec.timezone}")
-            notes += spec.notes
-        outputs["schedules"] = names
-        outputs["next"] = [
-            {"at": t.at.isoformat(), "action": t.action} for t in next_transitions(schedule, now, n=4)
-        ]
-    if request.watch.enabled:
-        if not env.watch_state_machine_arn:
-            raise ConfigurationError(
-                "the watch state machine's ARN is unknown", fix="set WATCH_STATE_MACHINE_ARN"
-            )
-        name = apply_watch_schedule(
-            scheduler,
-            deployment=deployment,
-            interval_minutes=request.watch.interval_minutes,
-            target_arn=env.watch_state_machine_arn,
-            role_arn=_role_arn(env),
-            group=group,
-        )
-        notes.append(
-            f"{name}: watch every {request.watch.interval_minutes} min (the slot hourly while asleep)"
-        )
-        outputs["watch_schedule"] = name
-    elif remove_watch_schedule(scheduler, deployment=deployment, group=group):
-        notes.append("watch.enabled is false: the watch schedule was removed")
-    digest = request.digest
-    if digest.enabled:
-        if not env.digest_function_arn:
-            raise ConfigurationError("the digest function's ARN is unknown", fix="set DIGEST_FUNCTION_ARN")
-        name = apply_digest_schedule(
-            scheduler,
-            deployment=deployment,
-            day=digest.day,
-            at=digest.time,
-            timezone=request.digest_timezone,
-            target_arn=env.digest_function_arn,
-            role_arn=_role_arn(env),
-            group=group,
-        )
-        notes.append(f"{name}: weekly digest {digest.day} {digest.time} {request.digest_timezone}")
-        outputs["digest_schedule"] = name
-    elif remove_digest_schedule(scheduler, deployment=deployment, group=group):
-        notes.append("digest.enabled is false: the digest schedule was removed")
-    after = _snapshot(scheduler, group, base)
-    return PhaseResult(
-        phase="Schedules",
-        status="changed" if before != after else "unchanged",
-        notes=list(dict.fromkeys(notes)),
-        outputs=outputs,
-        started_at=started,
-        ended_at=utcnow(),
-    )

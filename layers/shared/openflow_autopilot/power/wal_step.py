@@ -1,0 +1,120 @@
+"""The WalGuard state: one WAL check before a stop (power/wal.py judges), the refused and shortened
+stops recorded for the weekly digest, and the early start a shortened stop needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openflow_autopilot.aws.clients import client
+from openflow_autopilot.aws.rds import read_free_storage_bytes
+from openflow_autopilot.core.results import utcnow
+from openflow_autopilot.core.times import parse_instant
+from openflow_autopilot.cost.records import (
+    GUARD_PREFIX,
+    WalGuardRecord,
+    append_record,
+)
+from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.phases import source as source_phase
+from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.wal_guard import check_wal
+from openflow_autopilot.power.decide import Decision
+from openflow_autopilot.power.event import (
+    artifact_bucket,
+    power_of,
+    request_of,
+    role_arn,
+    setting,
+    target_arn,
+)
+from openflow_autopilot.power.memory import load_memory, update_memory
+from openflow_autopilot.power.restart import schedule_restart
+from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
+
+WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
+
+
+def wal_guard_step(
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    rds: Any = None,
+    cloudwatch: Any = None,
+    s3: Any = None,
+    scheduler: Any = None,
+) -> dict[str, Any]:
+    """One WAL check before a stop; "measure" asks the state machine to wait and check again when
+    there is no earlier sample to measure the WAL rate against."""
+    request, power = request_of(event), power_of(event)
+    decision = Decision.model_validate(event["decision"])
+    at = parse_instant(event.get("at") or utcnow(), "at")
+    region = request.aws.region
+    loop = WalVerdict.model_validate(event["wal"]) if event.get("wal") else None
+    attempt = (loop.attempt if loop else 0) + 1
+    window = max(setting(event, "poll_seconds", 30), 1) * WAL_WINDOW_POLLS
+    s3 = s3 or client("s3", region)
+    bucket = artifact_bucket(env)
+    memory = load_memory(s3, bucket, str(power["deployment"]))
+    first = loop.first_sample if loop else None
+    previous = next((s for s in (first, memory.wal_sample) if usable_sample(s, at, window)), None)
+    secrets = secrets or client("secretsmanager", region)
+    rds_client = (rds or client("rds", region)) if request.source.rds_instance_id else None
+    admin = source_phase.admin_login(request, secrets=secrets, rds=rds_client)
+    free = None
+    if request.source.rds_instance_id:
+        free = read_free_storage_bytes(
+            cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
+        )
+    with connect(admin.dsn()) as conn:
+        report = check_wal(
+            conn, source_phase.slot_name(request), now=at, previous=previous, free_storage_bytes=free
+        )
+    max_attempts = setting(event, "wal_max_checks", WAL_WINDOW_POLLS + 5)
+    if report.rate_bytes_per_second is None and report.slot_found and attempt < max_attempts:
+        return WalVerdict(
+            decision="measure",
+            reason=f"measuring the WAL rate over {window} s: {report.message}",
+            off_hours=decision.off_hours or 0.0,
+            needed_hours=0.0,
+            first_sample=first or report.sample,
+            attempt=attempt,
+            level=report.level,
+        ).model_dump(mode="json")
+    schedule = request.schedule
+    verdict = judge(
+        report,
+        off_hours=decision.off_hours,
+        at=at,
+        allow_shorten=bool(schedule and schedule.shorten_stops),
+        attempt=attempt,
+    )
+    if verdict.decision in ("allow", "shorten"):
+        update_memory(s3, bucket, str(power["deployment"]), wal_sample=report.sample)
+    result = verdict.model_dump(mode="json")
+    if verdict.decision == "shorten" and verdict.restart_at is not None:
+        result["restart_schedule"] = schedule_restart(
+            scheduler or client("scheduler"),
+            deployment=str(power["deployment"]),
+            at=verdict.restart_at,
+            target_arn=target_arn(event, env),
+            role_arn=role_arn(env),
+            group=env.schedule_group,
+        )
+    if verdict.decision in ("refuse", "shorten"):  # for the weekly digest
+        result["guard_record_key"] = append_record(
+            s3,
+            bucket,
+            GUARD_PREFIX,
+            WalGuardRecord(
+                deployment=str(power["deployment"]),
+                at=at,
+                decision=verdict.decision,
+                reason=verdict.reason,
+                off_hours=verdict.off_hours,
+                headroom_hours=verdict.headroom_hours,
+                restart_at=verdict.restart_at,
+            ),
+        )
+    result["report"] = report.model_dump(mode="json", exclude={"sample"})
+    return result
