@@ -17,7 +17,7 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.postgres.models import WalReport, WalSample
 from openflow_autopilot.power.memory import update_memory
 from openflow_autopilot.power.request_store import save_request
-from openflow_autopilot.watch import alerts, entry, events, store
+from openflow_autopilot.watch import alerts, entry, events, record_step, store
 from openflow_autopilot.watch.heartbeat import freshness
 from openflow_autopilot.watch.models import Finding, Heartbeat, SlotReading, WatchMemory, WatchRun
 from openflow_autopilot.watch.openflow_check import (
@@ -347,7 +347,7 @@ def test_a_step_that_failed_becomes_a_critical_finding_so_the_watch_still_alerts
             "Cause": json.dumps({"errorMessage": "login failed: 503"}),
         },
     }
-    run, memory = entry.build_run(event, T0)
+    run, memory = record_step.build_run(event, T0)
     assert run.severity == "critical" and run.findings[-1].kind == "watch_error"
     assert "login failed: 503" in run.findings[-1].message
     assert alerts.decide(run, memory) == "alert"

@@ -16,8 +16,7 @@ from typing import Any
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
-from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
-from openflow_autopilot.core.times import parse_instant
+from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.errors import ConfigurationError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.locks import (
@@ -31,22 +30,18 @@ from openflow_autopilot.locks import (
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.deployment import _event_table, recorded_event_table
 from openflow_autopilot.postgres.connection import connect
-from openflow_autopilot.postgres.models import WalSample
 from openflow_autopilot.power.memory import load_memory as load_power_memory
 from openflow_autopilot.power.request_store import load_request
 from openflow_autopilot.power.schedule import next_transitions
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
-from openflow_autopilot.watch import alerts, store
-from openflow_autopilot.watch.heartbeat import freshness, look_for, write_heartbeat
+from openflow_autopilot.watch import store
+from openflow_autopilot.watch.event import admin_dsn, at_of, instant, memory_of, request_of, watch_of
+from openflow_autopilot.watch.heartbeat import look_for, write_heartbeat
 from openflow_autopilot.watch.models import (
     Finding,
     Heal,
     Heartbeat,
-    SlotReading,
-    WatchMemory,
-    WatchRun,
-    worst,
 )
 from openflow_autopilot.watch.openflow_check import (
     HealBudget,
@@ -57,38 +52,6 @@ from openflow_autopilot.watch.openflow_check import (
 from openflow_autopilot.watch.slot_watch import read_slot, slot_findings
 
 ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute schedule's runs in between skip)
-
-
-def _time(value: Any, field: str) -> datetime:
-    return parse_instant(value, field).astimezone(UTC)
-
-
-def _request(event: dict[str, Any]) -> ProvisionRequest:
-    return parse_request(event.get("request"))
-
-
-def _watch(event: dict[str, Any]) -> dict[str, Any]:
-    return dict(event.get("watch") or {})
-
-
-def _memory(event: dict[str, Any]) -> WatchMemory:
-    return WatchMemory.model_validate(
-        event.get("memory") or {"deployment": _watch(event).get("deployment", "")}
-    )
-
-
-def _at(event: dict[str, Any]) -> datetime:
-    return _time(event.get("at") or datetime.now(UTC).isoformat(), "at")
-
-
-def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
-    region = request.aws.region
-    admin = source_phase.admin_login(
-        request,
-        secrets=secrets or client("secretsmanager", region),
-        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
-    )
-    return admin.dsn()
 
 
 # --- Load --------------------------------------------------------------------------------------------
@@ -118,7 +81,7 @@ def load(
     deployment = str(raw.get("deployment") or "")
     if not deployment:
         raise InvalidRequest("deployment: missing", fix='start the watch with {"deployment": "<NAME>"}')
-    now = _time(raw.get("now") or event.get("started_at") or datetime.now(UTC).isoformat(), "now")
+    now = instant(raw.get("now") or event.get("started_at") or datetime.now(UTC).isoformat(), "now")
     s3 = s3 or client("s3")
     bucket = env.require_artifact_bucket()
     request = load_request(s3, bucket, deployment)
@@ -207,7 +170,7 @@ def openflow_step(
 ) -> dict[str, Any]:
     """DESC of the deployment, the runtime and the connector; heals where a remedy is documented,
     holding the deployment's lock while it does."""
-    request, memory = _request(event), _memory(event)
+    request, memory = request_of(event), memory_of(event)
     if request.openflow.generation is Generation.GEN1:
         note = Finding(
             kind="openflow",
@@ -216,13 +179,13 @@ def openflow_step(
             "and the slot are watched",
         )
         return {"findings": [note.model_dump(mode="json")], "heals": [], "heal_counts": {}}
-    today = _at(event).date().isoformat()
+    today = at_of(event).date().isoformat()
     budget = HealBudget(dict(memory.heals.get(today) or {}), request.watch.max_heals)
     findings: list[Finding] = []
     heals: list[Heal] = []
     sf = request.snowflake
     execution = str(
-        event.get("execution") or f"watch:{request.openflow.deployment_name}:{_at(event).isoformat()}"
+        event.get("execution") or f"watch:{request.openflow.deployment_name}:{at_of(event).isoformat()}"
     )
     with HealLock(request, env, execution, dynamodb=dynamodb, sfn=sfn) as may_heal:
         with request_session(request, sf.admin_role, env=env, secrets=secrets, connector=connector) as sql:
@@ -245,8 +208,8 @@ def openflow_step(
 
 # --- the heartbeat -----------------------------------------------------------------------------------
 def heartbeat_write_step(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> dict[str, Any]:
-    request = _request(event)
-    with connect(_admin_dsn(request, secrets, rds)) as conn:
+    request = request_of(event)
+    with connect(admin_dsn(request, secrets, rds)) as conn:
         beat = write_heartbeat(conn)
     return beat.model_dump(mode="json")
 
@@ -256,8 +219,8 @@ def heartbeat_check_step(
 ) -> dict[str, Any]:
     """One look for this run's heartbeat and the pending ones; `done` once this run's is seen or
     the run's wait (watch.heartbeat_wait_seconds) is spent."""
-    request, memory = _request(event), _memory(event)
-    at = _at(event)
+    request, memory = request_of(event), memory_of(event)
+    at = at_of(event)
     current = Heartbeat.model_validate(event["heartbeat"])
     polls = int((event.get("freshness") or {}).get("polls") or 0) + 1
     waiting = [*memory.pending, current]
@@ -290,15 +253,15 @@ def slot_step(
 ) -> dict[str, Any]:
     """Retained WAL, wal_status, progress since the last run, and the WAL budget (RDS free storage
     from CloudWatch); while asleep, whether the budget covers the hours until the next start."""
-    request, memory, watch = _request(event), _memory(event), _watch(event)
-    at = _at(event)
+    request, memory, watch = request_of(event), memory_of(event), watch_of(event)
+    at = at_of(event)
     region = request.aws.region
     free = None
     if request.source.rds_instance_id:
         free = read_free_storage_bytes(
             cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
         )
-    with connect(_admin_dsn(request, secrets, rds)) as conn:
+    with connect(admin_dsn(request, secrets, rds)) as conn:
         reading, report = read_slot(
             conn, source_phase.slot_name(request), at=at, previous=memory.wal_sample, free_storage_bytes=free
         )
@@ -312,7 +275,7 @@ def slot_step(
         last=last,
         pipeline_on=on,
         warn_bytes=request.watch.wal_warn_bytes,
-        off_hours_left=None if on else _off_hours_left(request, _time(watch["now"], "now")),
+        off_hours_left=None if on else _off_hours_left(request, instant(watch["now"], "now")),
     )
     return {
         "reading": reading.model_dump(mode="json"),
@@ -329,8 +292,8 @@ def wake_step(event: dict[str, Any], *, env: FunctionEnv, sfn: Any = None) -> di
         raise ConfigurationError(
             "POWER_STATE_MACHINE_ARN is not set", fix="deploy with template.yaml, which sets it"
         )
-    watch = _watch(event)
-    at = _at(event)
+    watch = watch_of(event)
+    at = at_of(event)
     name = f"watch-wake-{at.strftime('%Y%m%dT%H%M%S')}"
     body = {
         "deployment": watch["deployment"],
@@ -344,118 +307,3 @@ def wake_step(event: dict[str, Any], *, env: FunctionEnv, sfn: Any = None) -> di
             stateMachineArn=env.power_state_machine_arn, name=name, input=json.dumps(body)
         )["executionArn"]
     return {"execution": arn}
-
-
-# --- Record ------------------------------------------------------------------------------------------
-def _error_finding(error: dict[str, Any]) -> Finding:
-    cause = str(error.get("Cause") or "")
-    try:
-        message = str(json.loads(cause).get("errorMessage") or cause)
-    except ValueError:
-        message = cause
-    return Finding(
-        kind="watch_error",
-        severity="critical",
-        message=f"the watch could not finish: {error.get('Error')}: {message[:500]}",
-        fix="the message names the call that failed and its fix; the next run tries again",
-    )
-
-
-def build_run(event: dict[str, Any], at: datetime) -> tuple[WatchRun, WatchMemory]:
-    """The run's record and the memory it leaves, from the steps' parts (pure)."""
-    request, memory, watch = _request(event), _memory(event), _watch(event)
-    findings: list[Finding] = []
-    heals: list[Heal] = []
-    openflow = event.get("openflow") or {}
-    findings += [Finding.model_validate(f) for f in openflow.get("findings") or []]
-    heals += [Heal.model_validate(h) for h in openflow.get("heals") or []]
-    counts = {
-        d: dict(c)
-        for d, c in (memory.heals or {}).items()
-        if d >= (at - timedelta(days=2)).date().isoformat()
-    }
-    counts.update(openflow.get("heal_counts") or {})
-    check = event.get("freshness")
-    breaches, pending = memory.breaches, memory.pending
-    heartbeat_seconds = None
-    if check:
-        seen = [Heartbeat.model_validate(b) for b in check.get("seen") or []]
-        pending = [Heartbeat.model_validate(b) for b in check.get("pending") or []][-48:]
-        found, breaches = freshness(
-            seen, pending, now=at, slo_seconds=request.watch.freshness_slo_seconds, breaches=memory.breaches
-        )
-        findings.append(found)
-        heartbeat_seconds = check.get("heartbeat_seconds")
-    slot = event.get("slot") or {}
-    reading = SlotReading.model_validate(slot["reading"]) if slot.get("reading") else None
-    findings += [Finding.model_validate(f) for f in slot.get("findings") or []]
-    if event.get("error"):
-        findings.append(_error_finding(event["error"]))
-    woke = (event.get("woke") or {}).get("execution")
-    run = WatchRun(
-        deployment=str(watch.get("deployment") or request.openflow.deployment_name),
-        at=at,
-        mode=watch.get("mode") or "on",
-        findings=findings,
-        heals=heals,
-        heartbeat_seconds=heartbeat_seconds,
-        slot=reading,
-        severity=worst([f.severity for f in findings]),
-        woke=woke,
-        execution=watch.get("execution"),
-    )
-    updated = memory.model_copy(
-        update={
-            "heals": counts,
-            "pending": pending,
-            "breaches": breaches,
-            "last_slot": reading or memory.last_slot,
-            "last_slot_at": at if reading is not None else memory.last_slot_at,
-            "wal_sample": WalSample.model_validate(slot["wal_sample"])
-            if slot.get("wal_sample")
-            else memory.wal_sample,
-            "woke_at": at if woke else memory.woke_at,
-        }
-    )
-    return run, updated
-
-
-def record_step(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, secrets: Any = None
-) -> dict[str, Any]:
-    """The run's findings stored, the memory saved, and an alert when something changed."""
-    request = _request(event)
-    at = _at(event)
-    run, memory = build_run(event, at)
-    s3 = s3 or client("s3")
-    bucket = env.require_artifact_bucket()
-    kind = alerts.decide(run, memory)
-    if kind is not None:
-        subject, text = alerts.message(run, kind)
-        delivered = alerts.send(
-            request,
-            subject=subject,
-            text=text,
-            default_topic_arn=env.notify_topic_arn,
-            sns=sns,
-            secrets=secrets,
-        )
-        run = run.model_copy(update={"alerts_sent": len(delivered), "alert": subject})
-        memory = memory.model_copy(
-            update={
-                "alerted_severity": run.severity if kind == "alert" else "ok",
-                "alerted_kinds": alerts.alert_kinds(run) if kind == "alert" else [],
-            }
-        )
-    key = store.save_run(s3, bucket, run)
-    store.save_memory(s3, bucket, memory)
-    return {
-        "key": key,
-        "severity": run.severity,
-        "alerts_sent": run.alerts_sent,
-        "alert": run.alert,
-        "findings": [{"kind": f.kind, "severity": f.severity} for f in run.findings],
-        "heals": [h.remedy for h in run.heals],
-        "heartbeat_seconds": run.heartbeat_seconds,
-        "woke": run.woke,
-    }
