@@ -1,6 +1,6 @@
-"""Watch: check the input, load the stored request and memories, pick the run's mode."""
+"""Watch Load: check the input, load the stored request and memories, pick the run's mode."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.watch.entry import load
+from openflow_autopilot.steps.watch import load
 
 lambda_handler = phase_handler(load)

@@ -516,26 +516,31 @@ def test_a_permanent_fault_fails_its_phase_with_a_diagnosis_and_a_rerun_finishes
 WATCH_AWS = [
     ("Watch Load", "WatchLoadFunction", "s3:GetObject"),
     ("Watch Load", "WatchLoadFunction", "dynamodb:GetItem"),
-    ("Watch CheckOpenflow", "WatchOpenflowFunction", "secretsmanager:GetSecretValue"),
-    ("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "rds:DescribeDBInstances"),
-    ("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "secretsmanager:GetSecretValue"),
-    ("Watch CheckHeartbeat", "WatchHeartbeatCheckFunction", "secretsmanager:GetSecretValue"),
-    ("Watch CheckSlot", "WatchSlotFunction", "cloudwatch:GetMetricStatistics"),
-    ("Watch CheckSlot", "WatchSlotFunction", "rds:DescribeDBInstances"),
-    ("Watch CheckSlot", "WatchSlotFunction", "secretsmanager:GetSecretValue"),
-    ("Watch WakeEarly", "WatchWakeFunction", "states:StartExecution"),
+    ("Watch CheckOpenflow", "WatchCheckOpenflowFunction", "secretsmanager:GetSecretValue"),
+    ("Watch WriteHeartbeat", "WatchWriteHeartbeatFunction", "rds:DescribeDBInstances"),
+    ("Watch WriteHeartbeat", "WatchWriteHeartbeatFunction", "secretsmanager:GetSecretValue"),
+    ("Watch CheckHeartbeat", "WatchCheckHeartbeatFunction", "secretsmanager:GetSecretValue"),
+    ("Watch CheckSlot", "WatchCheckSlotFunction", "cloudwatch:GetMetricStatistics"),
+    ("Watch CheckSlot", "WatchCheckSlotFunction", "rds:DescribeDBInstances"),
+    ("Watch CheckSlot", "WatchCheckSlotFunction", "secretsmanager:GetSecretValue"),
+    ("Watch WakeEarly", "WatchWakeEarlyFunction", "states:StartExecution"),
     ("Watch Record", "WatchRecordFunction", "sns:Publish"),
     ("Watch Record", "WatchRecordFunction", "s3:PutObject"),
 ]
 WATCH_SNOWFLAKE = [
-    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "DESC OPENFLOW DEPLOYMENT", "http_503"),
-    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "DESC OPENFLOW RUNTIME", "http_429"),
-    Site("Watch CheckOpenflow", "WatchOpenflowFunction", "ALTER OPENFLOW CONNECTOR .* STOP", "network_reset"),
-    Site("Watch CheckHeartbeat", "WatchHeartbeatCheckFunction", "canary_id", "http_503"),
+    Site("Watch CheckOpenflow", "WatchCheckOpenflowFunction", "DESC OPENFLOW DEPLOYMENT", "http_503"),
+    Site("Watch CheckOpenflow", "WatchCheckOpenflowFunction", "DESC OPENFLOW RUNTIME", "http_429"),
+    Site(
+        "Watch CheckOpenflow",
+        "WatchCheckOpenflowFunction",
+        "ALTER OPENFLOW CONNECTOR .* STOP",
+        "network_reset",
+    ),
+    Site("Watch CheckHeartbeat", "WatchCheckHeartbeatFunction", "canary_id", "http_503"),
 ]
 WATCH_POSTGRES = [
-    Site("Watch WriteHeartbeat", "WatchHeartbeatWriteFunction", "connect", "reset_on_connect"),
-    Site("Watch CheckSlot", "WatchSlotFunction", "connect", "reset_on_connect"),
+    Site("Watch WriteHeartbeat", "WatchWriteHeartbeatFunction", "connect", "reset_on_connect"),
+    Site("Watch CheckSlot", "WatchCheckSlotFunction", "connect", "reset_on_connect"),
 ]
 
 

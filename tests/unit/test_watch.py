@@ -17,15 +17,26 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.postgres.models import WalReport, WalSample
 from openflow_autopilot.power.memory import update_memory
 from openflow_autopilot.power.request_store import save_request
-from openflow_autopilot.watch import alerts, entry, events, record_step, store
+from openflow_autopilot.steps import watch as steps_watch
+from openflow_autopilot.watch import alerts, events, store
 from openflow_autopilot.watch.heartbeat import freshness
-from openflow_autopilot.watch.models import Finding, Heartbeat, SlotReading, WatchMemory, WatchRun
+from openflow_autopilot.watch.models import (
+    Finding,
+    Heartbeat,
+    SlotReading,
+    StepError,
+    WatchMemory,
+    WatchPart,
+    WatchRun,
+)
 from openflow_autopilot.watch.openflow_check import (
     HealBudget,
     check_connector,
     check_deployment,
     check_runtime,
 )
+from openflow_autopilot.watch.record import RunParts, build_run
+from openflow_autopilot.watch.run import HealLock
 from openflow_autopilot.watch.slot_watch import slot_findings, stalled
 
 T0 = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
@@ -338,16 +349,16 @@ def test_an_alert_goes_once_per_change_and_a_recovery_sends_one_resolved() -> No
 
 
 def test_a_step_that_failed_becomes_a_critical_finding_so_the_watch_still_alerts() -> None:
-    event = {
-        "request": REQUEST.model_dump(mode="json"),
-        "watch": {"deployment": "SALES_CDC_DEPLOYMENT", "mode": "on"},
-        "memory": {"deployment": "SALES_CDC_DEPLOYMENT"},
-        "error": {
-            "Error": "SnowflakeRetryableError",
-            "Cause": json.dumps({"errorMessage": "login failed: 503"}),
-        },
-    }
-    run, memory = record_step.build_run(event, T0)
+    error = StepError.model_validate(
+        {"Error": "SnowflakeRetryableError", "Cause": json.dumps({"errorMessage": "login failed: 503"})}
+    )
+    run, memory = build_run(
+        REQUEST,
+        WatchMemory(deployment="SALES_CDC_DEPLOYMENT"),
+        WatchPart(deployment="SALES_CDC_DEPLOYMENT", mode="on", now=T0),
+        RunParts(error=error),
+        T0,
+    )
     assert run.severity == "critical" and run.findings[-1].kind == "watch_error"
     assert "login failed: 503" in run.findings[-1].message
     assert alerts.decide(run, memory) == "alert"
@@ -390,7 +401,7 @@ ENV = FunctionEnv(artifact_bucket="artifacts", lock_table="locks")
 def load(aws: Any, now: datetime = T0) -> dict[str, Any]:
     s3, db = aws
     event = {"input": {"deployment": "SALES_CDC_DEPLOYMENT", "now": now.isoformat()}, "settings": {}}
-    return entry.load(event, env=ENV, s3=s3, dynamodb=db)["watch"]
+    return steps_watch.load(event, env=ENV, s3=s3, dynamodb=db)["watch"]
 
 
 def test_the_mode_is_on_asleep_after_a_power_stop_and_hourly_while_asleep(aws: Any) -> None:
@@ -452,13 +463,13 @@ def test_a_heal_holds_the_deployments_lock_and_the_workflows_wait_for_it(aws: An
     from openflow_autopilot.locks import WATCH_TTL_SECONDS, acquire_lock, read_lock
 
     _, db = aws
-    with entry.HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
+    with HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
         assert read_lock(db, "locks", LOCK_KEY) is None  # taken only when a remedy is about to run
         assert may_heal() is None and may_heal() is None  # taken once, then held
         held = read_lock(db, "locks", LOCK_KEY)
         assert held is not None and held.kind == "watch" and held.holder == "arn:exec:watch-1"
         assert held.expires_at - held.acquired_at == WATCH_TTL_SECONDS
-        other = entry.HealLock(REQUEST, ENV, "arn:exec:watch-2", dynamodb=db, sfn=None)
+        other = HealLock(REQUEST, ENV, "arn:exec:watch-2", dynamodb=db, sfn=None)
         assert "watch execution arn:exec:watch-1" in (other() or "")
         for kind, on_conflict in (("power", "skip"), ("provision", "fail")):
             event = {
@@ -478,7 +489,7 @@ def test_the_heal_does_not_take_a_lock_a_live_run_holds(aws: Any) -> None:
     _, db = aws
     power = _execution("start")
     _hold(db, power)
-    with entry.HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
+    with HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:
         assert f"power execution {power}" in (may_heal() or "")
     held = read_lock(db, "locks", LOCK_KEY)
     assert held is not None and held.holder == power  # untouched
@@ -486,4 +497,4 @@ def test_the_heal_does_not_take_a_lock_a_live_run_holds(aws: Any) -> None:
 
 def test_a_missing_deployment_in_the_input_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="deployment: missing"):
-        entry.load({"input": {}}, env=ENV)
+        steps_watch.load({"input": {}}, env=ENV)

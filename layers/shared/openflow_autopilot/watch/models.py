@@ -102,3 +102,56 @@ class WatchMemory(BaseModel):
     last_slot_at: AwareDatetime | None = None
     wal_sample: WalSample | None = None
     woke_at: AwareDatetime | None = None
+
+
+# --- what one run's states hand each other (statemachines/watch.asl.json) ---------------------------
+class WatchPart(BaseModel):
+    """`$.watch`: Load's verdict on the run."""
+
+    deployment: str
+    mode: Mode = "on"
+    why: str = ""
+    now: AwareDatetime
+    execution: str | None = None
+
+
+class OpenflowPart(BaseModel):
+    """`$.openflow`: CheckOpenflow's findings, the remedies it ran and today's counts."""
+
+    findings: list[Finding] = Field(default_factory=list)
+    heals: list[Heal] = Field(default_factory=list)
+    heal_counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class FreshnessPart(BaseModel):
+    """`$.freshness`: CheckHeartbeat's looks so far."""
+
+    polls: int = 0
+    done: bool = False
+    heartbeat_seconds: float | None = None
+    seen: list[Heartbeat] = Field(default_factory=list)
+    pending: list[Heartbeat] = Field(default_factory=list)
+
+
+class SlotPart(BaseModel):
+    """`$.slot`: CheckSlot's reading, its findings, whether to wake the pipeline, the WAL sample."""
+
+    reading: SlotReading
+    findings: list[Finding] = Field(default_factory=list)
+    wake: bool = False
+    wal_sample: WalSample
+
+
+class WokePart(BaseModel):
+    """`$.woke`: the power execution WakeEarly started."""
+
+    execution: str
+
+
+class StepError(BaseModel):
+    """`$.error`: what a failed state's Catch left (Step Functions' Error and Cause)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field("", alias="Error")
+    cause: str = Field("", alias="Cause")

@@ -1,85 +1,104 @@
-"""The Record state: every run as a WatchRun (a failed step becomes a finding, so a watch that
-cannot see still alerts), what the next run remembers, and the alert when the verdict changed."""
+"""The Record state's work: the run as a WatchRun from the parts its states left (a failed state
+becomes a finding, so a watch that cannot see still alerts), what the next run remembers, and the
+alert when the verdict changed."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.postgres.models import WalSample
 from openflow_autopilot.watch import alerts, store
-from openflow_autopilot.watch.event import at_of, memory_of, request_of, watch_of
 from openflow_autopilot.watch.heartbeat import freshness
 from openflow_autopilot.watch.models import (
     Finding,
+    FreshnessPart,
     Heal,
-    Heartbeat,
-    SlotReading,
+    OpenflowPart,
+    SlotPart,
+    StepError,
     WatchMemory,
+    WatchPart,
     WatchRun,
+    WokePart,
     worst,
 )
 
 
-def _error_finding(error: dict[str, Any]) -> Finding:
-    cause = str(error.get("Cause") or "")
+def _error_finding(error: StepError) -> Finding:
     try:
-        message = str(json.loads(cause).get("errorMessage") or cause)
-    except ValueError:
-        message = cause
+        message = str(json.loads(error.cause).get("errorMessage") or error.cause)
+    except (ValueError, AttributeError):
+        message = error.cause
     return Finding(
         kind="watch_error",
         severity="critical",
-        message=f"the watch could not finish: {error.get('Error')}: {message[:500]}",
+        message=f"the watch could not finish: {error.error}: {message[:500]}",
         fix="the message names the call that failed and its fix; the next run tries again",
     )
 
 
-def build_run(event: dict[str, Any], at: datetime) -> tuple[WatchRun, WatchMemory]:
-    """The run's record and the memory it leaves, from the steps' parts (pure)."""
-    request, memory, watch = request_of(event), memory_of(event), watch_of(event)
+@dataclass(frozen=True)
+class RunParts:
+    """What the run's states left for Record (None: the state did not run)."""
+
+    openflow: OpenflowPart | None = None
+    freshness: FreshnessPart | None = None
+    slot: SlotPart | None = None
+    woke: WokePart | None = None
+    error: StepError | None = None
+
+
+def build_run(
+    request: ProvisionRequest, memory: WatchMemory, watch: WatchPart, parts: RunParts, at: datetime
+) -> tuple[WatchRun, WatchMemory]:
+    """The run's record and the memory it leaves (pure)."""
     findings: list[Finding] = []
     heals: list[Heal] = []
-    openflow = event.get("openflow") or {}
-    findings += [Finding.model_validate(f) for f in openflow.get("findings") or []]
-    heals += [Heal.model_validate(h) for h in openflow.get("heals") or []]
     counts = {
         d: dict(c)
         for d, c in (memory.heals or {}).items()
         if d >= (at - timedelta(days=2)).date().isoformat()
     }
-    counts.update(openflow.get("heal_counts") or {})
-    check = event.get("freshness")
+    if parts.openflow is not None:
+        findings += parts.openflow.findings
+        heals += parts.openflow.heals
+        counts.update(parts.openflow.heal_counts)
     breaches, pending = memory.breaches, memory.pending
     heartbeat_seconds = None
-    if check:
-        seen = [Heartbeat.model_validate(b) for b in check.get("seen") or []]
-        pending = [Heartbeat.model_validate(b) for b in check.get("pending") or []][-48:]
+    check = parts.freshness
+    if check is not None:
+        pending = check.pending[-48:]
         found, breaches = freshness(
-            seen, pending, now=at, slo_seconds=request.watch.freshness_slo_seconds, breaches=memory.breaches
+            check.seen,
+            pending,
+            now=at,
+            slo_seconds=request.watch.freshness_slo_seconds,
+            breaches=memory.breaches,
         )
         findings.append(found)
-        heartbeat_seconds = check.get("heartbeat_seconds")
-    slot = event.get("slot") or {}
-    reading = SlotReading.model_validate(slot["reading"]) if slot.get("reading") else None
-    findings += [Finding.model_validate(f) for f in slot.get("findings") or []]
-    if event.get("error"):
-        findings.append(_error_finding(event["error"]))
-    woke = (event.get("woke") or {}).get("execution")
+        heartbeat_seconds = check.heartbeat_seconds
+    reading = parts.slot.reading if parts.slot is not None else None
+    if parts.slot is not None:
+        findings += parts.slot.findings
+    if parts.error is not None:
+        findings.append(_error_finding(parts.error))
+    woke = parts.woke.execution if parts.woke is not None else None
     run = WatchRun(
-        deployment=str(watch.get("deployment") or request.openflow.deployment_name),
+        deployment=watch.deployment or request.openflow.deployment_name,
         at=at,
-        mode=watch.get("mode") or "on",
+        mode=watch.mode,
         findings=findings,
         heals=heals,
         heartbeat_seconds=heartbeat_seconds,
         slot=reading,
         severity=worst([f.severity for f in findings]),
         woke=woke,
-        execution=watch.get("execution"),
+        execution=watch.execution,
     )
     updated = memory.model_copy(
         update={
@@ -88,22 +107,27 @@ def build_run(event: dict[str, Any], at: datetime) -> tuple[WatchRun, WatchMemor
             "breaches": breaches,
             "last_slot": reading or memory.last_slot,
             "last_slot_at": at if reading is not None else memory.last_slot_at,
-            "wal_sample": WalSample.model_validate(slot["wal_sample"])
-            if slot.get("wal_sample")
-            else memory.wal_sample,
+            "wal_sample": parts.slot.wal_sample if parts.slot is not None else memory.wal_sample,
             "woke_at": at if woke else memory.woke_at,
         }
     )
     return run, updated
 
 
-def record_step(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, secrets: Any = None
+def record_run(
+    request: ProvisionRequest,
+    memory: WatchMemory,
+    watch: WatchPart,
+    parts: RunParts,
+    *,
+    at: datetime,
+    env: FunctionEnv,
+    s3: Any = None,
+    sns: Any = None,
+    secrets: Any = None,
 ) -> dict[str, Any]:
     """The run's findings stored, the memory saved, and an alert when something changed."""
-    request = request_of(event)
-    at = at_of(event)
-    run, memory = build_run(event, at)
+    run, memory = build_run(request, memory, watch, parts, at)
     s3 = s3 or client("s3")
     bucket = env.require_artifact_bucket()
     kind = alerts.decide(run, memory)

@@ -1,11 +1,7 @@
-"""Glue between the watch state machine's events and the watch's checks: parse, open clients and
-sessions, run one step, return a small JSON-able result. Handlers call exactly one function here.
-
-The payload: `request` (read from S3 by Load), `watch` (deployment, mode, now, settings), `memory`
-(what the last run left), then each step's part: `openflow`, `heartbeat`, `freshness`, `slot`,
-`woke`, and `error` when a step failed (Record turns it into a finding, so a watch that cannot see
-still alerts). `at` in an event is the real time the state was entered (`$$.State.EnteredTime`).
-"""
+"""One watch run's checks, each given typed values (steps/watch.py parses the state machine's
+payload): Load's verdict on the run, Openflow's statuses and their remedies, the heartbeat written and
+looked for, the slot and its WAL budget, and the early wake. Each returns its part of the payload
+(watch/models.py: OpenflowPart, FreshnessPart, SlotPart, WokePart)."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
 from openflow_autopilot.config import Generation, ProvisionRequest
-from openflow_autopilot.errors import ConfigurationError, InvalidRequest
+from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.locks import (
     WATCH_TTL_SECONDS,
@@ -36,12 +32,17 @@ from openflow_autopilot.power.schedule import next_transitions
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.watch import store
-from openflow_autopilot.watch.event import admin_dsn, at_of, instant, memory_of, request_of, watch_of
 from openflow_autopilot.watch.heartbeat import look_for, write_heartbeat
 from openflow_autopilot.watch.models import (
     Finding,
+    FreshnessPart,
     Heal,
     Heartbeat,
+    OpenflowPart,
+    SlotPart,
+    WatchMemory,
+    WatchPart,
+    WokePart,
 )
 from openflow_autopilot.watch.openflow_check import (
     HealBudget,
@@ -50,6 +51,17 @@ from openflow_autopilot.watch.openflow_check import (
     check_runtime,
 )
 from openflow_autopilot.watch.slot_watch import read_slot, slot_findings
+
+
+def admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
+    region = request.aws.region
+    admin = source_phase.admin_login(
+        request,
+        secrets=secrets or client("secretsmanager", region),
+        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
+    )
+    return admin.dsn()
+
 
 ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute schedule's runs in between skip)
 
@@ -72,16 +84,19 @@ def _lock_holder(
     return describe_holder(current) if current is not None else None
 
 
-def load(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: Any = None, sfn: Any = None
+def load_run(
+    deployment: str,
+    now: datetime,
+    *,
+    env: FunctionEnv,
+    settings: dict[str, Any],
+    execution: str | None,
+    s3: Any = None,
+    dynamodb: Any = None,
+    sfn: Any = None,
 ) -> dict[str, Any]:
-    """The input checked, the stored request and both memories read, and the run's mode: `on`
-    (every check), `asleep` (the power workflow stopped it: the slot only, hourly) or `skip`."""
-    raw = dict(event.get("input") or {})
-    deployment = str(raw.get("deployment") or "")
-    if not deployment:
-        raise InvalidRequest("deployment: missing", fix='start the watch with {"deployment": "<NAME>"}')
-    now = instant(raw.get("now") or event.get("started_at") or datetime.now(UTC).isoformat(), "now")
+    """The stored request and both memories read, and the run's mode: `on` (every check), `asleep`
+    (the power workflow stopped it: the slot only, hourly) or `skip`. Returns the run's payload."""
     s3 = s3 or client("s3")
     bucket = env.require_artifact_bucket()
     request = load_request(s3, bucket, deployment)
@@ -99,16 +114,13 @@ def load(
         mode, why = (
             ("asleep", "the power workflow stopped it: the slot only") if asleep else ("on", "every check")
         )
+    watch = WatchPart(
+        deployment=request.openflow.deployment_name, mode=mode, why=why, now=now, execution=execution
+    )
     return {
         "request": request.model_dump(mode="json"),
-        "watch": {
-            "deployment": request.openflow.deployment_name,
-            "mode": mode,
-            "why": why,
-            "now": now.isoformat(),
-            "execution": event.get("execution"),
-        },
-        "settings": event.get("settings") or {},
+        "watch": watch.model_dump(mode="json"),
+        "settings": settings,
         "memory": memory.model_dump(mode="json"),
         # the parts later states read: present (null) whichever path the run takes
         **dict.fromkeys(("openflow", "heartbeat", "freshness", "slot", "woke", "error")),
@@ -159,18 +171,20 @@ class HealLock:
             self.held = False
 
 
-def openflow_step(
-    event: dict[str, Any],
+def check_openflow(
+    request: ProvisionRequest,
+    memory: WatchMemory,
     *,
+    at: datetime,
+    execution: str,
     env: FunctionEnv,
     secrets: Any = None,
     connector: Connector = _default_connector,
     dynamodb: Any = None,
     sfn: Any = None,
-) -> dict[str, Any]:
+) -> OpenflowPart:
     """DESC of the deployment, the runtime and the connector; heals where a remedy is documented,
     holding the deployment's lock while it does."""
-    request, memory = request_of(event), memory_of(event)
     if request.openflow.generation is Generation.GEN1:
         note = Finding(
             kind="openflow",
@@ -178,15 +192,12 @@ def openflow_step(
             message="gen 1: runtime and connector statuses are not observable over SQL; the heartbeat "
             "and the slot are watched",
         )
-        return {"findings": [note.model_dump(mode="json")], "heals": [], "heal_counts": {}}
-    today = at_of(event).date().isoformat()
+        return OpenflowPart(findings=[note])
+    today = at.date().isoformat()
     budget = HealBudget(dict(memory.heals.get(today) or {}), request.watch.max_heals)
     findings: list[Finding] = []
     heals: list[Heal] = []
     sf = request.snowflake
-    execution = str(
-        event.get("execution") or f"watch:{request.openflow.deployment_name}:{at_of(event).isoformat()}"
-    )
     with HealLock(request, env, execution, dynamodb=dynamodb, sfn=sfn) as may_heal:
         with request_session(request, sf.admin_role, env=env, secrets=secrets, connector=connector) as sql:
             deployment, row = check_deployment(sql, request)
@@ -199,30 +210,30 @@ def openflow_step(
             found, heal = check_connector(sql, request, budget=budget, may_heal=may_heal)
             findings.append(found)
             heals += [heal] if heal else []
-    return {
-        "findings": [f.model_dump(mode="json") for f in findings],
-        "heals": [h.model_dump(mode="json") for h in heals],
-        "heal_counts": {today: budget.counts},
-    }
+    return OpenflowPart(findings=findings, heals=heals, heal_counts={today: budget.counts})
 
 
 # --- the heartbeat -----------------------------------------------------------------------------------
-def heartbeat_write_step(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> dict[str, Any]:
-    request = request_of(event)
+def write_heartbeat_at_source(
+    request: ProvisionRequest, *, secrets: Any = None, rds: Any = None
+) -> Heartbeat:
     with connect(admin_dsn(request, secrets, rds)) as conn:
-        beat = write_heartbeat(conn)
-    return beat.model_dump(mode="json")
+        return write_heartbeat(conn)
 
 
-def heartbeat_check_step(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
-) -> dict[str, Any]:
+def check_heartbeat(
+    request: ProvisionRequest,
+    memory: WatchMemory,
+    current: Heartbeat,
+    *,
+    polls: int,
+    at: datetime,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+) -> FreshnessPart:
     """One look for this run's heartbeat and the pending ones; `done` once this run's is seen or
-    the run's wait (watch.heartbeat_wait_seconds) is spent."""
-    request, memory = request_of(event), memory_of(event)
-    at = at_of(event)
-    current = Heartbeat.model_validate(event["heartbeat"])
-    polls = int((event.get("freshness") or {}).get("polls") or 0) + 1
+    the run's wait (watch.heartbeat_wait_seconds) is spent. `polls`: the looks before this one."""
     waiting = [*memory.pending, current]
     with request_session(
         request, request.snowflake.login_role, env=env, secrets=secrets, connector=connector
@@ -230,14 +241,13 @@ def heartbeat_check_step(
         looked = [look_for(sql, request.destination.database, b, now=at) for b in waiting]
     mine = looked[-1]
     waited = (at - current.written_at).total_seconds()
-    done = mine.seen_at is not None or waited >= request.watch.heartbeat_wait_seconds
-    return {
-        "polls": polls,
-        "done": done,
-        "heartbeat_seconds": mine.latency_seconds,
-        "seen": [b.model_dump(mode="json") for b in looked if b.seen_at is not None],
-        "pending": [b.model_dump(mode="json") for b in looked if b.seen_at is None],
-    }
+    return FreshnessPart(
+        polls=polls + 1,
+        done=mine.seen_at is not None or waited >= request.watch.heartbeat_wait_seconds,
+        heartbeat_seconds=mine.latency_seconds,
+        seen=[b for b in looked if b.seen_at is not None],
+        pending=[b for b in looked if b.seen_at is None],
+    )
 
 
 # --- the slot ----------------------------------------------------------------------------------------
@@ -248,13 +258,18 @@ def _off_hours_left(request: ProvisionRequest, now: datetime) -> float | None:
     return None if start is None else max((start.at - now).total_seconds() / 3600, 0.0)
 
 
-def slot_step(
-    event: dict[str, Any], *, secrets: Any = None, rds: Any = None, cloudwatch: Any = None
-) -> dict[str, Any]:
+def check_slot(
+    request: ProvisionRequest,
+    memory: WatchMemory,
+    watch: WatchPart,
+    *,
+    at: datetime,
+    secrets: Any = None,
+    rds: Any = None,
+    cloudwatch: Any = None,
+) -> SlotPart:
     """Retained WAL, wal_status, progress since the last run, and the WAL budget (RDS free storage
     from CloudWatch); while asleep, whether the budget covers the hours until the next start."""
-    request, memory, watch = request_of(event), memory_of(event), watch_of(event)
-    at = at_of(event)
     region = request.aws.region
     free = None
     if request.source.rds_instance_id:
@@ -268,42 +283,30 @@ def slot_step(
     last = memory.last_slot
     if last is not None and last.confirmed_bytes is not None and reading.confirmed_bytes is not None:
         reading = reading.model_copy(update={"advanced": reading.confirmed_bytes > last.confirmed_bytes})
-    on = watch.get("mode") == "on"
+    on = watch.mode == "on"
     findings, wake = slot_findings(
         reading,
         report,
         last=last,
         pipeline_on=on,
         warn_bytes=request.watch.wal_warn_bytes,
-        off_hours_left=None if on else _off_hours_left(request, instant(watch["now"], "now")),
+        off_hours_left=None if on else _off_hours_left(request, watch.now),
     )
-    return {
-        "reading": reading.model_dump(mode="json"),
-        "findings": [f.model_dump(mode="json") for f in findings],
-        "wake": wake,
-        "wal_sample": report.sample.model_dump(mode="json"),
-    }
+    return SlotPart(reading=reading, findings=findings, wake=wake, wal_sample=report.sample)
 
 
 # --- waking a sleeping pipeline early ----------------------------------------------------------------
-def wake_step(event: dict[str, Any], *, env: FunctionEnv, sfn: Any = None) -> dict[str, Any]:
+def wake_early(deployment: str, *, at: datetime, env: FunctionEnv, sfn: Any = None) -> WokePart:
     """Start the power workflow now (action start), as the WAL guard's early start would."""
     if not env.power_state_machine_arn:
         raise ConfigurationError(
             "POWER_STATE_MACHINE_ARN is not set", fix="deploy with template.yaml, which sets it"
         )
-    watch = watch_of(event)
-    at = at_of(event)
     name = f"watch-wake-{at.strftime('%Y%m%dT%H%M%S')}"
-    body = {
-        "deployment": watch["deployment"],
-        "action": "start",
-        "reason": "watch: WAL budget",
-        "now": at.isoformat(),
-    }
+    body = {"deployment": deployment, "action": "start", "reason": "watch: WAL budget", "now": at.isoformat()}
     sfn = sfn or client("stepfunctions")
     with aws_call("states:StartExecution"):
         arn = sfn.start_execution(
             stateMachineArn=env.power_state_machine_arn, name=name, input=json.dumps(body)
         )["executionArn"]
-    return {"execution": arn}
+    return WokePart(execution=arn)
