@@ -371,27 +371,20 @@ def test_a_slack_target_gets_the_digests_text_and_an_unreachable_one_does_not_st
     req = parse_request(
         request(notifications=[{"slack_webhook_secret_arn": hook}, {"sns_topic_arn": aws["topic"]}])
     )
-    delivered = notify.send_digest(
-        req,
-        subject="S",
-        text="T",
-        digest={},
-        default_topic_arn=None,
-        sns=aws["sns"],
-        secrets=secrets,
-        opener=opener,
-    )
-    assert delivered == [aws["topic"], f"slack webhook ({hook})"]
+
+    def send(through: Opener) -> list[str]:
+        return notify.send_digest(
+            req,
+            subject="S",
+            text="T",
+            digest={},
+            default_topic_arn=None,
+            sns=aws["sns"],
+            secrets=secrets,
+            opener=through,
+        )
+
+    assert send(opener) == [aws["topic"], f"slack webhook ({hook})"]
     assert opener.posts == [("https://hooks.slack.com/services/T0/B0/secret", {"text": "*S*\nT"})]
-    broken = Opener(fail=OSError("connection refused"))
-    still = notify.send_digest(
-        req,
-        subject="S",
-        text="T",
-        digest={},
-        default_topic_arn=None,
-        sns=aws["sns"],
-        secrets=secrets,
-        opener=broken,
-    )
+    still = send(Opener(fail=OSError("connection refused")))
     assert still == [aws["topic"]]  # the topic got it; the Slack failure is logged by type only
