@@ -256,6 +256,25 @@ def _publish(
     return topics
 
 
+def _post_to_slack_targets(
+    request: ProvisionRequest,
+    subject: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    secrets: Any,
+    opener: Any,
+) -> list[str]:
+    """Each Slack target of the request, best effort; the labels of those that took it."""
+    labels = [
+        _post_action_to_slack(
+            t.slack_webhook_secret_arn, subject, text, blocks, secrets, request.aws.region, opener
+        )
+        for t in request.notifications
+        if t.slack_webhook_secret_arn
+    ]
+    return [label for label in labels if label]
+
+
 def send_action_needed(
     request: ProvisionRequest,
     *,
@@ -279,14 +298,9 @@ def send_action_needed(
         "subject": subject,
         "text": text,
     }
-    delivered = _publish(request, default_topic_arn, subject, message, sns)
     blocks = _approval_blocks(approval_id, f"*{subject}*\n{text}")
-    for target in request.notifications:
-        if target.slack_webhook_secret_arn:
-            label = _post_action_to_slack(
-                target.slack_webhook_secret_arn, subject, text, blocks, secrets, request.aws.region, opener
-            )
-            delivered += [label] if label else []
+    delivered = _publish(request, default_topic_arn, subject, message, sns)
+    delivered += _post_to_slack_targets(request, subject, text, blocks, secrets, opener)
     if origin:
         label = deliver(
             origin,
@@ -354,10 +368,4 @@ def send_digest(
         "digest": digest,
     }
     delivered = _publish(request, default_topic_arn, subject, message, sns)
-    for target in request.notifications:
-        if target.slack_webhook_secret_arn:
-            label = _post_action_to_slack(
-                target.slack_webhook_secret_arn, subject, text, None, secrets, request.aws.region, opener
-            )
-            delivered += [label] if label else []
-    return delivered
+    return delivered + _post_to_slack_targets(request, subject, text, None, secrets, opener)

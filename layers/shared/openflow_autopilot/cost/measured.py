@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime
@@ -31,7 +31,7 @@ from openflow_autopilot.cost.cost_explorer import (
     AwsCostRow,
     read_aws,
 )
-from openflow_autopilot.cost.model import CostBreakdown, CostLine, Usd, monthly_cost, scheduled_cost
+from openflow_autopilot.cost.model import CostBreakdown, CostLine, Usd, monthly_cost, percent, scheduled_cost
 from openflow_autopilot.cost.period import Credits, Frozen, Percent, Period
 from openflow_autopilot.cost.prices import PriceTable
 from openflow_autopilot.errors import PreconditionFailed
@@ -143,10 +143,6 @@ def _modelled(breakdown: CostBreakdown, keys: tuple[str, ...]) -> tuple[Decimal 
     return sum((line.usd for line in found), Decimal(0)), [line.key for line in found]
 
 
-def _percent(part: Decimal, whole: Decimal) -> Decimal:
-    return Decimal(0) if whole == 0 else (part * 100 / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
-
-
 def measured_cost(
     *,
     period: Period,
@@ -245,7 +241,7 @@ def measured_cost(
         modelled_usd=model.total_usd,
         always_on_usd=always,
         saved_usd=always - total,
-        saved_percent=_percent(always - total, always),
+        saved_percent=percent(always - total, always),
         rows=MeasuredRows(
             metering=usage.metering,
             openflow_usage=usage.openflow_usage,

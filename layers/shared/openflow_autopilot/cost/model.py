@@ -202,7 +202,8 @@ def monthly_cost(
     )
 
 
-def _percent(part: Decimal, whole: Decimal) -> Decimal:
+def percent(part: Decimal, whole: Decimal) -> Decimal:
+    """part as a percentage of whole, to one place (0 when whole is 0): every saving the product shows."""
     if whole == 0:
         return Decimal(0)
     return (part * 100 / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
@@ -256,7 +257,7 @@ def scheduled_cost(prices: PriceTable, schedule: Schedule, *, month: str | None 
         always_on=always,
         scheduled=scheduled,
         saved_usd=saved,
-        saved_percent=_percent(saved, always.total_usd),
+        saved_percent=percent(saved, always.total_usd),
         still_running=scheduled.still_running(),
         notes=notes,
     )
@@ -354,5 +355,5 @@ def actual_cost(
         cost=cost,
         always_on=always,
         saved_usd=saved,
-        saved_percent=_percent(saved, always.total_usd),
+        saved_percent=percent(saved, always.total_usd),
     )

@@ -15,11 +15,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from openflow_autopilot.config import DigestSettings, ProvisionRequest
 from openflow_autopilot.cost.measured import MeasuredCost, modelled_for
-from openflow_autopilot.cost.model import Hours, Usd, monthly_cost, recorded_hours, usd
+from openflow_autopilot.cost.model import Hours, Usd, monthly_cost, percent, recorded_hours, usd
 from openflow_autopilot.cost.period import Percent, Period
 from openflow_autopilot.cost.prices import PriceTable
 from openflow_autopilot.cost.records import NoPowerRecords, PowerRecord, WalGuardRecord
-from openflow_autopilot.power.schedule import on_hours_between
+from openflow_autopilot.power.schedule import DAY_NAMES, on_hours_between
 
 # ACCOUNT_USAGE lags by up to a few hours and Cost Explorer refreshes at least daily: a digest sent
 # sooner than this after its week ended may miss the week's last hours.
@@ -64,15 +64,12 @@ class WeeklyDigest(BaseModel):
     delivered_to: list[str] = []
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 def next_digest_at(settings: DigestSettings, timezone: str, after: datetime) -> datetime:
     """When the digest schedule (its cron in `timezone`) fires next after `after`."""
     zone = ZoneInfo(timezone)
     local = after.astimezone(zone)
     hours, minutes = (int(part) for part in settings.time.split(":"))
-    days_ahead = (_DAYS.index(settings.day) - local.weekday()) % 7
+    days_ahead = (DAY_NAMES.index(settings.day) - local.weekday()) % 7
     for extra in (0, 7, 14):
         day = local.date() + timedelta(days=days_ahead + extra)
         candidate = datetime(day.year, day.month, day.day, hours, minutes, tzinfo=zone)
@@ -87,10 +84,6 @@ def _count(n: int, noun: str) -> str:
 
 def _hours(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.1'), ROUND_HALF_UP)} h"
-
-
-def _percent(part: Decimal, whole: Decimal) -> Decimal:
-    return Decimal(0) if whole == 0 else (part * 100 / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 def _local(at: datetime, zone: ZoneInfo) -> str:
@@ -178,7 +171,7 @@ def compose(
         recorded_usd=at_recorded.total_usd,
         always_on_usd=always,
         saved_usd=always - spent,
-        saved_percent=_percent(always - spent, always),
+        saved_percent=percent(always - spent, always),
         saved_basis=saved_basis,
         guard=week,
         notes=notes,

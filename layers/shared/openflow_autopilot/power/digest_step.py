@@ -23,7 +23,7 @@ from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.cost_explorer import CE_REGION
 from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
 from openflow_autopilot.cost.period import Period, week_before
-from openflow_autopilot.cost.prices import load_prices, with_runtime_size
+from openflow_autopilot.cost.prices import PriceTable, load_prices, with_runtime_size
 from openflow_autopilot.cost.records import RECORDS_PREFIX, load_guard_records, load_history
 from openflow_autopilot.errors import AutopilotError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
@@ -46,6 +46,7 @@ def digest_key(deployment: str, period: Period) -> str:
 
 def _measure(
     request: ProvisionRequest,
+    prices: PriceTable,
     period: Period,
     *,
     env: FunctionEnv,
@@ -56,7 +57,6 @@ def _measure(
     """The week measured, or why not (one line with its fix; never a secret)."""
     from openflow_autopilot.snowflake.login import request_session
 
-    prices = with_runtime_size(load_prices(), request.runtime.size.value)
     try:
         report = measure_request(
             request,
@@ -101,10 +101,11 @@ def weekly_digest(
     records = load_history(s3, bucket, RECORDS_PREFIX, period.month, deployment=deployment, timezone="UTC")
     months = dict.fromkeys((period.month, f"{period.end:%Y-%m}"))
     guard = [g for month in months for g in load_guard_records(s3, bucket, month, deployment=deployment)]
-    measured, error = _measure(request, period, env=env, sessions=sessions, ce=ce, now=now)
+    prices = with_runtime_size(load_prices(), request.runtime.size.value)
+    measured, error = _measure(request, prices, period, env=env, sessions=sessions, ce=ce, now=now)
     digest = compose(
         request,
-        with_runtime_size(load_prices(), request.runtime.size.value),
+        prices,
         period,
         records=records,
         guard=guard,

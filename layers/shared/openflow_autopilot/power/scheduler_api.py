@@ -298,19 +298,15 @@ def remove_watch_schedule(scheduler: Any, *, deployment: str, group: str) -> boo
 
 
 # --- the weekly digest's schedule ----------------------------------------------------------------
-# Day-of-week names of a cron expression:
-# https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based
-_CRON_DAY = {"mon": "MON", "tue": "TUE", "wed": "WED", "thu": "THU", "fri": "FRI", "sat": "SAT", "sun": "SUN"}
-
-
 def digest_schedule_name(deployment: str) -> str:
     return f"{name_base(deployment)}-digest"
 
 
 def digest_expression(day: str, at: str) -> str:
-    """cron(M H ? * DAY *) for 'mon' and 'HH:MM'."""
+    """cron(M H ? * DAY *) for 'mon' and 'HH:MM': the day-of-week field takes MON..SUN
+    (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based)."""
     hours, minutes = at.split(":")
-    return f"cron({int(minutes)} {int(hours)} ? * {_CRON_DAY[day]} *)"
+    return f"cron({int(minutes)} {int(hours)} ? * {day.upper()} *)"
 
 
 def apply_digest_schedule(
