@@ -89,7 +89,12 @@ def _stop_and_start(
     sandbox: Any, request: dict[str, Any], stop_at: str, start_at: str
 ) -> dict[str, dict[str, Any]]:
     from openflow_autopilot.snowflake.identifiers import check_identifier
-    from openflow_sandbox.power_rehearsal import _output, create_schedules, run_power, write_while_stopped
+    from openflow_sandbox.power_rehearsal import (
+        create_schedules,
+        execution_output,
+        run_power,
+        write_while_stopped,
+    )
 
     deployment = check_identifier(request["openflow"]["deployment_name"])
     create_schedules(sandbox, request, now=stop_at)  # stores the request the power workflow reads
@@ -110,7 +115,7 @@ def _stop_and_start(
             "lambda_summed_seconds": sum(c.seconds for c in calls),
         }
         if action == "start":
-            canary = (_output(sandbox, report).get("polls") or {}).get("canary") or {}
+            canary = (execution_output(sandbox, report).get("polls") or {}).get("canary") or {}
             out[action]["canary_seconds"] = canary.get("canary_seconds")
             out[action]["wake_to_canary_s"] = _wake_to_canary(report)
         if action == "stop":

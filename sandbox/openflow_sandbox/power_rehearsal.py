@@ -114,7 +114,7 @@ def run_power(
     return build_report(description, events)
 
 
-def _output(sandbox: Any, report: ExecutionReport) -> dict[str, Any]:
+def execution_output(sandbox: Any, report: ExecutionReport) -> dict[str, Any]:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     output: dict[str, Any] = json.loads(
         sfn.describe_execution(executionArn=report.execution_arn).get("output") or "{}"
@@ -174,7 +174,7 @@ def rehearse(
         report = run_power(sandbox, deployment, action, now=now)
         runtime, connector = _statuses(sandbox, request)
         compute.sync()
-        output = _output(sandbox, report)
+        output = execution_output(sandbox, report)
         rehearsal.runs.append(
             PowerRun(
                 action=action,
