@@ -1,7 +1,7 @@
 """No secret value ever leaves the places secrets live.
 
 One sandbox runs the whole demo: a provisioning run (the demo's seed scenario), the power
-rehearsal's scheduled stop and next morning's start, then webhook calls over HTTP (a signed Slack
+rehearsal's scheduled stop and next morning's start, the weekly digest, then webhook calls over HTTP (a signed Slack
 slash command, a signed Jira delivery, badly signed Slack, GitHub and ServiceNow requests, and a
 GitHub issue delivery whose run fails at the source on a wrong password, the failure commented back on
 the issue), then two CLI commands.
@@ -37,6 +37,7 @@ from openflow_autopilot.triggers.verify import hub_signature, servicenow_signatu
 from openflow_autopilot_cli import main as cli
 from openflow_autopilot_cli.executions import build_report, history
 from openflow_sandbox.demo import SCENARIOS, print_summary, run_provisioning
+from openflow_sandbox.digest_rehearsal import rehearse_digest
 from openflow_sandbox.environment import REGION, SOURCE_INSTANCE, Sandbox
 from openflow_sandbox.power_rehearsal import rehearse
 from openflow_sandbox.webhook_server import GITHUB_LABEL, JIRA_WEBHOOK_SECRET, WebhookServer
@@ -412,6 +413,10 @@ def test_no_secret_appears_in_any_log_payload_history_notification_or_report(
         ("stop", "SUCCEEDED"),
         ("start", "SUCCEEDED"),
     ], [r.report.cause for r in rehearsal.runs]
+    # the weekly digest: its function reads the login secret, measures the week and notifies
+    digest = rehearse_digest(sandbox, request)
+    assert digest["status"] == "SENT", digest
+    timings["digest"] = round(time.perf_counter() - t0, 1)
 
     # The webhook function over HTTP, and the CLI.
     with WebhookServer(sandbox) as server:
@@ -466,6 +471,7 @@ def test_no_secret_appears_in_any_log_payload_history_notification_or_report(
         out.add("power report", run.action, run.report.model_dump_json())
         out.add("power outcome", run.action, run.outcome)
     out.add("power rehearsal", "schedules", rehearsal.schedules)
+    out.add("digest", "rehearsal", digest)
     for n, (_, text) in enumerate(cli_runs):
         out.add("cli output", f"command {n + 1}", text)
     rest = capsys.readouterr()

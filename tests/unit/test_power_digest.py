@@ -388,3 +388,32 @@ def test_a_slack_target_gets_the_digests_text_and_an_unreachable_one_does_not_st
     assert opener.posts == [("https://hooks.slack.com/services/T0/B0/secret", {"text": "*S*\nT"})]
     still = send(Opener(fail=OSError("connection refused")))
     assert still == [aws["topic"]]  # the topic got it; the Slack failure is logged by type only
+
+
+@pytest.mark.parametrize(
+    ("digest", "field", "words"),
+    [
+        ({"time": "9am"}, "digest.time", "HH:MM"),
+        ({"time": "24:00"}, "digest.time", "HH:MM"),
+        ({"day": "monday"}, "digest.day", "mon"),
+        ({"timezone": "Mars/Olympus"}, "digest.timezone", "IANA"),
+        ({"enabled": "yes"}, "digest.enabled", "boolean"),
+        ({"weekly": True}, "digest.weekly", "Extra inputs"),
+    ],
+)
+def test_a_bad_digest_setting_is_refused_naming_the_field(
+    digest: dict[str, Any], field: str, words: str
+) -> None:
+    from openflow_autopilot.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as refused:
+        parse_request(request(digest=digest))
+    assert field in refused.value.message and words in refused.value.message
+
+
+def test_the_digest_defaults_are_not_written_back_and_its_zone_follows_the_schedule() -> None:
+    plain = parse_request(request())
+    assert "digest" not in plain.model_dump(mode="json")
+    assert plain.digest_timezone == "Asia/Tokyo"
+    assert parse_request(request(None)).digest_timezone == "UTC"
+    assert parse_request(request(digest={"timezone": "Europe/Berlin"})).digest_timezone == "Europe/Berlin"
