@@ -1,10 +1,10 @@
 """No secret value ever leaves the places secrets live.
 
 One sandbox runs the whole demo: a provisioning run (the demo's seed scenario), the power
-rehearsal's scheduled stop and next morning's start, the weekly digest, then webhook calls over HTTP (a signed Slack
-slash command, a signed Jira delivery, badly signed Slack, GitHub and ServiceNow requests, and a
-GitHub issue delivery whose run fails at the source on a wrong password, the failure commented back on
-the issue), then two CLI commands.
+rehearsal's scheduled stop and next morning's start, the weekly digest, then webhook calls over HTTP
+(a signed Slack slash command, a signed Jira delivery, badly signed Slack, GitHub and ServiceNow
+requests, and a GitHub issue delivery whose run fails at the source on a wrong password, the failure
+commented back on the issue), then two CLI commands.
 
 The secret values are read from where they really live (every Secrets Manager secret in moto, the
 Snowflake secrets the connector phase created, the source's master password, the Snowflake login
