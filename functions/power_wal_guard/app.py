@@ -1,6 +1,6 @@
-"""Power: the WAL guard - may the source keep the slot's WAL for the whole stop?"""
+"""Power WalGuard: may the source keep the slot's WAL for the whole off period (refuse, or shorten)."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.power.wal_step import wal_guard_step
+from openflow_autopilot.steps.power import wal_guard
 
-lambda_handler = phase_handler(wal_guard_step)
+lambda_handler = phase_handler(wal_guard)

@@ -58,7 +58,7 @@ def _zip_dir(path: Path) -> bytes:
     return _zip_files(path, stamp)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)  # one per function and layer
 def _zip_files(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -5,6 +5,7 @@ a small fake world, so a second run sees what the first one left."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,8 +88,7 @@ class World:
     remembered: int | None = None
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def connector_fn(self, event: dict[str, Any], _n: int) -> dict[str, Any]:
-        op = event["op"]
+    def connector_fn(self, op: str, event: dict[str, Any], _n: int) -> dict[str, Any]:
         if op == "stop":
             if self.connector == "RUNNING":
                 self.connector = "STOPPED"
@@ -103,8 +103,7 @@ class World:
         attempt = int((event["polls"].get(key) or {}).get("attempt", 0)) + 1
         return {"attempt": attempt, "done": attempt >= 2, "status": self.connector}
 
-    def runtime_fn(self, event: dict[str, Any], _n: int) -> dict[str, Any]:
-        op = event["op"]
+    def runtime_fn(self, op: str, event: dict[str, Any], _n: int) -> dict[str, Any]:
         if op == "locate":
             return {"deployment": DEPLOYMENT, "key": "k1", "node_type": "SMALL", "shared_with": []}
         if op == "suspend":
@@ -121,8 +120,8 @@ class World:
         attempt = int((event["polls"].get(key) or {}).get("attempt", 0)) + 1
         return {"attempt": attempt, "done": True, "status": self.runtime}
 
-    def compute_fn(self, event: dict[str, Any], _n: int) -> dict[str, Any]:
-        if event["op"] == "restore":
+    def compute_fn(self, op: str, event: dict[str, Any], _n: int) -> dict[str, Any]:
+        if op == "restore":
             if self.remembered is None:
                 return phase("RestoreCompute", False, "no sizes remembered")
             self.desired, self.remembered = self.remembered, None
@@ -137,31 +136,58 @@ class World:
         actions.append({"kind": "scale_to_zero", "target": "k1-sm-group", "statement": None})
         return {"attempt": attempt, "done": False, "forced": True, "actions": actions}
 
+    def agent_fn(self, op: str, event: dict[str, Any], _n: int) -> dict[str, Any]:
+        if op == "running":
+            return {"attempt": 1, "done": True, "status": "running"}
+        return phase("Agent", True)
+
     def handlers(self) -> dict[str, Handler]:
-        return {
-            "PowerConnectorFunction": self.connector_fn,
-            "PowerRuntimeFunction": self.runtime_fn,
-            "PowerComputeFunction": self.compute_fn,
-            "PowerWalGuardFunction": lambda e, _n: {
-                "decision": "allow",
-                "reason": "plenty of headroom",
-                "off_hours": 12,
-                "needed_hours": 15,
-                "attempt": 1,
-            },
-            "PowerSlotFunction": lambda e, _n: {
-                "attempt": 1,
-                "done": True,
-                "baseline": {},
-                "note": "advances",
-            },
-            "PowerAgentFunction": lambda e, _n: (
-                {"attempt": 1, "done": True, "status": "running"}
-                if e["op"] == "running"
-                else phase("Agent", True)
-            ),
-            "PowerWarehouseFunction": lambda e, _n: phase("SuspendWarehouse", True),
+        """Each state's function, played by the double for its part of the world."""
+        plays = {"connector": self.connector_fn, "runtime": self.runtime_fn, "compute": self.compute_fn}
+        plays["agent"] = self.agent_fn
+        doubles: dict[str, Handler] = {
+            f"Power{state}Function": functools.partial(plays[part], op) for state, (part, op) in STEPS.items()
         }
+        doubles["PowerWalGuardFunction"] = lambda e, _n: {
+            "decision": "allow",
+            "reason": "plenty of headroom",
+            "off_hours": 12,
+            "needed_hours": 15,
+            "attempt": 1,
+        }
+        doubles["PowerSlotBaselineFunction"] = doubles["PowerCheckSlotAdvancesFunction"] = lambda e, _n: {
+            "attempt": 1,
+            "done": True,
+            "baseline": {},
+            "note": "advances",
+        }
+        doubles["PowerWriteCanaryFunction"] = lambda e, _n: {"id": "c-1", "written_at": "2026-03-11T08:00Z"}
+        doubles["PowerCheckCanaryFunction"] = lambda e, n: {"attempt": n, "done": True, "canary_seconds": 1.0}
+        doubles["PowerSuspendWarehouseFunction"] = lambda e, _n: phase("SuspendWarehouse", True)
+        return doubles
+
+
+# the power states the doubles play: (part of the world, the step)
+STEPS = {
+    "Locate": ("runtime", "locate"),
+    "StopConnector": ("connector", "stop"),
+    "CheckConnectorStopped": ("connector", "stopped"),
+    "StartConnector": ("connector", "start"),
+    "CheckConnectorRunning": ("connector", "running"),
+    "SuspendRuntime": ("runtime", "suspend"),
+    "CheckRuntimeSuspended": ("runtime", "suspended"),
+    "ResumeRuntime": ("runtime", "resume"),
+    "CheckRuntimeActive": ("runtime", "active"),
+    "VerifyComputeGone": ("compute", "check"),
+    "SleepDataPlane": ("compute", "sleep"),
+    "RestoreCompute": ("compute", "restore"),
+    "StopAgentTimers": ("agent", "stop_timers"),
+    "CheckAgentTimers": ("agent", "timers_stopped"),
+    "StopAgentInstance": ("agent", "stop"),
+    "CheckAgentStopped": ("agent", "stopped"),
+    "StartAgentInstance": ("agent", "start"),
+    "CheckAgentRunning": ("agent", "running"),
+}
 
 
 def run(
@@ -250,7 +276,8 @@ def test_a_scheduled_stop_stops_the_connector_suspends_the_runtime_and_scales_th
     state = final_state(calls)
     assert state["decision"]["run"] == "stop" and state["decision"]["off_hours"] == 12.0
     assert state["outcome"]["result"] == "stopped" and state["outcome"]["changed"] is True
-    assert len(calls["PowerConnectorFunction"]) == 3  # stop, then two checks
+    assert len(calls["PowerStopConnectorFunction"]) == 1
+    assert len(calls["PowerCheckConnectorStoppedFunction"]) == 2  # two checks
     assert [r.action for r in records()] == ["stop"]
 
 
@@ -305,7 +332,7 @@ def test_the_wal_guard_refusing_leaves_everything_running_and_says_why(app: Any)
         PowerWalGuardFunction=refuse,
     )
     assert report.status == "SUCCEEDED"
-    assert "PowerConnectorFunction" not in calls and "PowerComputeFunction" not in calls
+    assert "PowerStopConnectorFunction" not in calls and "PowerVerifyComputeGoneFunction" not in calls
     assert (world.connector, world.runtime, world.desired) == ("RUNNING", "ACTIVE", 1)
     state = final_state(calls)
     assert state["outcome"]["result"] == "refused" and "needs 75.0 h" in state["outcome"]["why"]
@@ -369,7 +396,7 @@ def test_a_manual_start_during_off_hours_is_respected_until_the_next_scheduled_a
     state = final_state(calls)
     assert state["outcome"]["result"] == "skipped"
     assert "manual start" in state["outcome"]["why"] and "2026-03-11 08:00" in state["outcome"]["why"]
-    assert "PowerConnectorFunction" not in calls and world.runtime == "ACTIVE"
+    assert "PowerStopConnectorFunction" not in calls and world.runtime == "ACTIVE"
     # The evening's scheduled stop, after the hold ended, stops it.
     evening, _ = run(
         app, "evening", {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 11, 20, 0)}, world
@@ -413,10 +440,10 @@ def test_a_retryable_error_is_retried_and_a_permanent_one_notifies_and_fails(app
     flaky_calls = []
 
     def flaky(event: dict[str, Any], n: int) -> dict[str, Any]:
-        flaky_calls.append(event["op"])
+        flaky_calls.append(event["phase"])
         if len(flaky_calls) == 1:
             raise SnowflakeRetryableError("connection reset by peer")
-        return world.connector_fn(event, n)
+        return world.connector_fn("stop", event, n)
 
     def stuck(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise BudgetExhausted("EKS node group k1-sm-group still has 1 instance(s) after 60 checks")
@@ -426,10 +453,10 @@ def test_a_retryable_error_is_retried_and_a_permanent_one_notifies_and_fails(app
         "fails",
         {"action": "stop", "reason": "manual", "now": tokyo(2026, 3, 10, 12, 0)},
         world,
-        PowerConnectorFunction=flaky,
-        PowerComputeFunction=stuck,
+        PowerStopConnectorFunction=flaky,
+        PowerVerifyComputeGoneFunction=stuck,
     )
-    assert flaky_calls[:2] == ["stop", "stop"]
+    assert flaky_calls[:2] == ["StopConnector", "StopConnector"]  # retried
     assert report.status == "FAILED" and report.error == "BudgetExhausted"
     assert "k1-sm-group" in final_state(calls)["error"]["Cause"]
     assert "RecordStop" not in states(report) and records() == []
@@ -517,7 +544,7 @@ def test_every_power_run_gives_its_lock_back_whether_it_succeeds_or_fails(app: A
     ok, _ = run(app, "lock-ok", stop, World())
     assert ok.status == "SUCCEEDED" and states(ok)[-2:] == ["Notify", "ReleaseLock"]
     assert held_by(app) is None
-    failed, _ = run(app, "lock-failed", stop, World(), PowerComputeFunction=stuck)
+    failed, _ = run(app, "lock-failed", stop, World(), PowerVerifyComputeGoneFunction=stuck)
     assert failed.status == "FAILED" and failed.error == "BudgetExhausted"
     assert states(failed)[-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
     assert held_by(app) is None
@@ -534,8 +561,7 @@ class DeepWorld(World):
     management_remembered: int | None = None
     deployment: str = "ACTIVE"
 
-    def agent_fn(self, event: dict[str, Any], _n: int) -> dict[str, Any]:
-        op = event["op"]
+    def agent_fn(self, op: str, event: dict[str, Any], _n: int) -> dict[str, Any]:
         if op == "stop_timers":
             self.timers = False
             return phase("StopAgentTimers", True, command_id="c-1", instance_id="i-0123456789abcdef0")
@@ -552,8 +578,8 @@ class DeepWorld(World):
             self.agent = "running"
         return phase("Agent", True, instance_id="i-0123456789abcdef0")
 
-    def compute_fn(self, event: dict[str, Any], n: int) -> dict[str, Any]:
-        if event["op"] == "sleep":
+    def compute_fn(self, op: str, event: dict[str, Any], n: int) -> dict[str, Any]:
+        if op == "sleep":
             assert self.agent == "stopped", "the data plane sleeps only once the agent is stopped"
             state = event["polls"].get("data_plane") or {}
             attempt = int(state.get("attempt", 0)) + 1
@@ -566,11 +592,11 @@ class DeepWorld(World):
                     "actions": [{"kind": "scale_to_zero", "target": "mgmt", "statement": None}],
                 }
             return {"attempt": attempt, "done": True, "actions": list(state.get("actions") or [])}
-        if event["op"] == "restore" and event.get("deep"):
+        if op == "restore" and event.get("deep"):
             assert self.agent == "running", "node groups come back only once the agent runs"
             if self.management_remembered is not None:
                 self.management, self.management_remembered = self.management_remembered, None
-        return super().compute_fn(event, n)
+        return super().compute_fn(op, event, n)
 
     def agent_health_fn(self, event: dict[str, Any], n: int) -> dict[str, Any]:
         assert event["stack"]["agent_instance_id"] == "i-0123456789abcdef0"
@@ -581,12 +607,7 @@ class DeepWorld(World):
         return phase("AgentHealth", False, f"deployment is {self.deployment}", done=done, wait_seconds=0)
 
     def handlers(self) -> dict[str, Handler]:
-        return {
-            **super().handlers(),
-            "PowerAgentFunction": self.agent_fn,
-            "PowerComputeFunction": self.compute_fn,
-            "AgentHealthFunction": self.agent_health_fn,
-        }
+        return {**super().handlers(), "PowerCheckDeploymentAwakeFunction": self.agent_health_fn}
 
 
 def test_a_deep_stop_stops_the_timers_then_the_agent_then_every_node_group_each_verified(app: Any) -> None:
@@ -617,7 +638,7 @@ def test_a_deep_stop_stops_the_timers_then_the_agent_then_every_node_group_each_
         0,
         1,
     )
-    assert len([e for e in calls["PowerComputeFunction"] if e["op"] == "sleep"]) == 2  # scaled, then verified
+    assert len(calls["PowerSleepDataPlaneFunction"]) == 2  # scaled, then verified
 
 
 def test_a_deep_start_wakes_agent_then_node_groups_then_waits_for_active_before_resuming(app: Any) -> None:
@@ -653,17 +674,15 @@ def test_a_deep_start_wakes_agent_then_node_groups_then_waits_for_active_before_
         "RecordStart",
     ]
     assert [s for s in dict.fromkeys(states(report)) if s in expected] == expected
-    assert len(calls["AgentHealthFunction"]) == 2  # NOT_REPORTING once, then ACTIVE
+    assert len(calls["PowerCheckDeploymentAwakeFunction"]) == 2  # NOT_REPORTING once, then ACTIVE
     assert (world.management, world.runtime, world.connector) == (1, "ACTIVE", "RUNNING")
 
 
 def test_a_deep_stop_whose_timers_do_not_stop_leaves_the_node_groups_and_alerts(app: Any) -> None:
     world = DeepWorld()
 
-    def agent(event: dict[str, Any], n: int) -> dict[str, Any]:
-        if event["op"] == "timers_stopped":
-            raise RuntimeError("openflow-apply-infrastructure is still active")
-        return world.agent_fn(event, n)
+    def timers(_event: dict[str, Any], _n: int) -> dict[str, Any]:
+        raise RuntimeError("openflow-apply-infrastructure is still active")
 
     report, _ = run(
         app,
@@ -671,7 +690,7 @@ def test_a_deep_stop_whose_timers_do_not_stop_leaves_the_node_groups_and_alerts(
         {"action": "stop", "reason": "schedule", "now": tokyo(2026, 3, 10, 20, 0)},
         world,
         stored=request(sleep="deep"),
-        PowerAgentFunction=agent,
+        PowerCheckAgentTimersFunction=timers,
     )
     assert report.status == "FAILED"
     assert "StopAgentInstance" not in states(report) and "SleepDataPlane" not in states(report)

@@ -37,6 +37,7 @@ from openflow_autopilot.power.digest import compose
 from openflow_autopilot.power.digest_step import digest_key, weekly_digest
 from openflow_autopilot.power.request_store import save_request
 from openflow_autopilot.power.schedule import on_hours_between
+from openflow_autopilot.steps.power import wal_guard
 
 BUCKET = "artifacts"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openflow-autopilot/x-Ab"
@@ -319,7 +320,7 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
     monkeypatch.setattr(wal_step, "check_wal", lambda *a, **k: _report(headroom))
     event = {
         "request": request(),
-        "power": {"deployment": DEPLOYMENT},
+        "power": {"deployment": DEPLOYMENT, "action": "stop", "now": "2026-03-13T20:00:00+09:00"},
         "decision": {
             "run": "stop",
             "action": "stop",
@@ -330,7 +331,7 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
         },
         "at": "2026-03-13T11:00:05Z",
     }
-    result = wal_step.wal_guard_step(event, env=FunctionEnv(artifact_bucket=BUCKET), s3=aws["s3"])
+    result = wal_guard(event, env=FunctionEnv(artifact_bucket=BUCKET), s3=aws["s3"])
     guard = load_guard_records(aws["s3"], BUCKET, "2026-03", deployment=DEPLOYMENT)
     if written is None:
         assert result["decision"] == "allow" and guard == [] and "guard_record_key" not in result

@@ -17,13 +17,12 @@ from openflow_autopilot.config import parse_request
 from openflow_autopilot.cost.records import load_records
 from openflow_autopilot.errors import BudgetExhausted, InvalidRequest, PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.power.entry import load
 from openflow_autopilot.power.memory import load_memory
 from openflow_autopilot.power.nifi import read_nifi_access, set_flow_state
-from openflow_autopilot.power.record_step import record_step
 from openflow_autopilot.power.request_store import load_request, request_key, save_request
 from openflow_autopilot.power.schedules_step import ensure_schedules
 from openflow_autopilot.power.slot import SlotCheck, SlotPosition, check_slot, progress
+from openflow_autopilot.steps.power import load, record_stop
 
 BUCKET = "artifacts"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-PowerStateMachine"
@@ -238,7 +237,12 @@ def test_schedules_need_the_scheduler_role(aws: dict[str, Any]) -> None:
 def record_event(changed: bool, run: str = "stop", hold: dict[str, Any] | None = None) -> dict[str, Any]:
     status = "changed" if changed else "unchanged"
     return {
-        "power": {"deployment": "SALES_CDC_DEPLOYMENT", "reason": "schedule"},
+        "power": {
+            "deployment": "SALES_CDC_DEPLOYMENT",
+            "action": run,
+            "reason": "schedule",
+            "now": "2026-03-10T20:00:00+09:00",
+        },
         "decision": {
             "run": run,
             "action": run,
@@ -257,7 +261,7 @@ def record_event(changed: bool, run: str = "stop", hold: dict[str, Any] | None =
 
 
 def test_a_stop_that_changed_something_writes_one_off_record(aws: dict[str, Any]) -> None:
-    out = record_step(record_event(True), env=ENV, s3=aws["s3"])
+    out = record_stop(record_event(True), env=ENV, s3=aws["s3"])
     assert (
         out["result"] == "stopped"
         and out["changed"]
@@ -269,7 +273,7 @@ def test_a_stop_that_changed_something_writes_one_off_record(aws: dict[str, Any]
 
 
 def test_a_stop_that_changed_nothing_writes_no_record_and_says_so(aws: dict[str, Any]) -> None:
-    out = record_step(record_event(False), env=ENV, s3=aws["s3"])
+    out = record_stop(record_event(False), env=ENV, s3=aws["s3"])
     assert not out["changed"] and out["record_key"] is None and "nothing changed" in out["note"]
     assert load_records(aws["s3"], BUCKET, "power-records", "2026-03") == []
     assert load_memory(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT").last_outcome == "already stopped"
@@ -281,7 +285,7 @@ def test_a_manual_start_remembers_its_hold(aws: dict[str, Any]) -> None:
         "since": "2026-03-10T13:00:00Z",
         "until_next_scheduled_action": "2026-03-10T23:00:00Z",
     }
-    record_step(record_event(True, run="start", hold=hold), env=ENV, s3=aws["s3"])
+    record_stop(record_event(True, run="start", hold=hold), env=ENV, s3=aws["s3"])
     memory = load_memory(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT")
     assert memory.hold is not None and memory.hold.state == "on" and memory.last_action == "start"
 
@@ -372,7 +376,7 @@ def test_time_passes_in_real_hours_for_the_record(aws: dict[str, Any]) -> None:
     # the record's time is the real time the state was entered, not the scheduled time
     event = record_event(True)
     event["at"] = (datetime(2026, 3, 31, 23, 30, tzinfo=UTC) + timedelta(hours=1)).isoformat()
-    out = record_step(event, env=ENV, s3=aws["s3"])
+    out = record_stop(event, env=ENV, s3=aws["s3"])
     assert out["record_key"].startswith("power-records/2026-04/")
 
 
@@ -414,7 +418,12 @@ def test_the_notification_text_says_what_happened_and_why() -> None:
 
 # --- gen 1: no SQL for runtimes and connectors, so the node groups are scaled at once ---------------
 def test_gen1_notes_what_it_cannot_do_and_scales_the_node_groups_at_once(aws: dict[str, Any]) -> None:
-    from openflow_autopilot.power.entry import compute_step, connector_step, runtime_step
+    from openflow_autopilot.steps.power import (
+        check_runtime_suspended,
+        stop_connector,
+        suspend_runtime,
+        verify_compute_gone,
+    )
     from openflow_sandbox.eks import OpenflowCompute
 
     gen1 = request(OFFICE)
@@ -423,17 +432,17 @@ def test_gen1_notes_what_it_cannot_do_and_scales_the_node_groups_at_once(aws: di
     def no_snowflake(**_kw: Any) -> Any:
         raise AssertionError("gen 1 power steps need no Snowflake session")
 
-    suspended = runtime_step({"request": gen1, "op": "suspend"}, env=ENV, connector=no_snowflake)
+    suspended = suspend_runtime({"request": gen1}, env=ENV, connector=no_snowflake)
     assert suspended.status == "unchanged" and "no SQL suspend/resume" in suspended.notes[0]
-    assert runtime_step({"request": gen1, "op": "suspended"}, env=ENV, connector=no_snowflake).done
+    assert check_runtime_suspended({"request": gen1}, env=ENV, connector=no_snowflake).done
     sm = boto3.client("secretsmanager", region_name="us-east-1")
-    stopped = connector_step({"request": gen1, "op": "stop"}, env=ENV, secrets=sm, connector=no_snowflake)
+    stopped = stop_connector({"request": gen1}, env=ENV, secrets=sm, connector=no_snowflake)
     assert "no NiFi access configured" in stopped.notes[0]
 
     compute = OpenflowCompute()
     compute.create("dp1")
-    event = {"request": gen1, "op": "check", "target": {"key": "dp1", "node_type": "SMALL"}, "polls": {}}
-    first = compute_step(event, eks=boto3.client("eks", region_name="us-east-1"))
+    event = {"request": gen1, "target": {"key": "dp1", "node_type": "SMALL"}, "polls": {}}
+    first = verify_compute_gone(event, eks=boto3.client("eks", region_name="us-east-1"))
     assert first.forced and "nothing scales it by itself" in first.notes[-1]
     assert compute.sizes("dp1")["sm"].desired == 0 and compute.sizes("dp1")["sm"].max == 50
 

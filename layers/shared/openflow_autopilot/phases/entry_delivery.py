@@ -19,7 +19,7 @@ from openflow_autopilot.openflow import jdbc_driver
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.names import connector_name, runtime_name
 from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
+from openflow_autopilot.phases.agent_checkup import AgentBudgets, agent_checkup
 from openflow_autopilot.phases.connector import connector_status, destination_from_secret, ensure_connector
 from openflow_autopilot.phases.destination import ensure_destination, service_key_secret_name
 from openflow_autopilot.phases.runtime import ensure_runtime, gen1_runtime_exists, runtime_status
@@ -60,39 +60,19 @@ def agent_health(
     event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
 ) -> PhaseResult:
     request = parse_request(event.get("request"))
-    region = request.aws.region
-    settings = event.get("settings") or {}
-    state = dict(event.get("agent") or {})
     deployment = dict(event.get("deployment") or {})
-    instance_id = str(
-        (event.get("stack") or {}).get("agent_instance_id")
-        or state.get("instance_id")
-        or request.openflow.agent_instance_id
-        or ""
+    return agent_checkup(
+        request,
+        instance_id=str((event.get("stack") or {}).get("agent_instance_id") or ""),
+        deployment_name=str(deployment.get("name") or "") or None,
+        deployment_key=str(deployment.get("key") or ""),
+        state=dict(event.get("agent") or {}),
+        budgets=AgentBudgets.model_validate(event.get("settings") or {}),
+        execution=str(event.get("execution", "manual")),
+        env=env,
+        secrets=secrets,
+        connector=connector,
     )
-    if not instance_id and request.openflow.generation is Generation.GEN1:
-        instance_id = gen1_agent_instance(
-            client("cloudformation", region), data_plane_id=str(deployment.get("key") or "")
-        )
-    # gen 1 integrations are visible to the login role (they were made in the UI, not by our admin role)
-    role = request.snowflake.login_role if request.openflow.generation is Generation.GEN1 else None
-    with _snowflake(request, role or request.snowflake.admin_role, env, secrets, connector) as sql:
-        return check_agent(
-            request,
-            sql=sql,
-            ssm=client("ssm", region),
-            s3=client("s3", region),
-            ecr=client("ecr", region),
-            bucket=_bucket(env),
-            execution=str(event.get("execution", "manual")),
-            instance_id=instance_id,
-            state=state,
-            integration=str(deployment.get("name") or "") or None,
-            max_attempts=int(settings.get("agent_max_checks", 60)),
-            max_remediations=int(settings.get("max_remediations", 2)),
-            base_wait_seconds=int(settings.get("poll_seconds", 30)),
-            max_wait_seconds=int(settings.get("agent_max_wait_seconds", 300)),
-        )
 
 
 def runtime(

@@ -3,11 +3,10 @@ and the digest), and what the workflow remembers for next time."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from openflow_autopilot.aws.clients import client
-from openflow_autopilot.core.results import utcnow
-from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.records import (
     RECORDS_PREFIX,
     PowerRecord,
@@ -15,51 +14,58 @@ from openflow_autopilot.cost.records import (
 )
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.decide import Decision
-from openflow_autopilot.power.event import artifact_bucket, power_of
+from openflow_autopilot.power.event import artifact_bucket
 from openflow_autopilot.power.memory import update_memory
+from openflow_autopilot.power.models import PhaseSeen, PowerPart
+from openflow_autopilot.power.nodegroups import ComputeCheck
 
 
-def _changed(event: dict[str, Any]) -> bool:
-    phases = event.get("phases") or {}
-    if any(isinstance(p, dict) and p.get("status") == "changed" for p in phases.values()):
-        return True
-    compute = (event.get("polls") or {}).get("compute") or {}
-    return bool(compute.get("actions"))
+def _changed(phases: dict[str, PhaseSeen], compute: ComputeCheck | None) -> bool:
+    return any(p.status == "changed" for p in phases.values()) or bool(compute and compute.actions)
 
 
-def _summary(event: dict[str, Any]) -> str:
+def _summary(phases: dict[str, PhaseSeen], compute: ComputeCheck | None) -> str:
     parts = []
-    for name, result in (event.get("phases") or {}).items():
-        if isinstance(result, dict):
-            kinds = [a.get("kind") for a in result.get("actions") or []]
-            parts.append(f"{name}: {', '.join(k for k in kinds if k) or 'no change'}")
-    compute = (event.get("polls") or {}).get("compute") or {}
-    if compute.get("actions"):
-        parts.append("compute: " + ", ".join(str(a.get("kind")) for a in compute["actions"]))
+    for name, result in phases.items():
+        kinds = [a.kind for a in result.actions]
+        parts.append(f"{name}: {', '.join(k for k in kinds if k) or 'no change'}")
+    if compute and compute.actions:
+        parts.append("compute: " + ", ".join(a.kind for a in compute.actions))
     return "; ".join(parts)[:900]
 
 
-def record_step(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+def record_outcome(
+    power: PowerPart,
+    decision: Decision,
+    phases: dict[str, PhaseSeen],
+    compute: ComputeCheck | None,
+    *,
+    restart_at: str | None,
+    at: datetime,
+    env: FunctionEnv,
+    s3: Any = None,
+) -> dict[str, Any]:
     """After a stop or start: an on/off record (only if something changed), and the memory: the
     manual hold this run creates, and the outcome."""
-    power = power_of(event)
-    decision = Decision.model_validate(event["decision"])
-    deployment = str(power["deployment"])
-    at = parse_instant(event.get("at") or utcnow(), "at")
+    deployment = power.deployment
     s3 = s3 or client("s3")
     bucket = artifact_bucket(env)
     action: Literal["stop", "start"] = "stop" if decision.run == "stop" else "start"
     result = "stopped" if action == "stop" else "started"
-    changed = _changed(event)
+    changed = _changed(phases, compute)
     key = None
     if changed:
-        reason = "override" if decision.action == "extend" else str(power.get("reason") or "manual")
+        reason = "override" if decision.action == "extend" else power.reason
         key = append_record(
             s3,
             bucket,
             RECORDS_PREFIX,
             PowerRecord(
-                deployment=deployment, action=action, at=at, reason=reason, note=_summary(event) or None
+                deployment=deployment,
+                action=action,
+                at=at,
+                reason=reason,
+                note=_summary(phases, compute) or None,
             ),
         )
     update_memory(
@@ -71,7 +77,6 @@ def record_step(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> d
         last_outcome=result if changed else f"already {result}",
         last_at=at,
     )
-    restart_at = (event.get("wal") or {}).get("restart_at")
     return {
         "result": result,
         "changed": changed,

@@ -11,11 +11,12 @@ from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
+from openflow_autopilot.config import parse_request
 from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.power.event import artifact_bucket, request_of, role_arn, target_arn
+from openflow_autopilot.power.event import artifact_bucket, role_arn, target_arn
 from openflow_autopilot.power.request_store import save_request
 from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
 from openflow_autopilot.power.scheduler_api import (
@@ -54,7 +55,7 @@ def ensure_schedules(
     EventBridge Scheduler schedules to match its schedule (none: always on, schedules removed).
     Event: {"request": {...}, "now"?: ISO time (for the DST notes; default: the current time)}."""
     started = utcnow()
-    request = request_of(event)
+    request = parse_request(event.get("request"))
     deployment = request.openflow.deployment_name
     group = env.schedule_group
     s3 = s3 or client("s3")
@@ -78,7 +79,7 @@ def ensure_schedules(
             scheduler,
             deployment=deployment,
             specs=specs,
-            target_arn=target_arn(event, env),
+            target_arn=target_arn(event.get("state_machine"), env),
             role_arn=role_arn(env),
             group=group,
         )

@@ -3,12 +3,12 @@ stops recorded for the weekly digest, and the early start a shortened stop needs
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
-from openflow_autopilot.core.results import utcnow
-from openflow_autopilot.core.times import parse_instant
+from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.cost.records import (
     GUARD_PREFIX,
     WalGuardRecord,
@@ -19,24 +19,24 @@ from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.postgres.connection import connect
 from openflow_autopilot.postgres.wal_guard import check_wal
 from openflow_autopilot.power.decide import Decision
-from openflow_autopilot.power.event import (
-    artifact_bucket,
-    power_of,
-    request_of,
-    role_arn,
-    setting,
-    target_arn,
-)
+from openflow_autopilot.power.event import artifact_bucket, role_arn, target_arn
 from openflow_autopilot.power.memory import load_memory, update_memory
+from openflow_autopilot.power.models import Budgets, PowerPart
 from openflow_autopilot.power.restart import schedule_restart
 from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
 
 WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
 
 
-def wal_guard_step(
-    event: dict[str, Any],
+def wal_guard(
+    request: ProvisionRequest,
+    power: PowerPart,
+    decision: Decision,
+    loop: WalVerdict | None,
     *,
+    at: datetime,
+    budgets: Budgets,
+    state_machine: str | None,
     env: FunctionEnv,
     secrets: Any = None,
     rds: Any = None,
@@ -46,16 +46,12 @@ def wal_guard_step(
 ) -> dict[str, Any]:
     """One WAL check before a stop; "measure" asks the state machine to wait and check again when
     there is no earlier sample to measure the WAL rate against."""
-    request, power = request_of(event), power_of(event)
-    decision = Decision.model_validate(event["decision"])
-    at = parse_instant(event.get("at") or utcnow(), "at")
     region = request.aws.region
-    loop = WalVerdict.model_validate(event["wal"]) if event.get("wal") else None
     attempt = (loop.attempt if loop else 0) + 1
-    window = max(setting(event, "poll_seconds", 30), 1) * WAL_WINDOW_POLLS
+    window = max(budgets.poll_seconds, 1) * WAL_WINDOW_POLLS
     s3 = s3 or client("s3", region)
     bucket = artifact_bucket(env)
-    memory = load_memory(s3, bucket, str(power["deployment"]))
+    memory = load_memory(s3, bucket, power.deployment)
     first = loop.first_sample if loop else None
     previous = next((s for s in (first, memory.wal_sample) if usable_sample(s, at, window)), None)
     secrets = secrets or client("secretsmanager", region)
@@ -70,7 +66,7 @@ def wal_guard_step(
         report = check_wal(
             conn, source_phase.slot_name(request), now=at, previous=previous, free_storage_bytes=free
         )
-    max_attempts = setting(event, "wal_max_checks", WAL_WINDOW_POLLS + 5)
+    max_attempts = budgets.wal_max_checks or WAL_WINDOW_POLLS + 5
     if report.rate_bytes_per_second is None and report.slot_found and attempt < max_attempts:
         return WalVerdict(
             decision="measure",
@@ -90,14 +86,14 @@ def wal_guard_step(
         attempt=attempt,
     )
     if verdict.decision in ("allow", "shorten"):
-        update_memory(s3, bucket, str(power["deployment"]), wal_sample=report.sample)
+        update_memory(s3, bucket, power.deployment, wal_sample=report.sample)
     result = verdict.model_dump(mode="json")
     if verdict.decision == "shorten" and verdict.restart_at is not None:
         result["restart_schedule"] = schedule_restart(
             scheduler or client("scheduler"),
-            deployment=str(power["deployment"]),
+            deployment=power.deployment,
             at=verdict.restart_at,
-            target_arn=target_arn(event, env),
+            target_arn=target_arn(state_machine, env),
             role_arn=role_arn(env),
             group=env.schedule_group,
         )
@@ -107,7 +103,7 @@ def wal_guard_step(
             bucket,
             GUARD_PREFIX,
             WalGuardRecord(
-                deployment=str(power["deployment"]),
+                deployment=power.deployment,
                 at=at,
                 decision=verdict.decision,
                 reason=verdict.reason,

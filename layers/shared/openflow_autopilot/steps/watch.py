@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.snowflake.session import Connector, _default_connector
+from openflow_autopilot.steps.inputs import parse
 from openflow_autopilot.watch.models import (
     FreshnessPart,
     Heartbeat,
@@ -44,14 +45,7 @@ from openflow_autopilot.watch.run import (
 
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "input"
-        raise InvalidRequest(
-            f"{where}: {first['msg']}", fix="the watch state machine's Parameters give this state its input"
-        ) from None
+    return parse(model, event, "watch")
 
 
 # --- the inputs ---------------------------------------------------------------------------------

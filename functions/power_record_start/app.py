@@ -1,0 +1,6 @@
+"""Power RecordStart: the on record and what the workflow remembers."""
+
+from openflow_autopilot.handler import phase_handler
+from openflow_autopilot.steps.power import record_start
+
+lambda_handler = phase_handler(record_start)
