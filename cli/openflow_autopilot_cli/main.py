@@ -39,7 +39,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     """Read-only: every implemented phase reads state and lists what it would change."""
     from openflow_autopilot.lambda_env import FunctionEnv
-    from openflow_autopilot.phases.entry import run_prerequisites
+    from openflow_autopilot.phases.prerequisites import run_prerequisites
 
     request = load_request_file(args.config)
     env = FunctionEnv.from_environ()

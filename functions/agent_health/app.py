@@ -1,6 +1,6 @@
-"""Agent health: one step of check deployment -> read journals over SSM -> diagnose -> remediate."""
+"""AgentHealth: one step of check deployment -> read journals over SSM -> diagnose -> remediate."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry_delivery import agent_health
+from openflow_autopilot.steps.delivery import agent_health
 
 lambda_handler = phase_handler(agent_health)

@@ -1,6 +1,6 @@
-"""The PostgreSQL CDC connector: create, configure (GET/edit/PUT config), commit, start."""
+"""Connector: create, configure and start the PostgreSQL CDC connector."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry_delivery import configure_connector
+from openflow_autopilot.steps.delivery import connector
 
-lambda_handler = phase_handler(configure_connector)
+lambda_handler = phase_handler(connector)

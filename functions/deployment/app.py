@@ -1,6 +1,6 @@
-"""Deployment: gen 2 BYOC deployment with its event table, or the existing gen 1 integration."""
+"""Deployment: create the Openflow deployment (gen 1: find the one the UI made)."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry import deployment
+from openflow_autopilot.steps.provision import deployment
 
 lambda_handler = phase_handler(deployment)

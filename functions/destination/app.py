@@ -1,6 +1,6 @@
-"""Snowflake destination: database, role, warehouse, service user with its RSA key in Secrets Manager."""
+"""Destination: the Snowflake database, warehouse, service user and role."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry_delivery import destination
+from openflow_autopilot.steps.delivery import destination
 
 lambda_handler = phase_handler(destination)

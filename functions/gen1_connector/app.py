@@ -1,6 +1,6 @@
-"""Gen 1 connector over the runtime's NiFi REST API: set parameters, enable services, start the flow."""
+"""Gen1Connector: a gen 1 connector configured over the runtime's NiFi REST API."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.gen1_connector import gen1_connector
+from openflow_autopilot.steps.delivery import gen1_connector
 
 lambda_handler = phase_handler(gen1_connector)

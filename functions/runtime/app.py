@@ -1,6 +1,6 @@
-"""Runtime: CREATE OPENFLOW RUNTIME in the deployment (one node for the PostgreSQL connector)."""
+"""Runtime: create the Openflow runtime in the deployment."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry_delivery import runtime
+from openflow_autopilot.steps.delivery import runtime
 
 lambda_handler = phase_handler(runtime)

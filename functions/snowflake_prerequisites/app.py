@@ -1,6 +1,6 @@
-"""Snowflake prerequisites: Openflow database, schema, image repository, admin role, user settings."""
+"""SnowflakePrerequisites: the roles, grants and network rule the deployment needs."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry import snowflake_prerequisites
+from openflow_autopilot.steps.provision import snowflake_prerequisites
 
 lambda_handler = phase_handler(snowflake_prerequisites)

@@ -1,6 +1,6 @@
-"""The connector's user (password in Secrets Manager), publication and grants."""
+"""SourcePrepare: the connector's user, publication and slot at the source."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry import source_prepare
+from openflow_autopilot.steps.provision import source_prepare
 
 lambda_handler = phase_handler(source_prepare)

@@ -1,6 +1,6 @@
-"""Template doctor: find and repair known defects; store original, repaired and findings in S3."""
+"""TemplateDoctor: find and fix the uploaded template's known defects."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry import template_doctor
+from openflow_autopilot.steps.provision import template_doctor
 
 lambda_handler = phase_handler(template_doctor)

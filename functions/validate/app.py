@@ -1,6 +1,6 @@
-"""Validate the provisioning request before anything changes."""
+"""Validate: the normalised request, or InvalidRequest naming the fields."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry import validate
+from openflow_autopilot.steps.provision import validate
 
 lambda_handler = phase_handler(validate)

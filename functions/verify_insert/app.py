@@ -1,6 +1,6 @@
-"""Verify, part 1: insert a canary row at the source."""
+"""VerifyInsert: a canary row at the source."""
 
 from openflow_autopilot.handler import phase_handler
-from openflow_autopilot.phases.entry_delivery import verify_insert
+from openflow_autopilot.steps.delivery import verify_insert
 
 lambda_handler = phase_handler(verify_insert)

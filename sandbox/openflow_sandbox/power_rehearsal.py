@@ -78,7 +78,7 @@ def ensure_compute(sandbox: Any, compute: OpenflowCompute, request: dict[str, An
 
 def create_schedules(sandbox: Any, request: dict[str, Any], *, now: str | None = None) -> dict[str, Any]:
     """Invoke the schedules function the provisioning workflow ends with (stores the request too)."""
-    name = sandbox.app.resources["PowerSchedulesFunction"]
+    name = sandbox.app.resources["SchedulesFunction"]
     payload = {"request": request, **({"now": now} if now else {})}
     response = boto3.client("lambda", region_name=REGION).invoke(
         FunctionName=name, Payload=json.dumps(payload)

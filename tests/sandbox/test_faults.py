@@ -135,10 +135,10 @@ class Site:
 _AWS_ROTATION = ("throttling", "unavailable", "reset")
 # (phase, handler, IAM action): every AWS call the provisioning handlers make in a run.
 AWS_SITES = [
-    ("AcquireLock", "LockAcquireFunction", "dynamodb:PutItem"),
+    ("AcquireLock", "AcquireLockFunction", "dynamodb:PutItem"),
     ("SourcePreflight", "SourcePreflightFunction", "rds:DescribeDBInstances"),
     ("SourcePreflight", "SourcePreflightFunction", "secretsmanager:GetSecretValue"),
-    ("SnowflakePrerequisites", "PrerequisitesFunction", "secretsmanager:GetSecretValue"),
+    ("SnowflakePrerequisites", "SnowflakePrerequisitesFunction", "secretsmanager:GetSecretValue"),
     ("Deployment", "DeploymentFunction", "secretsmanager:GetSecretValue"),
     ("AwaitTemplate", "AwaitTemplateFunction", "s3:HeadObject"),
     ("AwaitTemplate", "AwaitTemplateFunction", "s3:PutObject"),
@@ -151,8 +151,8 @@ AWS_SITES = [
     ("Stack", "StackFunction", "s3:GetObject"),
     ("Stack", "StackFunction", "cloudformation:DescribeStacks"),
     ("Stack", "StackFunction", "cloudformation:CreateStack"),
-    ("CheckStack", "StackStatusFunction", "cloudformation:DescribeStacks"),
-    ("CheckStack", "StackStatusFunction", "ec2:DescribeInstances"),
+    ("CheckStack", "CheckStackFunction", "cloudformation:DescribeStacks"),
+    ("CheckStack", "CheckStackFunction", "ec2:DescribeInstances"),
     ("AgentHealth", "AgentHealthFunction", "secretsmanager:GetSecretValue"),
     ("AgentHealth", "AgentHealthFunction", "ssm:SendCommand"),
     ("AgentHealth", "AgentHealthFunction", "ssm:GetCommandInvocation"),
@@ -162,7 +162,7 @@ AWS_SITES = [
     ("AgentHealth", "AgentHealthFunction", "ecr:DescribeRepositories"),
     ("AgentHealth", "AgentHealthFunction", "ecr:CreateRepository"),
     ("Runtime", "RuntimeFunction", "secretsmanager:GetSecretValue"),
-    ("CheckRuntime", "RuntimeStatusFunction", "secretsmanager:GetSecretValue"),
+    ("CheckRuntime", "CheckRuntimeFunction", "secretsmanager:GetSecretValue"),
     ("SourceParameters", "SourceParametersFunction", "rds:DescribeDBInstances"),
     ("SourceParameters", "SourceParametersFunction", "rds:DescribeDBParameterGroups"),
     ("SourceParameters", "SourceParametersFunction", "rds:CreateDBParameterGroup"),
@@ -171,24 +171,24 @@ AWS_SITES = [
     ("SourceParameters", "SourceParametersFunction", "rds:ModifyDBInstance"),
     ("AwaitRebootApproval", "AwaitApprovalFunction", "s3:PutObject"),
     ("AwaitRebootApproval", "AwaitApprovalFunction", "sns:Publish"),
-    ("CheckSource", "SourceStatusFunction", "rds:DescribeDBInstances"),
+    ("CheckSource", "CheckSourceFunction", "rds:DescribeDBInstances"),
     ("SourcePrepare", "SourcePrepareFunction", "rds:DescribeDBInstances"),
     ("SourcePrepare", "SourcePrepareFunction", "secretsmanager:GetSecretValue"),
     ("SourcePrepare", "SourcePrepareFunction", "secretsmanager:CreateSecret"),
     ("Destination", "DestinationFunction", "secretsmanager:GetSecretValue"),
     ("Destination", "DestinationFunction", "secretsmanager:CreateSecret"),
     ("Connector", "ConnectorFunction", "secretsmanager:GetSecretValue"),
-    ("CheckConnector", "ConnectorStatusFunction", "secretsmanager:GetSecretValue"),
+    ("CheckConnector", "CheckConnectorFunction", "secretsmanager:GetSecretValue"),
     ("VerifyInsert", "VerifyInsertFunction", "rds:DescribeDBInstances"),
     ("VerifyInsert", "VerifyInsertFunction", "secretsmanager:GetSecretValue"),
-    ("CheckCanary", "VerifyCheckFunction", "secretsmanager:GetSecretValue"),
-    ("Schedules", "PowerSchedulesFunction", "s3:PutObject"),
-    ("Schedules", "PowerSchedulesFunction", "scheduler:ListSchedules"),
-    ("Schedules", "PowerSchedulesFunction", "scheduler:GetScheduleGroup"),
-    ("Schedules", "PowerSchedulesFunction", "scheduler:CreateScheduleGroup"),
-    ("Schedules", "PowerSchedulesFunction", "scheduler:GetSchedule"),
-    ("Schedules", "PowerSchedulesFunction", "scheduler:CreateSchedule"),
-    ("ReleaseLock", "LockReleaseFunction", "dynamodb:DeleteItem"),
+    ("CheckCanary", "CheckCanaryFunction", "secretsmanager:GetSecretValue"),
+    ("Schedules", "SchedulesFunction", "s3:PutObject"),
+    ("Schedules", "SchedulesFunction", "scheduler:ListSchedules"),
+    ("Schedules", "SchedulesFunction", "scheduler:GetScheduleGroup"),
+    ("Schedules", "SchedulesFunction", "scheduler:CreateScheduleGroup"),
+    ("Schedules", "SchedulesFunction", "scheduler:GetSchedule"),
+    ("Schedules", "SchedulesFunction", "scheduler:CreateSchedule"),
+    ("ReleaseLock", "ReleaseLockFunction", "dynamodb:DeleteItem"),
     ("NotifySuccess", "NotifyFunction", "sns:Publish"),
 ]
 
@@ -206,31 +206,29 @@ TRANSIENT_AWS = [Site(p, f, c, _aws_fault(i, c)) for i, (p, f, c) in enumerate(A
 # before AgentHealth: a late handler there loses its race with the agent's boot, which then creates
 # the ECR repositories itself and leaves ecr:CreateRepository untried.
 TIMEOUT_AWS = [
-    Site("CheckSource", "SourceStatusFunction", "rds:DescribeDBInstances", "timeout"),
+    Site("CheckSource", "CheckSourceFunction", "rds:DescribeDBInstances", "timeout"),
     Site("Destination", "DestinationFunction", "secretsmanager:CreateSecret", "timeout"),
-    Site("Schedules", "PowerSchedulesFunction", "s3:PutObject", "timeout"),
+    Site("Schedules", "SchedulesFunction", "s3:PutObject", "timeout"),
 ]
 # Short client timeouts for the run, so that a timeout costs seconds (defaults: 30 s and 60 s).
 AWS_READ_TIMEOUT = "2"
 SNOWFLAKE_SOCKET_TIMEOUT = "5"
 # Statements the Snowflake connector sends; the emulation answers 503/429 or drops the connection once.
 TRANSIENT_SNOWFLAKE = [
-    Site("SnowflakePrerequisites", "PrerequisitesFunction", "CREATE ROLE IF NOT EXISTS", "http_503"),
+    Site("SnowflakePrerequisites", "SnowflakePrerequisitesFunction", "CREATE ROLE IF NOT EXISTS", "http_503"),
     Site("Deployment", "DeploymentFunction", "CREATE OPENFLOW DEPLOYMENT", "network_reset"),
     Site("AgentHealth", "AgentHealthFunction", "SHOW OPENFLOW DEPLOYMENTS", "http_429"),
     Site("Runtime", "RuntimeFunction", "CREATE OPENFLOW RUNTIME", "http_503"),
-    Site(
-        "CheckRuntime", "RuntimeStatusFunction", "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES", "network_reset"
-    ),
+    Site("CheckRuntime", "CheckRuntimeFunction", "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_RUNTIMES", "network_reset"),
     Site("Destination", "DestinationFunction", "CREATE USER IF NOT EXISTS", "http_429"),
     Site("Connector", "ConnectorFunction", "CREATE OPENFLOW CONNECTOR", "network_reset"),
     Site("Connector", "ConnectorFunction", "ALTER OPENFLOW CONNECTOR .* COMMIT", "http_503"),
     # START is sent by the wait loop once the commit has settled
-    Site("CheckConnector", "ConnectorStatusFunction", "ALTER OPENFLOW CONNECTOR .* START", "http_503"),
+    Site("CheckConnector", "CheckConnectorFunction", "ALTER OPENFLOW CONNECTOR .* START", "http_503"),
     Site(
-        "CheckConnector", "ConnectorStatusFunction", "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS", "http_429"
+        "CheckConnector", "CheckConnectorFunction", "SYSTEM$WAIT_FOR_STABLE_OPENFLOW_CONNECTORS", "http_429"
     ),
-    Site("CheckCanary", "VerifyCheckFunction", "canary_id", "network_reset"),
+    Site("CheckCanary", "CheckCanaryFunction", "canary_id", "network_reset"),
     # held (not run) past the connector's socket timeout, then dropped; armed first at its site
     Site("Runtime", "RuntimeFunction", "CREATE OPENFLOW RUNTIME", "timeout"),
 ]

@@ -480,7 +480,7 @@ def test_no_secret_appears_in_any_log_payload_history_notification_or_report(
 
     # The collection is real.
     assert len(log_lines) > 50, len(log_lines)
-    assert any("ensure_schedules finished" in line for line in log_lines), log_lines[:5]
+    assert any("schedules finished" in line for line in log_lines), log_lines[:5]
     ran = {
         machine: n for machine, n in events_per_machine.items() if not machine.endswith("WatchStateMachine")
     }

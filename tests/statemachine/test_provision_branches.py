@@ -52,9 +52,9 @@ def lock_taken(event: dict[str, Any], _n: int) -> dict[str, Any]:
 
 DEFAULTS: dict[str, Handler] = {
     "ValidateFunction": lambda e, _n: {"request": e["request"], "phases": {}},
-    "LockAcquireFunction": lock_taken,
-    "LockReleaseFunction": lambda e, _n: {"released": True, "key": e["lock"]["key"], "note": "released"},
-    "PrerequisitesFunction": lambda e, _n: phase_result("SnowflakePrerequisites"),
+    "AcquireLockFunction": lock_taken,
+    "ReleaseLockFunction": lambda e, _n: {"released": True, "key": e["lock"]["key"], "note": "released"},
+    "SnowflakePrerequisitesFunction": lambda e, _n: phase_result("SnowflakePrerequisites"),
     "DeploymentFunction": lambda e, _n: phase_result("Deployment", deployment={"name": "D", "key": "k1"}),
     "TemplateDoctorFunction": lambda e, _n: phase_result(
         "TemplateDoctor", repaired_template_s3_uri="s3://b/t.yaml"
@@ -62,26 +62,27 @@ DEFAULTS: dict[str, Handler] = {
     "StackFunction": lambda e, _n: phase_result(
         "Stack", stack_name="openflow-d", operation="create", attempt=0
     ),
-    "StackStatusFunction": lambda e, _n: {**e["stack"], "done": True, "status": "CREATE_COMPLETE"},
+    "CheckStackFunction": lambda e, _n: {**e["stack"], "done": True, "status": "CREATE_COMPLETE"},
     "SourcePreflightFunction": lambda e, _n: phase_result("SourcePreflight"),
+    "RebootSourceFunction": lambda e, _n: phase_result("RebootSource", reboot_required=True, rebooted=True),
     "SourceParametersFunction": lambda e, _n: phase_result(
         "SourceParameters", reboot_required=False, rebooted=False
     ),
-    "SourceStatusFunction": lambda e, _n: {**e["source"], "ready": True},
+    "CheckSourceFunction": lambda e, _n: {**e["source"], "ready": True},
     "SourcePrepareFunction": lambda e, _n: phase_result("SourcePrepare"),
     "AgentHealthFunction": lambda e, _n: phase_result("AgentHealth", done=True, wait_seconds=0),
     "RuntimeFunction": lambda e, _n: phase_result("Runtime", runtime={"name": "OPENFLOW.OPENFLOW.RT"}),
-    "RuntimeStatusFunction": lambda e, _n: {"done": True, "status": "ACTIVE"},
+    "CheckRuntimeFunction": lambda e, _n: {"done": True, "status": "ACTIVE"},
     "DestinationFunction": lambda e, _n: phase_result("Destination", key_secret_arn="arn:k"),
     "ConnectorFunction": lambda e, _n: phase_result("Connector"),
     "Gen1ConnectorFunction": lambda e, _n: phase_result("Gen1Connector", status="RUNNING"),
-    "ConnectorStatusFunction": lambda e, _n: {"done": True, "status": "RUNNING"},
+    "CheckConnectorFunction": lambda e, _n: {"done": True, "status": "RUNNING"},
     "AwaitApprovalFunction": lambda e, _n: approve(e),
-    "PowerSchedulesFunction": lambda e, _n: phase_result("Schedules"),
+    "SchedulesFunction": lambda e, _n: phase_result("Schedules"),
     "VerifyInsertFunction": lambda e, _n: phase_result(
         "VerifyInsert", canary={"id": "c1"}, attempt=0, found=False
     ),
-    "VerifyCheckFunction": lambda e, _n: phase_result("CheckCanary", **{**e["verify"], "found": True}),
+    "CheckCanaryFunction": lambda e, _n: phase_result("CheckCanary", **{**e["verify"], "found": True}),
 }
 
 
@@ -128,18 +129,18 @@ def test_a_retryable_snowflake_error_is_retried_and_the_execution_succeeds(app: 
             raise SnowflakeRetryableError("connection reset by peer")
         return phase_result("SnowflakePrerequisites")
 
-    report, calls = run(app, "retry-once", GEN1, PrerequisitesFunction=flaky)
+    report, calls = run(app, "retry-once", GEN1, SnowflakePrerequisitesFunction=flaky)
     assert report.status == "SUCCEEDED"
-    assert len(calls["PrerequisitesFunction"]) == 2
+    assert len(calls["SnowflakePrerequisitesFunction"]) == 2
 
 
 def test_a_permission_error_is_not_retried_and_the_failure_is_notified(app: Any) -> None:
     def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
 
-    report, calls = run(app, "denied", GEN1, PrerequisitesFunction=denied)
+    report, calls = run(app, "denied", GEN1, SnowflakePrerequisitesFunction=denied)
     assert report.status == "FAILED" and report.error == "PermissionDenied"
-    assert len(calls["PrerequisitesFunction"]) == 1
+    assert len(calls["SnowflakePrerequisitesFunction"]) == 1
     [notification] = calls["NotifyFunction"]
     assert notification["state"]["error"]["Error"] == "PermissionDenied"
     assert "CREATE ROLE X" in notification["state"]["error"]["Cause"]
@@ -150,9 +151,9 @@ def test_an_unexpected_error_is_not_retried_but_still_notified(app: Any) -> None
     def broken(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise KeyError("boom")
 
-    report, calls = run(app, "unexpected", GEN1, PrerequisitesFunction=broken)
+    report, calls = run(app, "unexpected", GEN1, SnowflakePrerequisitesFunction=broken)
     assert report.status == "FAILED" and report.error == "KeyError"
-    assert len(calls["PrerequisitesFunction"]) == 1 and "NotifyFunction" in calls
+    assert len(calls["SnowflakePrerequisitesFunction"]) == 1 and "NotifyFunction" in calls
 
 
 def test_a_gen1_deployment_skips_the_template_and_stack_phases(app: Any) -> None:
@@ -236,11 +237,11 @@ def test_the_stack_is_checked_until_it_completes(app: Any) -> None:
             "status": "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS",
         }
 
-    report, calls = run(app, "slow-stack", GEN2_WITH_TEMPLATE, StackStatusFunction=slow)
+    report, calls = run(app, "slow-stack", GEN2_WITH_TEMPLATE, CheckStackFunction=slow)
     assert report.status == "SUCCEEDED"
-    assert len(calls["StackStatusFunction"]) == 3
-    assert [c["stack"]["attempt"] for c in calls["StackStatusFunction"]] == [0, 1, 2]
-    assert all(c["max_attempts"] == 5 for c in calls["StackStatusFunction"])
+    assert len(calls["CheckStackFunction"]) == 3
+    assert [c["stack"]["attempt"] for c in calls["CheckStackFunction"]] == [0, 1, 2]
+    assert all(c["max_attempts"] == 5 for c in calls["CheckStackFunction"])
 
 
 def test_a_rolled_back_stack_fails_the_execution_with_the_diagnosed_reason(app: Any) -> None:
@@ -250,7 +251,7 @@ def test_a_rolled_back_stack_fails_the_execution_with_the_diagnosed_reason(app: 
             "(AWS::EC2::Instance) CREATE_FAILED: not authorized to perform iam:PassRole"
         )
 
-    report, calls = run(app, "rollback", GEN2_WITH_TEMPLATE, StackStatusFunction=rolled_back)
+    report, calls = run(app, "rollback", GEN2_WITH_TEMPLATE, CheckStackFunction=rolled_back)
     assert report.status == "FAILED" and report.error == "StackFailed"
     [notification] = calls["NotifyFunction"]
     assert "OpenflowAgentInstance" in notification["state"]["error"]["Cause"]
@@ -274,10 +275,12 @@ def test_a_reboot_the_request_does_not_allow_waits_for_an_approval_then_reboots(
         "reboot-approved",
         GEN2_WITH_TEMPLATE,
         SourceParametersFunction=reboot_pending,
+        RebootSourceFunction=reboot_pending,
         AwaitApprovalFunction=approve_at_once,
     )
     assert report.status == "SUCCEEDED"
-    assert [c.get("approval", {}).get("approved") for c in calls["SourceParametersFunction"]] == [None, True]
+    assert [c.get("approval", {}).get("approved") for c in calls["SourceParametersFunction"]] == [None]
+    assert [c["approval"]["approved"] for c in calls["RebootSourceFunction"]] == [True]  # its own function
     assert calls["AwaitApprovalFunction"][0]["kind"] == "reboot"
     assert "SourcePrepareFunction" in calls
 
@@ -308,7 +311,7 @@ def test_the_agent_health_loop_waits_until_the_deployment_is_active(app: Any) ->
     assert report.status == "SUCCEEDED"
     assert [c["agent"].get("attempt") for c in calls["AgentHealthFunction"]] == [None, 1, 2]
     assert next(p for p in report.phases if p.name == "AgentHealth").attempts == 3
-    assert calls["RuntimeFunction"] and calls["VerifyCheckFunction"]
+    assert calls["RuntimeFunction"] and calls["CheckCanaryFunction"]
 
 
 def test_an_agent_that_never_turns_active_fails_with_the_last_diagnosis(app: Any) -> None:
@@ -335,7 +338,7 @@ def test_a_canary_that_never_arrives_fails_the_execution(app: Any) -> None:
             raise BudgetExhausted("the canary did not arrive; the replication slot did not advance")
         return phase_result("CheckCanary", **{**event["verify"], "found": False})
 
-    report, calls = run(app, "no-canary", GEN2_WITH_TEMPLATE, VerifyCheckFunction=missing)
+    report, calls = run(app, "no-canary", GEN2_WITH_TEMPLATE, CheckCanaryFunction=missing)
     assert report.status == "FAILED" and report.error == "BudgetExhausted"
     assert "slot did not advance" in calls["NotifyFunction"][0]["state"]["error"]["Cause"]
 
@@ -348,11 +351,11 @@ def test_a_run_that_finds_the_deployment_locked_fails_before_any_phase_and_relea
             "(started 2026-03-10T08:00:00Z) holds its lock"
         )
 
-    report, calls = run(app, "lock-held", GEN1, LockAcquireFunction=held)
+    report, calls = run(app, "lock-held", GEN1, AcquireLockFunction=held)
     assert report.status == "FAILED" and report.error == "AlreadyInProgress"
     assert [p.name for p in report.phases] == ["Validate", "AcquireLock", "NotifyFailure"]
-    assert "SourcePreflightFunction" not in calls and "PrerequisitesFunction" not in calls
-    assert "LockReleaseFunction" not in calls  # the loser must not give back the winner's lock
+    assert "SourcePreflightFunction" not in calls and "SnowflakePrerequisitesFunction" not in calls
+    assert "ReleaseLockFunction" not in calls  # the loser must not give back the winner's lock
     [notification] = calls["NotifyFunction"]
     assert notification["state"]["error"]["Error"] == "AlreadyInProgress"
     assert "execution:m:first" in notification["state"]["error"]["Cause"]
@@ -364,10 +367,10 @@ def test_a_successful_run_takes_the_lock_first_and_gives_it_back_before_notifyin
     names = [p.name for p in report.phases]
     assert names.index("AcquireLock") < names.index("SourcePreflight")
     assert names[-2:] == ["ReleaseLock", "NotifySuccess"]
-    [acquire] = calls["LockAcquireFunction"]
+    [acquire] = calls["AcquireLockFunction"]
     assert acquire["kind"] == "provision" and acquire["on_conflict"] == "fail"
     assert acquire["execution"].endswith(":lock-released") and acquire["started_at"] and acquire["now"]
-    [release] = calls["LockReleaseFunction"]
+    [release] = calls["ReleaseLockFunction"]
     assert release["execution"] == acquire["execution"]
     assert release["lock"]["holder"] == acquire["execution"]
     assert calls["NotifyFunction"][0]["state"]["lock"]["release"]["released"] is True
@@ -377,10 +380,10 @@ def test_a_failed_run_gives_its_lock_back_and_still_fails_with_the_original_erro
     def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
 
-    report, calls = run(app, "lock-after-failure", GEN1, PrerequisitesFunction=denied)
+    report, calls = run(app, "lock-after-failure", GEN1, SnowflakePrerequisitesFunction=denied)
     assert report.status == "FAILED" and report.error == "PermissionDenied"
     assert [p.name for p in report.phases][-2:] == ["NotifyFailure", "ReleaseLockAfterFailure"]
-    [release] = calls["LockReleaseFunction"]
+    [release] = calls["ReleaseLockFunction"]
     assert release["execution"].endswith(":lock-after-failure")
 
 
@@ -391,10 +394,10 @@ def test_a_release_that_fails_does_not_change_the_outcome(app: Any) -> None:
     def denied(_e: dict[str, Any], _n: int) -> dict[str, Any]:
         raise PermissionDenied("Insufficient privileges", call="snowflake: CREATE ROLE X")
 
-    succeeded, calls = run(app, "release-broken-ok", GEN1, LockReleaseFunction=broken)
+    succeeded, calls = run(app, "release-broken-ok", GEN1, ReleaseLockFunction=broken)
     assert succeeded.status == "SUCCEEDED"
     assert calls["NotifyFunction"][0]["state"]["lock"]["release_error"]["Error"] == "KeyError"
     failed, _ = run(
-        app, "release-broken-failed", GEN1, LockReleaseFunction=broken, PrerequisitesFunction=denied
+        app, "release-broken-failed", GEN1, ReleaseLockFunction=broken, SnowflakePrerequisitesFunction=denied
     )
     assert failed.status == "FAILED" and failed.error == "PermissionDenied"

@@ -18,14 +18,13 @@ from openflow_autopilot.locks import (
     TTL_SECONDS,
     Lock,
     acquire,
-    acquire_lock,
     free_for,
     is_live,
     lock_key,
     read_lock,
     release,
-    release_lock,
 )
+from openflow_autopilot.steps.shared import acquire_lock, release_lock
 
 REGION = "us-east-1"
 TABLE = "locks"

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from openflow_autopilot import notify
 from openflow_autopilot.config import parse_request
-from openflow_autopilot.phases.entry import validate
+from openflow_autopilot.steps.provision import validate
 from openflow_autopilot.triggers.replies import OriginSettings, console_url
 from openflow_autopilot.triggers.slack import APPROVE_ACTION, REJECT_ACTION
 

@@ -20,9 +20,9 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.memory import load_memory
 from openflow_autopilot.power.nifi import read_nifi_access, set_flow_state
 from openflow_autopilot.power.request_store import load_request, request_key, save_request
-from openflow_autopilot.power.schedules_step import ensure_schedules
 from openflow_autopilot.power.slot import SlotCheck, SlotPosition, check_slot, progress
 from openflow_autopilot.steps.power import load, record_stop
+from openflow_autopilot.steps.provision import schedules
 
 BUCKET = "artifacts"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:stack-PowerStateMachine"
@@ -130,7 +130,7 @@ def test_load_checks_the_input_and_defaults_now_to_the_execution_start(aws: dict
 # --- the schedules ------------------------------------------------------------------------------------
 def test_the_schedules_are_created_from_the_request_and_a_rerun_changes_nothing(aws: dict[str, Any]) -> None:
     event = {"request": request(OFFICE), "now": NOW}
-    first = ensure_schedules(event, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    first = schedules(event, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert first.status == "changed"
     assert first.outputs["schedules"] == ["SALES_CDC_DEPLOYMENT-start-0", "SALES_CDC_DEPLOYMENT-stop-0"]
     assert "SALES_CDC_DEPLOYMENT-stop-0: stop mon,tue,wed,thu,fri 20:00 Europe/Berlin" in first.notes
@@ -140,15 +140,13 @@ def test_the_schedules_are_created_from_the_request_and_a_rerun_changes_nothing(
     assert stop["Target"]["Arn"] == MACHINE and stop["Target"]["RoleArn"] == ROLE
     assert json.loads(stop["Target"]["Input"])["action"] == "stop"
     assert load_request(aws["s3"], BUCKET, "SALES_CDC_DEPLOYMENT").schedule is not None
-    second = ensure_schedules(event, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    second = schedules(event, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert second.status == "unchanged"
 
 
 def test_removing_the_schedule_from_the_request_removes_the_schedules(aws: dict[str, Any]) -> None:
-    ensure_schedules(
-        {"request": request(OFFICE), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
-    )
-    result = ensure_schedules(
+    schedules({"request": request(OFFICE), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    result = schedules(
         {"request": request(None), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
     )
     assert result.status == "changed" and result.outputs["schedules"] == []
@@ -159,7 +157,7 @@ def test_removing_the_schedule_from_the_request_removes_the_schedules(aws: dict[
 
 def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: dict[str, Any]) -> None:
     data = request(OFFICE) | {"watch": {"interval_minutes": 10}}
-    first = ensure_schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    first = schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert first.outputs["watch_schedule"] == "SALES_CDC_DEPLOYMENT-watch"
     watch = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-watch", GroupName="stack-power")
     assert watch["ScheduleExpression"] == "rate(10 minutes)"
@@ -168,10 +166,10 @@ def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: d
         "deployment": "SALES_CDC_DEPLOYMENT",
         "now": "<aws.scheduler.scheduled-time>",
     }
-    again = ensure_schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    again = schedules({"request": data, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert again.status == "unchanged"
     off = request(OFFICE) | {"watch": {"enabled": False}}
-    result = ensure_schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    result = schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert result.status == "changed"
     assert "watch.enabled is false: the watch schedule was removed" in result.notes
     names = [s["Name"] for s in aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]]
@@ -181,7 +179,7 @@ def test_the_watch_is_scheduled_at_its_interval_and_removed_when_disabled(aws: d
 def test_the_digest_is_scheduled_weekly_in_the_schedules_zone_and_removed_when_disabled(
     aws: dict[str, Any],
 ) -> None:
-    first = ensure_schedules(
+    first = schedules(
         {"request": request(OFFICE), "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
     )
     assert first.outputs["digest_schedule"] == "SALES_CDC_DEPLOYMENT-digest"
@@ -195,15 +193,13 @@ def test_the_digest_is_scheduled_weekly_in_the_schedules_zone_and_removed_when_d
         "now": "<aws.scheduler.scheduled-time>",
     }
     moved = request(OFFICE) | {"digest": {"day": "fri", "time": "17:30", "timezone": "Asia/Tokyo"}}
-    changed = ensure_schedules(
-        {"request": moved, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"]
-    )
+    changed = schedules({"request": moved, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert changed.status == "changed"
     digest = aws["scheduler"].get_schedule(Name="SALES_CDC_DEPLOYMENT-digest", GroupName="stack-power")
     assert digest["ScheduleExpression"] == "cron(30 17 ? * FRI *)"
     assert digest["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     off = request(OFFICE) | {"digest": {"enabled": False}}
-    result = ensure_schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
+    result = schedules({"request": off, "now": NOW}, env=ENV, s3=aws["s3"], scheduler=aws["scheduler"])
     assert "digest.enabled is false: the digest schedule was removed" in result.notes
     names = [s["Name"] for s in aws["scheduler"].list_schedules(GroupName="stack-power")["Schedules"]]
     assert "SALES_CDC_DEPLOYMENT-digest" not in names
@@ -214,7 +210,7 @@ def test_the_digest_schedule_needs_the_digest_function(aws: dict[str, Any]) -> N
 
     env = ENV.model_copy(update={"digest_function_arn": None})
     with pytest.raises(ConfigurationError, match="DIGEST_FUNCTION_ARN"):
-        ensure_schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
+        schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
 
 
 def test_the_watch_schedule_needs_the_watch_machine(aws: dict[str, Any]) -> None:
@@ -222,7 +218,7 @@ def test_the_watch_schedule_needs_the_watch_machine(aws: dict[str, Any]) -> None
 
     env = ENV.model_copy(update={"watch_state_machine_arn": None})
     with pytest.raises(ConfigurationError, match="WATCH_STATE_MACHINE_ARN"):
-        ensure_schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
+        schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
 
 
 def test_schedules_need_the_scheduler_role(aws: dict[str, Any]) -> None:
@@ -230,7 +226,7 @@ def test_schedules_need_the_scheduler_role(aws: dict[str, Any]) -> None:
 
     env = ENV.model_copy(update={"scheduler_role_arn": None})
     with pytest.raises(ConfigurationError, match="SCHEDULER_ROLE_ARN"):
-        ensure_schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
+        schedules({"request": request(OFFICE)}, env=env, s3=aws["s3"], scheduler=aws["scheduler"])
 
 
 # --- records -------------------------------------------------------------------------------------------

@@ -460,7 +460,8 @@ def test_a_stale_lock_whose_holder_has_ended_does_not_stop_the_watch(aws: Any) -
 
 def test_a_heal_holds_the_deployments_lock_and_the_workflows_wait_for_it(aws: Any) -> None:
     from openflow_autopilot.errors import HealInProgress
-    from openflow_autopilot.locks import WATCH_TTL_SECONDS, acquire_lock, read_lock
+    from openflow_autopilot.locks import WATCH_TTL_SECONDS, read_lock
+    from openflow_autopilot.steps.shared import acquire_lock
 
     _, db = aws
     with HealLock(REQUEST, ENV, "arn:exec:watch-1", dynamodb=db, sfn=None) as may_heal:

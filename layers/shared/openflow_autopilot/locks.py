@@ -24,8 +24,6 @@ stack, so one AWS account and region.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -33,13 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
-from openflow_autopilot.config import ProvisionRequest, parse_request
+from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import (
     AlreadyInProgress,
     AwsRetryableError,
     ConfigurationError,
     HealInProgress,
-    InvalidRequest,
     NotReadyYet,
 )
 from openflow_autopilot.lambda_env import FunctionEnv
@@ -318,38 +315,31 @@ def _table(env: FunctionEnv) -> str:
     return env.lock_table
 
 
-def _epoch(value: Any) -> int:
-    if not value:
-        return int(time.time())
-    try:
-        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        raise InvalidRequest(f"now: {value!r} is not an ISO date-time") from None
-
-
-def acquire_lock(
-    event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None, sfn: Any = None
-) -> dict[str, Any]:
-    """Event: {request, kind: provision|power, on_conflict: fail|skip, execution, started_at, now?}.
-    `fail` raises AlreadyInProgress when another live execution holds the lock; `skip` returns
-    `acquired: false` with `why`, for the state machine to end without doing anything."""
-    request = parse_request(event.get("request"))
-    kind = str(event.get("kind") or "")
-    if kind not in ("provision", "power"):
-        raise InvalidRequest(f"kind: {kind!r} is not one of provision, power")
-    on_conflict = str(event.get("on_conflict") or "fail")
-    me = str(event.get("execution") or "")
-    if not me:
-        raise InvalidRequest("execution: missing (the state machine passes $$.Execution.Id)")
+def take_lock(
+    request: ProvisionRequest,
+    *,
+    kind: Literal["provision", "power"],
+    on_conflict: Literal["fail", "skip"],
+    me: str,
+    started_at: str,
+    now: int,
+    action: str,
+    env: FunctionEnv,
+    dynamodb: Any = None,
+    sfn: Any = None,
+) -> LockState:
+    """`fail` raises AlreadyInProgress when another live execution holds the lock; `skip` returns
+    `acquired: false` with `why` (naming `action`), for the state machine to end without doing
+    anything. A lock the watch holds while it heals is waited for (HealInProgress, retried)."""
     state = acquire(
         dynamodb or client("dynamodb"),
         sfn or client("stepfunctions"),
         _table(env),
         key=lock_key(request),
         me=me,
-        kind="power" if kind == "power" else "provision",
-        started_at=str(event.get("started_at") or ""),
-        now=_epoch(event.get("now")),
+        kind=kind,
+        started_at=started_at,
+        now=now,
     )
     if not state.acquired and state.other is not None and state.other.kind == "watch":
         raise HealInProgress(
@@ -362,18 +352,10 @@ def acquire_lock(
         deployment = request.openflow.deployment_name
         if on_conflict != "skip":
             raise refusal(state.other, deployment=deployment, kind=state.kind)
-        action = str((event.get("power") or {}).get("action") or "run")
         state = state.model_copy(update={"why": skip_reason(state.other, action=action)})
-    return state.model_dump(mode="json")
+    return state
 
 
-def release_lock(event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None) -> dict[str, Any]:
-    """Event: {lock: what AcquireLock returned, execution}. Gives the lock back if this execution
-    holds it; a run that never took it (or lost it) releases nothing and says so."""
-    lock = dict(event.get("lock") or {})
-    me = str(event.get("execution") or "")
-    if not lock.get("acquired") or not lock.get("key") or not me:
-        return Released(released=False, note="this run did not hold the lock").model_dump(mode="json")
-    return release(dynamodb or client("dynamodb"), _table(env), key=str(lock["key"]), me=me).model_dump(
-        mode="json"
-    )
+def give_back(key: str, *, me: str, env: FunctionEnv, dynamodb: Any = None) -> Released:
+    """Gives the lock back if this execution holds it (conditionally on the holder)."""
+    return release(dynamodb or client("dynamodb"), _table(env), key=key, me=me)

@@ -11,12 +11,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
+from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
-from openflow_autopilot.snowflake.session import Sql
+from openflow_autopilot.snowflake.login import recorded
+from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
 
 # A default role among these makes Openflow's login fail with "Invalid consent request".
 CONSENT_BLOCKING_ROLES = frozenset({"ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN", "SECURITYADMIN"})
@@ -196,3 +199,26 @@ def ensure_prerequisites(
         started_at=started,
         ended_at=utcnow(),
     )
+
+
+def run_prerequisites(
+    request: ProvisionRequest,
+    *,
+    env: FunctionEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
+    apply: bool = True,
+) -> PhaseResult:
+    """The phase as the login role, whose user is the one the login secret names (the CLI's `plan`
+    runs it with apply=False)."""
+    secrets = secrets or client("secretsmanager", request.aws.region)
+    creds = load_credentials(secrets, request.snowflake.credentials_secret_arn)
+    opened = session(
+        request.snowflake.account,
+        creds,
+        role=request.snowflake.login_role,
+        endpoint=env.snowflake_endpoint,
+        connector=connector,
+    )
+    with recorded(opened, request.snowflake.login_role) as sql:
+        return ensure_prerequisites(sql, request, apply=apply, login_user=creds.user)

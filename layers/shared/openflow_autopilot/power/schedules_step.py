@@ -4,16 +4,15 @@ workflow and ensure the deployment's EventBridge Scheduler schedules (power, wat
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.aws.clients import client
-from openflow_autopilot.config import parse_request
+from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.results import PhaseResult, utcnow
-from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.event import artifact_bucket, role_arn, target_arn
@@ -49,19 +48,24 @@ def _snapshot(scheduler: Any, group: str, base: str) -> dict[str, Any]:
 
 
 def ensure_schedules(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
+    request: ProvisionRequest,
+    *,
+    now: datetime,
+    state_machine: str | None,
+    env: FunctionEnv,
+    s3: Any = None,
+    scheduler: Any = None,
 ) -> PhaseResult:
     """Store the request for the power workflow and create, update or remove the deployment's
     EventBridge Scheduler schedules to match its schedule (none: always on, schedules removed).
-    Event: {"request": {...}, "now"?: ISO time (for the DST notes; default: the current time)}."""
+    `now` dates the DST notes; `state_machine` is what the power schedules start (default: the
+    environment's POWER_STATE_MACHINE_ARN)."""
     started = utcnow()
-    request = parse_request(event.get("request"))
     deployment = request.openflow.deployment_name
     group = env.schedule_group
     s3 = s3 or client("s3")
     scheduler = scheduler or client("scheduler")
     key = save_request(s3, artifact_bucket(env), request)
-    now = parse_instant(event["now"], "now") if event.get("now") else datetime.now(UTC)
     base = name_base(deployment)
     before = _snapshot(scheduler, group, base)
     notes: list[str] = []
@@ -79,7 +83,7 @@ def ensure_schedules(
             scheduler,
             deployment=deployment,
             specs=specs,
-            target_arn=target_arn(event.get("state_machine"), env),
+            target_arn=target_arn(state_machine, env),
             role_arn=role_arn(env),
             group=group,
         )
