@@ -10,8 +10,10 @@ then its layers. Two setups:
   `sam build` makes them, which ship no bytecode. Lambda's /var/task and /opt are read-only, so every
   cold start compiles the modules it imports; here too (PYTHONDONTWRITEBYTECODE=1).
 
-The environment is the one Lambda gives (region, function name, Powertools' service name), nothing
-else. Runs are interleaved across functions; each function's median over `runs` is reported, in ms.
+The environment is the one Lambda gives (region, function name) and the one template.yaml gives the
+function (Globals' and its own variables, deploy-time values as stand-ins): each function reads its
+environment model at cold start, so an import without it would fail. Runs are interleaved across
+functions; each function's median over `runs` is reported, in ms.
 
 Run: `python -m openflow_sandbox.bench_imports [--runs 3] [--built]`.
 """
@@ -63,6 +65,7 @@ def lambda_env(fn: FunctionSpec, paths: list[Path], *, compile_only: bool) -> di
         "LAMBDA_TASK_ROOT": str(paths[0]),
         "POWERTOOLS_SERVICE_NAME": "openflow-autopilot",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        **dict(fn.environment),
     }
     if compile_only:
         env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -37,6 +37,9 @@ class FunctionSpec:
     code_uri: str  # relative to the template's folder, e.g. "functions/webhook/"
     handler: str  # module.attribute, e.g. "app.lambda_handler"
     layers: tuple[str, ...]  # logical ids of the layers, in order
+    # (name, value) of each variable the function is given (Globals', then its own); a value the
+    # template computes at deploy time (an ARN, a name) is a stand-in of the same kind
+    environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def module(self) -> str:
@@ -65,6 +68,28 @@ def _layer_ids(layers: list[Any]) -> tuple[str, ...]:
     return tuple(ids)
 
 
+def _value(value: Any, parameters: dict[str, Any], name: str) -> str:
+    """A variable's value as a deployment with the parameters' defaults would see it."""
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    ref = value.get("Ref") if isinstance(value, dict) else None
+    if isinstance(ref, str) and ref in parameters and "Default" in parameters[ref]:
+        return str(parameters[ref]["Default"])
+    if name.endswith("_ARN"):
+        return f"arn:aws:lambda:us-east-1:123456789012:function:bench-{name.lower()}"
+    return f"bench-{name.lower().replace('_', '-')}"
+
+
+def _environment(
+    props: dict[str, Any], globals_: dict[str, Any], parameters: dict[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    variables = {
+        **((globals_.get("Environment") or {}).get("Variables") or {}),
+        **((props.get("Environment") or {}).get("Variables") or {}),
+    }
+    return tuple((name, _value(value, parameters, name)) for name, value in variables.items())
+
+
 def functions(template: dict[str, Any]) -> list[FunctionSpec]:
     """Every AWS::Serverless::Function, with the Globals' handler and layers where it sets none."""
     globals_ = (template.get("Globals") or {}).get("Function") or {}
@@ -79,6 +104,7 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
                 code_uri=str(props["CodeUri"]),
                 handler=str(props.get("Handler") or globals_.get("Handler")),
                 layers=_layer_ids(props.get("Layers", globals_.get("Layers")) or []),
+                environment=_environment(props, globals_, template.get("Parameters") or {}),
             )
         )
     return out

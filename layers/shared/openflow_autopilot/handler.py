@@ -1,14 +1,15 @@
 """One way to turn a phase function into a Lambda handler, so every handler file stays a few lines.
 
-The function's environment is validated once at cold start (FunctionEnv); each invocation logs
-which phase ran and how many actions it took — never the event (it may name secrets' ARNs, and
-payloads are the state machine's business). The Snowflake statements an invocation sends are
-stored with the execution's artifacts (evidence/recording.py).
+The function's environment is validated once at cold start (the model its `env` parameter names);
+each invocation logs which phase ran and how many actions it took — never the event (it may name
+secrets' ARNs, and payloads are the state machine's business). The Snowflake statements an
+invocation sends are stored with the execution's artifacts (evidence/recording.py).
 """
 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -30,10 +31,21 @@ def _summary(result: Any) -> dict[str, Any]:
     return {}
 
 
+def env_model(fn: Callable[..., Any]) -> type[FunctionEnv] | None:
+    """The environment model `fn` declares (its `env` parameter's type), if it takes one."""
+    if "env" not in inspect.signature(fn).parameters:
+        return None
+    model = typing.get_type_hints(fn).get("env", FunctionEnv)
+    return model if isinstance(model, type) and issubclass(model, FunctionEnv) else FunctionEnv
+
+
 def phase_handler(fn: Callable[..., Any]) -> Callable[[dict[str, Any], Any], Any]:
-    """`fn(event, [env=FunctionEnv])` -> a pydantic model or JSON-able value."""
-    wants_env = "env" in inspect.signature(fn).parameters
-    env = FunctionEnv.from_environ() if wants_env else None
+    """`fn(event, [env=<a FunctionEnv model>])` -> a pydantic model or JSON-able value. The model
+    is read from the environment here, at cold start: a missing variable fails the function's
+    initialisation, naming the variable."""
+    model = env_model(fn)
+    wants_env = model is not None
+    env = model.from_environ() if model is not None else None
     bucket = env.artifact_bucket if env is not None else None
 
     @logger.inject_lambda_context(log_event=False)

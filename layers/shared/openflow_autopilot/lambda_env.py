@@ -1,9 +1,14 @@
-"""Each function's environment as one validated model, checked at cold start."""
+"""Each function's environment as a validated model, checked at cold start.
+
+FunctionEnv holds what every function may read, all of it optional (Globals in template.yaml sets
+most of it). A function that cannot work without a variable says so with a smaller model below,
+the type of its step's `env` parameter: handler.phase_handler builds that model when the function
+is loaded, so a missing variable stops the cold start naming the variable, before any event."""
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
@@ -66,12 +71,17 @@ class FunctionEnv(BaseModel):
         return None if v in ("", "0", 0) else v
 
     @classmethod
-    def from_environ(cls) -> FunctionEnv:
+    def from_environ(cls) -> Self:
         values = {name: os.environ.get(name.upper()) for name in cls.model_fields}
         try:
             return cls.model_validate({k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
-            raise ConfigurationError(f"function environment is invalid: {exc}") from None
+            names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors() if e["loc"])
+            problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e["loc"])
+            raise ConfigurationError(
+                f"the function's environment is incomplete or invalid ({problems})",
+                fix=f"deploy with template.yaml, which sets {names or 'it'} for this function",
+            ) from None
 
     def require_artifact_bucket(self) -> str:
         """The artifact bucket, or a ConfigurationError saying how a deployment sets it."""
@@ -88,3 +98,46 @@ class FunctionEnv(BaseModel):
         return SnowflakeEndpoint(
             host=self.snowflake_host, port=self.snowflake_port, protocol=self.snowflake_protocol
         )
+
+
+# --- what a function cannot work without -------------------------------------------------------------
+class ArtifactsEnv(FunctionEnv):
+    """Reads or writes the artifact bucket: stored requests, records, approvals, evidence."""
+
+    artifact_bucket: str
+
+
+class StackEnv(ArtifactsEnv):
+    """Creates the deployment's stack through the role CloudFormation assumes."""
+
+    stack_role_arn: str
+
+
+class LockEnv(FunctionEnv):
+    """Takes or gives back the deployment's lock."""
+
+    lock_table: str
+
+
+class WatchLoadEnv(ArtifactsEnv, LockEnv):
+    """The watch's first state: the stored request, its memory, and whether a run holds the lock."""
+
+
+class SchedulerEnv(ArtifactsEnv):
+    """Creates a power schedule (an override, an early start) as the Scheduler's role."""
+
+    scheduler_role_arn: str
+
+
+class SchedulesEnv(SchedulerEnv):
+    """Creates every schedule of a deployment: what each one starts or invokes."""
+
+    power_state_machine_arn: str
+    watch_state_machine_arn: str
+    digest_function_arn: str
+
+
+class StartPowerEnv(FunctionEnv):
+    """Starts the power workflow (the watch's early wake)."""
+
+    power_state_machine_arn: str

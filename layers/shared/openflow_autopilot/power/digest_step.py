@@ -26,7 +26,7 @@ from openflow_autopilot.cost.period import Period, week_before
 from openflow_autopilot.cost.prices import PriceTable, load_prices, with_runtime_size
 from openflow_autopilot.cost.records import RECORDS_PREFIX, load_guard_records, load_history
 from openflow_autopilot.errors import AutopilotError, InvalidRequest
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.power.digest import WeeklyDigest, compose
 from openflow_autopilot.power.request_store import load_request, request_key
 from openflow_autopilot.triggers.masking import mask_credentials
@@ -82,7 +82,7 @@ def _measure(
 def weekly_digest(
     event: dict[str, Any],
     *,
-    env: FunctionEnv,
+    env: ArtifactsEnv,
     s3: Any = None,
     ce: Any = None,
     sns: Any = None,

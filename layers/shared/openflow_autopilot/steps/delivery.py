@@ -13,7 +13,7 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.errors import BudgetExhausted, InvalidRequest, PreconditionFailed
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.openflow.names import connector_name, runtime_name
 from openflow_autopilot.openflow.nifi import configure_gen1_connector, read_nifi_access
 from openflow_autopilot.phases.agent_checkup import agent_checkup
@@ -59,7 +59,11 @@ def _session(
 
 # --- the agent and the runtime ----------------------------------------------------------------------
 def agent_health(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: ArtifactsEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """AgentHealth: one step of check deployment -> read journals over SSM -> diagnose -> remediate."""
     given = _parse(AgentHealthInput, event)

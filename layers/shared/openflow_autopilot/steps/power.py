@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv, SchedulerEnv
 from openflow_autopilot.phases.agent_checkup import agent_checkup
 from openflow_autopilot.power import source, switches
 from openflow_autopilot.power.nodegroups import ComputeCheck
@@ -51,7 +51,7 @@ def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
 
 
 # --- Load, Decide, Locate, WalGuard ----------------------------------------------------------------
-def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+def load(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
     """Load: the input checked, and the request the provisioning workflow stored for the deployment."""
     given = _parse(LoadInput, event)
     start = given.input
@@ -75,7 +75,7 @@ def load(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str
 
 
 def decide(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
+    event: dict[str, Any], *, env: SchedulerEnv, s3: Any = None, scheduler: Any = None
 ) -> dict[str, Any]:
     """Decide: stop, start or skip, from the schedule, the override and the manual hold."""
     given = _parse(DecideInput, event)
@@ -95,7 +95,7 @@ def locate(
 def wal_guard(
     event: dict[str, Any],
     *,
-    env: FunctionEnv,
+    env: SchedulerEnv,
     secrets: Any = None,
     rds: Any = None,
     cloudwatch: Any = None,
@@ -306,7 +306,11 @@ def check_agent_running(event: dict[str, Any], *, ec2: Any = None) -> Poll:
 
 
 def check_deployment_awake(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: ArtifactsEnv,
+    secrets: Any = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """CheckDeploymentAwake (deep sleep's wake): one step of the agent health loop, until the
     deployment reports ACTIVE again (journals read and known faults fixed on the way)."""
@@ -333,7 +337,7 @@ def slot_baseline(event: dict[str, Any], *, secrets: Any = None, rds: Any = None
 
 
 def check_slot_advances(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, rds: Any = None, s3: Any = None
+    event: dict[str, Any], *, env: ArtifactsEnv, secrets: Any = None, rds: Any = None, s3: Any = None
 ) -> SlotCheck:
     """CheckSlotAdvances: one poll, has the slot advanced since the baseline?"""
     given = _parse(SlotPollInput, event)
@@ -373,7 +377,7 @@ def check_canary(
 
 
 # --- the records ----------------------------------------------------------------------------------
-def _record(event: dict[str, Any], env: FunctionEnv, s3: Any) -> dict[str, Any]:
+def _record(event: dict[str, Any], env: ArtifactsEnv, s3: Any) -> dict[str, Any]:
     given = _parse(RecordInput, event)
     return record_outcome(
         given.power,
@@ -387,11 +391,11 @@ def _record(event: dict[str, Any], env: FunctionEnv, s3: Any) -> dict[str, Any]:
     )
 
 
-def record_stop(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+def record_stop(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
     """RecordStop: an off record when the stop changed something, and the workflow's memory."""
     return _record(event, env, s3)
 
 
-def record_start(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> dict[str, Any]:
+def record_start(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
     """RecordStart: an on record when the start changed something, and the workflow's memory."""
     return _record(event, env, s3)

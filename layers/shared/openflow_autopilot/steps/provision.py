@@ -16,7 +16,7 @@ from openflow_autopilot.aws.s3uri import S3Location
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.core.times import parse_instant
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv, SchedulesEnv, StackEnv
 from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.phases.deployment import ensure_deployment
 from openflow_autopilot.phases.prerequisites import run_prerequisites
@@ -89,7 +89,7 @@ def deployment(
 
 # --- the template and the stack ----------------------------------------------------------------
 def await_template(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, sfn: Any = None
+    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None, sfn: Any = None
 ) -> dict[str, Any]:
     """AwaitTemplate: remember the task token, tell humans exactly what to upload where."""
     given = _parse(AwaitTemplateInput, event)
@@ -116,7 +116,7 @@ def await_template(
     return result
 
 
-def template_doctor(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) -> PhaseResult:
+def template_doctor(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> PhaseResult:
     """TemplateDoctor: the uploaded template's known defects found and (template_repair) fixed."""
     given = _parse(TemplateInput, event)
     key = given.deployment.key if given.deployment else None
@@ -130,7 +130,7 @@ def template_doctor(event: dict[str, Any], *, env: FunctionEnv, s3: Any = None) 
     )
 
 
-def stack(event: dict[str, Any], *, env: FunctionEnv, cfn: Any = None, s3: Any = None) -> PhaseResult:
+def stack(event: dict[str, Any], *, env: StackEnv, cfn: Any = None, s3: Any = None) -> PhaseResult:
     """Stack: create (or update) the deployment's CloudFormation stack from the repaired template."""
     given = _parse(TemplateInput, event)
     request = given.request
@@ -219,7 +219,7 @@ def source_prepare(
 
 # --- the end ----------------------------------------------------------------------------------------
 def schedules(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, scheduler: Any = None
+    event: dict[str, Any], *, env: SchedulesEnv, s3: Any = None, scheduler: Any = None
 ) -> PhaseResult:
     """Schedules: store the request for the power workflow and match the deployment's EventBridge
     Scheduler schedules to its schedule (none: always on, schedules removed)."""

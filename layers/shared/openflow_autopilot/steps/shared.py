@@ -16,7 +16,7 @@ from openflow_autopilot import notify as notifications
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv, LockEnv
 from openflow_autopilot.locks import Released, give_back, take_lock
 from openflow_autopilot.phases.approval_text import approval_text
 from openflow_autopilot.steps.inputs import parse
@@ -80,7 +80,7 @@ def _epoch(value: str | None) -> int:
 
 # --- the states ---------------------------------------------------------------------------------------
 def acquire_lock(
-    event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None, sfn: Any = None
+    event: dict[str, Any], *, env: LockEnv, dynamodb: Any = None, sfn: Any = None
 ) -> dict[str, Any]:
     """AcquireLock (provisioning and power): the deployment's lock, or who holds it."""
     given = parse(AcquireLockInput, event, "calling")
@@ -101,7 +101,7 @@ def acquire_lock(
     return state.model_dump(mode="json")
 
 
-def release_lock(event: dict[str, Any], *, env: FunctionEnv, dynamodb: Any = None) -> dict[str, Any]:
+def release_lock(event: dict[str, Any], *, env: LockEnv, dynamodb: Any = None) -> dict[str, Any]:
     """ReleaseLock and ReleaseLockAfterFailure: the lock given back if this execution holds it; a
     run that never took it (or lost it) releases nothing and says so."""
     given = parse(ReleaseLockInput, event, "calling")
@@ -119,7 +119,7 @@ def notify(event: dict[str, Any], *, env: FunctionEnv) -> notifications.Notifica
 
 
 def await_approval(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None
+    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None
 ) -> dict[str, Any]:
     """AwaitRuntime, AwaitRebootApproval and AwaitConnector (provisioning): store the task token
     under an approval id and ask humans."""

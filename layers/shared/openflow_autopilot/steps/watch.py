@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv, LockEnv, StartPowerEnv, WatchLoadEnv
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.steps.inputs import parse
 from openflow_autopilot.watch.models import (
@@ -97,7 +97,7 @@ class RecordInput(RunInput):
 
 # --- the states -----------------------------------------------------------------------------------
 def load(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, dynamodb: Any = None, sfn: Any = None
+    event: dict[str, Any], *, env: WatchLoadEnv, s3: Any = None, dynamodb: Any = None, sfn: Any = None
 ) -> dict[str, Any]:
     """Load: the input checked, the stored request and both memories read, and the run's mode."""
     given = _parse(LoadInput, event)
@@ -119,7 +119,7 @@ def load(
 def check_openflow(
     event: dict[str, Any],
     *,
-    env: FunctionEnv,
+    env: LockEnv,
     secrets: Any = None,
     connector: Connector = _default_connector,
     dynamodb: Any = None,
@@ -181,14 +181,14 @@ def check_slot(
     )
 
 
-def wake_early(event: dict[str, Any], *, env: FunctionEnv, sfn: Any = None) -> WokePart:
+def wake_early(event: dict[str, Any], *, env: StartPowerEnv, sfn: Any = None) -> WokePart:
     """WakeEarly: the power workflow started now, because the WAL budget will not last the night."""
     given = _parse(RunInput, event)
     return start_power_early(given.watch.deployment, at=given.at, env=env, sfn=sfn)
 
 
 def record(
-    event: dict[str, Any], *, env: FunctionEnv, s3: Any = None, sns: Any = None, secrets: Any = None
+    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None, secrets: Any = None
 ) -> dict[str, Any]:
     """Record: the run stored, the memory saved, and an alert when the verdict changed."""
     given = _parse(RecordInput, event)
