@@ -292,7 +292,7 @@ class Sandbox:
             StackName=stack,
             TemplateURL=f"https://{self.artifact_bucket}.s3.{REGION}.amazonaws.com/gen1/{stack}.yaml",
             Parameters=[{"ParameterKey": "DataPlaneUUID", "ParameterValue": plane_uuid}],
-            Capabilities=CAPABILITIES,  # type: ignore[arg-type]
+            Capabilities=CAPABILITIES,
         )
         return integration, stack
 

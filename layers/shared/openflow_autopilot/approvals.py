@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from openflow_autopilot.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 ApprovalKind = Literal["reboot", "gen1_runtime", "gen1_connector"]
 
@@ -49,7 +53,14 @@ def _resolved_key(approval_id: str) -> str:
 
 
 def create_approval(
-    s3: Any, *, bucket: str, kind: ApprovalKind, request_name: str, execution: str, task_token: str, text: str
+    s3: S3Client,
+    *,
+    bucket: str,
+    kind: ApprovalKind,
+    request_name: str,
+    execution: str,
+    task_token: str,
+    text: str,
 ) -> Approval:
     approval = Approval(
         id=secrets.token_urlsafe(9).replace("-", "x").replace("_", "y"),
@@ -69,7 +80,7 @@ def create_approval(
     return approval
 
 
-def load_approval(s3: Any, *, bucket: str, approval_id: str) -> Approval:
+def load_approval(s3: S3Client, *, bucket: str, approval_id: str) -> Approval:
     if not approval_id.isalnum():
         raise InvalidRequest(
             f"approval id {approval_id!r} is not valid", fix="copy the id from the notification"
@@ -84,7 +95,14 @@ def load_approval(s3: Any, *, bucket: str, approval_id: str) -> Approval:
 
 
 def resolve_approval(
-    s3: Any, sfn: Any, *, bucket: str, approval_id: str, approved: bool, by: str, now: datetime | None = None
+    s3: S3Client,
+    sfn: SFNClient,
+    *,
+    bucket: str,
+    approval_id: str,
+    approved: bool,
+    by: str,
+    now: datetime | None = None,
 ) -> Resolution:
     """Approve or reject once. A second call reports who handled it."""
     approval = load_approval(s3, bucket=bucket, approval_id=approval_id)

@@ -9,7 +9,6 @@ invocation sends are stored with the execution's artifacts (evidence/recording.p
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +31,14 @@ def _summary(result: Any) -> dict[str, Any]:
 
 
 def env_model(fn: Callable[..., Any]) -> type[FunctionEnv] | None:
-    """The environment model `fn` declares (its `env` parameter's type), if it takes one."""
-    if "env" not in inspect.signature(fn).parameters:
+    """The environment model `fn` declares (its `env` parameter's type), if it takes one. Only that
+    annotation is resolved: the others may name types imported for the type checker alone."""
+    parameter = inspect.signature(fn).parameters.get("env")
+    if parameter is None:
         return None
-    model = typing.get_type_hints(fn).get("env", FunctionEnv)
+    model = parameter.annotation
+    if isinstance(model, str):  # postponed annotations: a name in the step's module
+        model = getattr(fn, "__globals__", {}).get(model)
     return model if isinstance(model, type) and issubclass(model, FunctionEnv) else FunctionEnv
 
 

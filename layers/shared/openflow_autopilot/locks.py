@@ -24,7 +24,7 @@ stack, so one AWS account and region.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,10 @@ from openflow_autopilot.errors import (
 )
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.snowflake.identifiers import check_identifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 Kind = Literal["provision", "power", "watch"]
 OnConflict = Literal["fail", "skip"]
@@ -182,7 +186,7 @@ def _failure(exc: ClientError, call: str, table: str) -> Exception:
     return exc
 
 
-def _put(db: Any, table: str, lock: Lock, condition: str, values: dict[str, Any]) -> bool:
+def _put(db: DynamoDBClient, table: str, lock: Lock, condition: str, values: dict[str, Any]) -> bool:
     """False when the condition did not hold."""
     try:
         with aws_call("dynamodb:PutItem"):
@@ -199,7 +203,7 @@ def _put(db: Any, table: str, lock: Lock, condition: str, values: dict[str, Any]
     return True
 
 
-def read_lock(db: Any, table: str, key: str) -> Lock | None:
+def read_lock(db: DynamoDBClient, table: str, key: str) -> Lock | None:
     try:
         with aws_call("dynamodb:GetItem"):
             found = db.get_item(TableName=table, Key={"deployment": {"S": key}}, ConsistentRead=True)
@@ -209,7 +213,7 @@ def read_lock(db: Any, table: str, key: str) -> Lock | None:
     return Lock.from_item(item) if item else None
 
 
-def live_holder(db: Any, sfn: Any, table: str, key: str, *, now: int) -> Lock | None:
+def live_holder(db: DynamoDBClient, sfn: SFNClient, table: str, key: str, *, now: int) -> Lock | None:
     """Who holds the lock and may still act: None when it is free, expired or its holder has ended."""
     current = read_lock(db, table, key)
     if current is None or current.expires_at < now:
@@ -219,7 +223,7 @@ def live_holder(db: Any, sfn: Any, table: str, key: str, *, now: int) -> Lock | 
     return current if is_live(execution_status(sfn, current.holder)) else None
 
 
-def execution_status(sfn: Any, arn: str) -> str | None:
+def execution_status(sfn: SFNClient, arn: str) -> str | None:
     """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE; None when it does not exist."""
     try:
         with aws_call("states:DescribeExecution"):
@@ -231,8 +235,8 @@ def execution_status(sfn: Any, arn: str) -> str | None:
 
 
 def acquire(
-    db: Any,
-    sfn: Any,
+    db: DynamoDBClient,
+    sfn: SFNClient,
     table: str,
     *,
     key: str,
@@ -285,7 +289,7 @@ def acquire(
     raise NotReadyYet(f"the lock on {key} changed hands {_ATTEMPTS} times while this run tried to take it")
 
 
-def release(db: Any, table: str, *, key: str, me: str) -> Released:
+def release(db: DynamoDBClient, table: str, *, key: str, me: str) -> Released:
     """Give the lock back - only if execution `me` holds it."""
     try:
         with aws_call("dynamodb:DeleteItem"):
@@ -325,8 +329,8 @@ def take_lock(
     now: int,
     action: str,
     env: FunctionEnv,
-    dynamodb: Any = None,
-    sfn: Any = None,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> LockState:
     """`fail` raises AlreadyInProgress when another live execution holds the lock; `skip` returns
     `acquired: false` with `why` (naming `action`), for the state machine to end without doing
@@ -356,6 +360,6 @@ def take_lock(
     return state
 
 
-def give_back(key: str, *, me: str, env: FunctionEnv, dynamodb: Any = None) -> Released:
+def give_back(key: str, *, me: str, env: FunctionEnv, dynamodb: DynamoDBClient | None = None) -> Released:
     """Gives the lock back if this execution holds it (conditionally on the holder)."""
     return release(dynamodb or client("dynamodb"), _table(env), key=key, me=me)

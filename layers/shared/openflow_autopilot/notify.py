@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,11 @@ from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.notify_text import power_message
 from openflow_autopilot.triggers.replies import OriginSettings, client_provider, console_url, deliver
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Provisioning phases in workflow order (state names in provision.asl.json): the fallback for
 # naming the failed phase when the execution history cannot be read.
@@ -44,9 +49,9 @@ class Notification(BaseModel):
     delivered_to: list[str] = Field(default_factory=list)
 
 
-def failed_state(sfn: Any, execution_arn: str) -> str | None:
+def failed_state(sfn: SFNClient, execution_arn: str) -> str | None:
     """The state whose task failed or timed out last (history read whole, then newest first)."""
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []  # the history's events, read by their documented keys
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
     while True:
         page = sfn.get_execution_history(**kwargs)
@@ -180,9 +185,9 @@ def send(
     event: dict[str, Any],
     *,
     default_topic_arn: str | None,
-    sns: Any = None,
-    secrets: Any = None,
-    sfn: Any = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
+    sfn: SFNClient | None = None,
     settings: OriginSettings | None = None,
     opener: Any = None,
 ) -> Notification:
@@ -244,7 +249,11 @@ def _post_slack(
 
 
 def _publish(
-    request: ProvisionRequest, default_topic_arn: str | None, subject: str, message: dict[str, Any], sns: Any
+    request: ProvisionRequest,
+    default_topic_arn: str | None,
+    subject: str,
+    message: dict[str, Any],
+    sns: SNSClient | None,
 ) -> list[str]:
     """`message` as JSON to the stack's topic and the request's topics, each once; their ARNs."""
     wanted = [default_topic_arn] if default_topic_arn else []
@@ -261,7 +270,7 @@ def _post_to_slack_targets(
     subject: str,
     text: str,
     blocks: list[dict[str, Any]] | None,
-    secrets: Any,
+    secrets: SecretsManagerClient | None,
     opener: Any,
 ) -> list[str]:
     """Each Slack target of the request, best effort; the labels of those that took it."""
@@ -281,9 +290,9 @@ def send_action_needed(
     subject: str,
     text: str,
     default_topic_arn: str | None,
-    sns: Any = None,
+    sns: SNSClient | None = None,
     approval_id: str | None = None,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     origin: Any = None,
     settings: OriginSettings | None = None,
     opener: Any = None,
@@ -328,7 +337,7 @@ def _post_action_to_slack(
     subject: str,
     text: str,
     blocks: list[dict[str, Any]] | None,
-    secrets: Any,
+    secrets: SecretsManagerClient | None,
     region: str,
     opener: Any,
 ) -> str | None:
@@ -353,8 +362,8 @@ def send_digest(
     text: str,
     digest: dict[str, Any],
     default_topic_arn: str | None,
-    sns: Any = None,
-    secrets: Any = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
     opener: Any = None,
 ) -> list[str]:
     """The weekly digest (power/digest.py) to the same targets as the outcome notifications: the

@@ -9,7 +9,7 @@ https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecre
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import ClientError
 
@@ -17,15 +17,19 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.core.tags import MANAGED_BY, OWNER_TAG
 from openflow_autopilot.errors import PreconditionFailed
 
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import TagTypeDef
+
 MANAGED_TAG: Final = {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}
 
 
-def owner_tags(deployment: str) -> list[dict[str, str]]:
+def owner_tags(deployment: str) -> list[TagTypeDef]:
     """The Tags for CreateSecret."""
-    return [dict(MANAGED_TAG), {"Key": OWNER_TAG, "Value": deployment}]
+    return [{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}, {"Key": OWNER_TAG, "Value": deployment}]
 
 
-def check_secret_owner(secrets: Any, name: str, deployment: str) -> None:
+def check_secret_owner(secrets: SecretsManagerClient, name: str, deployment: str) -> None:
     """Refuse a secret tagged for another deployment. A missing secret, or one without the tag (created
     by the user, or by a release before the tag), is this deployment's to use."""
     try:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from openflow_autopilot.aws.calls import denied
 from openflow_autopilot.core.tags import OWNER_TAG
 from openflow_autopilot.cost.model import Usd
 from openflow_autopilot.cost.period import Frozen, Period
 from openflow_autopilot.errors import AwsRetryableError, InvalidRequest, PermissionDenied, PreconditionFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_ce import CostExplorerClient
 
 # Cost Explorer is served from us-east-1 only (ce.us-east-1.amazonaws.com):
 # https://docs.aws.amazon.com/general/latest/gr/billing.html
@@ -80,14 +83,15 @@ def _ce_failure(exc: Any) -> Exception | None:
     return None
 
 
-def _pages(ce: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
+def _pages(ce: CostExplorerClient, request: dict[str, Any]) -> list[dict[str, Any]]:
     from botocore.exceptions import ClientError
 
-    results: list[dict[str, Any]] = []
+    results: list[Any] = []  # ResultByTimeTypeDef, read by their documented keys
     token: str | None = None
     for _ in range(100):  # a month of services is one or two pages
         try:
-            page = ce.get_cost_and_usage(**request, **({"NextPageToken": token} if token else {}))
+            page_request: dict[str, Any] = {**request, **({"NextPageToken": token} if token else {})}
+            page = ce.get_cost_and_usage(**page_request)
         except ClientError as exc:
             mapped = _ce_failure(exc)
             if mapped is None:
@@ -116,7 +120,7 @@ def _amount(metric: Mapping[str, Any] | None, service: str) -> Decimal:
         ) from None
 
 
-def read_aws(ce: Any, period: Period, deployment: str) -> AwsCost:
+def read_aws(ce: CostExplorerClient, period: Period, deployment: str) -> AwsCost:
     """UnblendedCost per service of the resources tagged with the deployment. Nothing tagged while the
     account has costs means the tag is not active for cost allocation: Cost Explorer only sees a tag
     once it is activated."""

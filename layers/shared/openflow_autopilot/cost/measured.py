@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import AwareDatetime
 
@@ -36,6 +36,9 @@ from openflow_autopilot.cost.period import Credits, Frozen, Percent, Period
 from openflow_autopilot.cost.prices import PriceTable
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.power.schedule import month_bounds, on_hours_between
+
+if TYPE_CHECKING:
+    from mypy_boto3_ce import CostExplorerClient
 
 # Cost Explorer's SERVICE values for what the deployment's stack runs, and the price table's
 # components (cost/prices/default.json) each one bills. NAT gateway hours and data processed are
@@ -312,7 +315,7 @@ def measure_request(
     period: Period,
     *,
     sessions: SessionFactory,
-    ce: Any,
+    ce: CostExplorerClient,
     now: datetime,
 ) -> MeasuredCost:
     """The request's deployment measured over `period`: Snowflake first (as the login role), so a

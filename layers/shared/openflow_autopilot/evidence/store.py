@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.s3uri import execution_prefix
 from openflow_autopilot.evidence.models import InvocationEvidence
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -24,7 +27,7 @@ def evidence_key(evidence: InvocationEvidence) -> str:
     return f"{evidence_prefix(evidence.execution)}{stamp}-{phase}-{uuid.uuid4().hex[:8]}.json"
 
 
-def put_evidence(s3: Any, bucket: str, evidence: InvocationEvidence) -> str:
+def put_evidence(s3: S3Client, bucket: str, evidence: InvocationEvidence) -> str:
     key = evidence_key(evidence)
     s3.put_object(
         Bucket=bucket,
@@ -36,7 +39,7 @@ def put_evidence(s3: Any, bucket: str, evidence: InvocationEvidence) -> str:
     return key
 
 
-def load_evidence(s3: Any, bucket: str, execution: str) -> list[InvocationEvidence]:
+def load_evidence(s3: S3Client, bucket: str, execution: str) -> list[InvocationEvidence]:
     """Every invocation's evidence for the execution, in the order the invocations started."""
     prefix = evidence_prefix(execution)
     keys: list[str] = []

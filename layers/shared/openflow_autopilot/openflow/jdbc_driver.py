@@ -18,10 +18,14 @@ import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.s3uri import S3Location
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_URL = "https://repo1.maven.org/maven2/org/postgresql/postgresql/42.7.4/postgresql-42.7.4.jar"
 DEFAULT_SHA256 = "188976721ead8e8627eb6d8389d500dccc0c9bebd885268a3047180274a6031e"
@@ -101,7 +105,7 @@ def fetch_driver(
     url: str = DEFAULT_URL,
     sha256: str = DEFAULT_SHA256,
     s3_uri: str | None = None,
-    s3: Any = None,
+    s3: S3Client | None = None,
     artifact_bucket: str | None = None,
     timeout: float = 30.0,
 ) -> Driver:
@@ -118,6 +122,7 @@ def fetch_driver(
         name = file_name_of(key)
         from botocore.exceptions import ClientError
 
+        s3 = s3 or client("s3")
         try:
             content = s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_BYTES + 1)
         except ClientError as exc:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from botocore.exceptions import ClientError
@@ -65,6 +65,9 @@ from openflow_autopilot.errors import (
 from openflow_autopilot.openflow.connector_parameters import AUTH_KEY_PAIR, BY_KEY, P, gen1_name
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 PHASE = "Gen1Connector"
 SENSITIVE = "<sensitive>"  # what actions and notes show instead of a sensitive value
 MANAGED = "managed by openflow-autopilot"
@@ -83,7 +86,7 @@ class NifiAccess:
     token_secret_arn: str
 
 
-def read_nifi_access(secrets: Any, runtime: RuntimeSettings) -> NifiAccess:
+def read_nifi_access(secrets: SecretsManagerClient, runtime: RuntimeSettings) -> NifiAccess:
     """The URL from the request and the token from the secret's JSON field `token`."""
     arn, url = runtime.nifi_token_secret_arn, runtime.nifi_url
     if not arn or not url:

@@ -4,7 +4,7 @@ and the power start's CheckDeploymentAwake (deep sleep's wake) both run it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +15,9 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.phases.agent_health import check_agent, gen1_agent_instance
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class AgentBudgets(BaseModel):
@@ -38,7 +41,7 @@ def agent_checkup(
     budgets: AgentBudgets,
     execution: str,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     region = request.aws.region

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.s3uri import execution_prefix
 from openflow_autopilot.config import Generation, ProvisionRequest
@@ -28,6 +28,12 @@ from openflow_autopilot.openflow.agent.remediate import plan_remediation, run_re
 from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 MAX_HISTORY = 20
 
@@ -51,7 +57,7 @@ def integration_status(sql: Sql, name: str) -> str:
     return "ENABLED" if enabled else "DISABLED"
 
 
-def gen1_agent_instance(cfn: Any, *, data_plane_id: str) -> str:
+def gen1_agent_instance(cfn: CloudFormationClient, *, data_plane_id: str) -> str:
     """The agent instance of an existing gen 1 deployment: the EC2 instance of the CloudFormation
     stack whose DataPlaneUUID parameter is the integration's data_plane_id."""
     wanted = data_plane_id.lower()
@@ -93,9 +99,9 @@ def check_agent(
     request: ProvisionRequest,
     *,
     sql: Sql,
-    ssm: Any,
-    s3: Any,
-    ecr: Any,
+    ssm: SSMClient,
+    s3: S3Client,
+    ecr: ECRClient,
     bucket: str,
     execution: str,
     instance_id: str,

@@ -5,7 +5,7 @@ request says so) or the budget runs out (then the failure says what was seen on 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +27,10 @@ from openflow_autopilot.postgres.connection import connect
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 
 class VerifyState(BaseModel):
     """`$.verify`: the canary and the checks so far (VerifyInsert's outputs, then CheckCanary's)."""
@@ -38,12 +42,14 @@ class VerifyState(BaseModel):
     found: bool = False
 
 
-def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any = None) -> str:
+def _admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient, rds: RDSClient | None = None) -> str:
     rds = (rds or client("rds", request.aws.region)) if request.source.rds_instance_id else None
     return source_phase.admin_login(request, secrets=secrets, rds=rds).dsn()
 
 
-def insert_at_source(request: ProvisionRequest, *, secrets: Any = None, rds: Any = None) -> PhaseResult:
+def insert_at_source(
+    request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> PhaseResult:
     secrets = secrets or client("secretsmanager", request.aws.region)
     started = utcnow()
     with connect(_admin_dsn(request, secrets, rds)) as conn:
@@ -67,7 +73,7 @@ def look_in_destination(
     *,
     max_attempts: int,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """One look (as the login role); out of budget -> what was seen, as the failure."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
@@ -62,6 +62,9 @@ from openflow_autopilot.phases.destination import read_service_key
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 WAIT_SECONDS = 20
 MAX_STARTS = 2  # START issued from a stable STOPPED this many times without reaching RUNNING: give up
 COMMENT = "managed by openflow-autopilot"
@@ -69,7 +72,11 @@ SECRET_GRANTS = ("READ", "USAGE")  # configure-connector-sql: READ; troubleshoot
 
 
 def destination_from_secret(
-    request: ProvisionRequest, *, secrets: Any, key_secret: str, key_fingerprint: str | None = None
+    request: ProvisionRequest,
+    *,
+    secrets: SecretsManagerClient,
+    key_secret: str,
+    key_fingerprint: str | None = None,
 ) -> DestinationInfo:
     """The destination as the destination phase left it, with the key read from Secrets Manager."""
     stored = read_service_key(secrets, key_secret)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,6 +16,9 @@ from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow import jdbc_driver
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.phases.connector import destination_from_secret
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class PreparedSource(BaseModel):
@@ -42,7 +45,7 @@ class PreparedDestination(BaseModel):
     key_fingerprint: str | None = None
 
 
-def source_endpoint(prepared: PreparedSource, secrets: Any) -> SourceEndpoint:
+def source_endpoint(prepared: PreparedSource, secrets: SecretsManagerClient) -> SourceEndpoint:
     value = secrets.get_secret_value(SecretId=prepared.password_secret_arn)
     return SourceEndpoint(
         host=prepared.host,
@@ -58,7 +61,10 @@ def source_endpoint(prepared: PreparedSource, secrets: Any) -> SourceEndpoint:
 
 
 def connector_inputs(
-    request: ProvisionRequest, source: PreparedSource, destination: PreparedDestination, secrets: Any
+    request: ProvisionRequest,
+    source: PreparedSource,
+    destination: PreparedDestination,
+    secrets: SecretsManagerClient,
 ) -> tuple[SourceEndpoint, DestinationInfo]:
     target = destination_from_secret(
         request,

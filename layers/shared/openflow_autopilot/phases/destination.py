@@ -22,7 +22,7 @@ import json
 import secrets as pysecrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.calls import denied, error_code, retryable
 from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
@@ -33,6 +33,9 @@ from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.phases.prerequisites import _has_grant, _user_properties
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 KEY_BITS = 2048
 # SHOW WAREHOUSES prints sizes as "X-Small", "2X-Large"; the request uses the SQL keywords.
@@ -174,7 +177,7 @@ class StoredKey:
     problem: str | None = None  # why an existing secret's key is unusable
 
 
-def read_service_key(secrets: Any, secret_name: str) -> StoredKey:
+def read_service_key(secrets: SecretsManagerClient, secret_name: str) -> StoredKey:
     from botocore.exceptions import ClientError
 
     try:
@@ -192,7 +195,7 @@ def read_service_key(secrets: Any, secret_name: str) -> StoredKey:
 
 
 def store_service_key(
-    secrets: Any, secret_name: str, key: ServiceKey, *, exists: bool, deployment: str
+    secrets: SecretsManagerClient, secret_name: str, key: ServiceKey, *, exists: bool, deployment: str
 ) -> str:
     """Create the secret, or add a new version (AWSCURRENT moves to it); returns the ARN."""
     from botocore.exceptions import ClientError
@@ -328,7 +331,7 @@ def _ensure_key(
     rec: _Recorder,
     request: ProvisionRequest,
     *,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     secret_name: str,
     user_exists: bool,
     encrypt: bool,
@@ -391,7 +394,7 @@ def ensure_destination(
     sql: Sql,
     request: ProvisionRequest,
     *,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     secret_name: str,
     apply: bool = True,
     encrypt_private_key: bool = True,
@@ -458,7 +461,7 @@ def rotate_service_user_key(
     sql: Sql,
     request: ProvisionRequest,
     *,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     secret_name: str,
     retire_old_key: bool = True,
     encrypt_private_key: bool = True,

@@ -10,7 +10,7 @@ once a human has pasted it into the canvas, a second run (canvas_updated) retire
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
@@ -22,12 +22,15 @@ from openflow_autopilot.phases.destination import rotate_service_user_key, servi
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector
 
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 
 def rotate_with_sql(
     sql: Sql,
     request: ProvisionRequest,
     *,
-    secrets: Any,
+    secrets: SecretsManagerClient,
     secret_name: str,
     keep_old_key: bool = False,
     canvas_updated: bool = False,
@@ -68,7 +71,7 @@ def rotate_key(
     request: ProvisionRequest,
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
     keep_old_key: bool = False,
     canvas_updated: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
@@ -20,6 +20,9 @@ from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.login import recorded
 from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 # A default role among these makes Openflow's login fail with "Invalid consent request".
 CONSENT_BLOCKING_ROLES = frozenset({"ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN", "SECURITYADMIN"})
@@ -205,7 +208,7 @@ def run_prerequisites(
     request: ProvisionRequest,
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
     apply: bool = True,
 ) -> PhaseResult:

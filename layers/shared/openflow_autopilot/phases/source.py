@@ -11,7 +11,7 @@ import json
 import re
 import secrets as pysecrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg.conninfo import make_conninfo
 
@@ -24,6 +24,10 @@ from openflow_autopilot.phases.verify import CANARY_TABLE, create_canary_table
 from openflow_autopilot.postgres.connection import Connection, connect
 from openflow_autopilot.postgres.doctor import run_doctor
 from openflow_autopilot.postgres.prepare import prepare_source
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 def slot_name(request: ProvisionRequest) -> str:
@@ -54,7 +58,9 @@ class SourceAdmin:
         )
 
 
-def admin_login(request: ProvisionRequest, *, secrets: Any, rds: Any | None) -> SourceAdmin:
+def admin_login(
+    request: ProvisionRequest, *, secrets: SecretsManagerClient, rds: RDSClient | None
+) -> SourceAdmin:
     """Where and as whom to connect: the request's host override, else the RDS endpoint."""
     src = request.source
     status = rds_status(rds, src.rds_instance_id) if (rds is not None and src.rds_instance_id) else None
@@ -111,7 +117,9 @@ def preflight(request: ProvisionRequest, admin: SourceAdmin) -> PhaseResult:
     )
 
 
-def rds_parameters(request: ProvisionRequest, *, rds: Any, allow_reboot: bool | None = None) -> PhaseResult:
+def rds_parameters(
+    request: ProvisionRequest, *, rds: RDSClient, allow_reboot: bool | None = None
+) -> PhaseResult:
     started = utcnow()
     src = request.source
     if not src.rds_instance_id:
@@ -151,7 +159,7 @@ def rds_parameters(request: ProvisionRequest, *, rds: Any, allow_reboot: bool | 
 
 
 def rds_ready(
-    request: ProvisionRequest, *, rds: Any, state: dict[str, Any], max_attempts: int
+    request: ProvisionRequest, *, rds: RDSClient, state: dict[str, Any], max_attempts: int
 ) -> dict[str, Any]:
     """One poll of the instance: available and parameters in-sync."""
     attempt = int(state.get("attempt", 0)) + 1
@@ -171,7 +179,7 @@ def rds_ready(
 
 
 def _connector_password(
-    secrets: Any, name: str, user: str, *, existing_role: bool, deployment: str
+    secrets: SecretsManagerClient, name: str, user: str, *, existing_role: bool, deployment: str
 ) -> tuple[str, str, bool]:
     """(password, secret ARN, created now). An existing secret is reused, never rotated here (unless
     it is another deployment's: refused). A role the workflow did not create keeps its password, so
@@ -198,7 +206,9 @@ def _connector_password(
     return password, str(arn), True
 
 
-def prepare(request: ProvisionRequest, admin: SourceAdmin, *, secrets: Any, secret_name: str) -> PhaseResult:
+def prepare(
+    request: ProvisionRequest, admin: SourceAdmin, *, secrets: SecretsManagerClient, secret_name: str
+) -> PhaseResult:
     started = utcnow()
     src = request.source
     password, secret_arn, created = _connector_password(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -23,6 +23,11 @@ from openflow_autopilot.errors import (
     StackFailed,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.literals import CapabilityType
+    from mypy_boto3_ec2 import EC2Client
+
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 FAILED = {
     "CREATE_FAILED",
@@ -35,7 +40,7 @@ FAILED = {
     "IMPORT_ROLLBACK_COMPLETE",
     "IMPORT_ROLLBACK_FAILED",
 }
-CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+CAPABILITIES: list[CapabilityType] = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 
 
 def stack_name_for(deployment: str) -> str:
@@ -67,7 +72,7 @@ def owner_problem(stack: dict[str, Any], deployment: str) -> str | None:
     return None
 
 
-def find_stack(cfn: Any, deployment: str) -> tuple[str, dict[str, Any] | None]:
+def find_stack(cfn: CloudFormationClient, deployment: str) -> tuple[str, dict[str, Any] | None]:
     """The deployment's stack name and the stack, if any: the hashed name, or an earlier release's
     name when that stack carries this deployment's tags. A stack of another deployment is refused."""
     name = stack_name_for(deployment)
@@ -97,20 +102,20 @@ def _aws_error(exc: ClientError, call: str) -> Exception:
     return mapped or PreconditionFailed(f"{call}: {error_code(exc)}: {error_message(exc)}", call=call)
 
 
-def describe(cfn: Any, stack_name: str) -> dict[str, Any] | None:
+def describe(cfn: CloudFormationClient, stack_name: str) -> dict[str, Any] | None:
     try:
         stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as exc:
         if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
             return None
         raise _aws_error(exc, "cloudformation:DescribeStacks") from None
-    stack: dict[str, Any] = stacks[0]
+    stack = cast("dict[str, Any]", stacks[0])
     return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
 
 
-def first_failure(cfn: Any, stack_name: str) -> str:
+def first_failure(cfn: CloudFormationClient, stack_name: str) -> str:
     """The oldest FAILED event's resource and reason: the cause; later failures are consequences."""
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []  # StackEventTypeDef, read by their documented keys
     kwargs: dict[str, Any] = {"StackName": stack_name}
     while True:
         page = cfn.describe_stack_events(**kwargs)
@@ -128,12 +133,12 @@ def first_failure(cfn: Any, stack_name: str) -> str:
     )
 
 
-def _role(role_arn: str | None) -> dict[str, str]:
+def _role(role_arn: str | None) -> dict[str, Any]:
     return {"RoleARN": role_arn} if role_arn else {}
 
 
 def _create(
-    cfn: Any,
+    cfn: CloudFormationClient,
     stack_name: str,
     url: str,
     parameters: dict[str, str],
@@ -162,7 +167,7 @@ def _create(
 
 
 def ensure_stack(
-    cfn: Any,
+    cfn: CloudFormationClient,
     *,
     stack_name: str,
     template: S3Location,
@@ -241,7 +246,9 @@ def ensure_stack(
     )
 
 
-def _unchanged(cfn: Any, stack: dict[str, Any], template_body: str, parameters: dict[str, str]) -> bool:
+def _unchanged(
+    cfn: CloudFormationClient, stack: dict[str, Any], template_body: str, parameters: dict[str, str]
+) -> bool:
     """Same template text and the same explicit parameter values: nothing to update."""
     current = cfn.get_template(StackName=stack["StackName"])["TemplateBody"]
     if isinstance(current, dict):  # boto3 hands back a JSON template already parsed
@@ -257,7 +264,7 @@ def _unchanged(cfn: Any, stack: dict[str, Any], template_body: str, parameters: 
     return all(live.get(k) == v for k, v in parameters.items())
 
 
-def find_agent_instance(ec2: Any, deployment_key: str) -> str | None:
+def find_agent_instance(ec2: EC2Client, deployment_key: str) -> str | None:
     """The agent instance: Name tag openflow-agent-<key>, newest running/pending one."""
     reservations = ec2.describe_instances(
         Filters=[
@@ -273,8 +280,8 @@ def find_agent_instance(ec2: Any, deployment_key: str) -> str | None:
 
 
 def check_stack(
-    cfn: Any,
-    ec2: Any,
+    cfn: CloudFormationClient,
+    ec2: EC2Client,
     *,
     stack: dict[str, Any],
     deployment_key: str | None,

@@ -5,7 +5,7 @@ only their locations and counts."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.s3uri import S3Location, execution_prefix
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
@@ -13,8 +13,11 @@ from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.template import DoctorReport, Finding, doctor
 from openflow_autopilot.phases.template_intake import read_template
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
-def _put(s3: Any, loc: S3Location, body: str, content_type: str) -> str:
+
+def _put(s3: S3Client, loc: S3Location, body: str, content_type: str) -> str:
     s3.put_object(
         Bucket=loc.bucket,
         Key=loc.key,
@@ -36,7 +39,7 @@ def _summary(report: DoctorReport, severity: str) -> list[str]:
 
 
 def repair_template(
-    s3: Any,
+    s3: S3Client,
     *,
     bucket: str,
     execution: str,

@@ -6,13 +6,17 @@ and asks a human to upload it; the upload's ObjectCreated event resumes the exec
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from openflow_autopilot.aws.s3uri import S3Location, pending_token_key, template_upload_key
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.template.source import MAX_TEMPLATE_BYTES, decode_template, too_large
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 class PendingTemplate(BaseModel):
@@ -35,7 +39,7 @@ def instructions(deployment: str, upload: S3Location, timeout_seconds: int) -> s
     )
 
 
-def already_uploaded(s3: Any, upload: S3Location) -> bool:
+def already_uploaded(s3: S3Client, upload: S3Location) -> bool:
     try:
         s3.head_object(Bucket=upload.bucket, Key=upload.key)
     except s3.exceptions.ClientError as exc:
@@ -46,8 +50,8 @@ def already_uploaded(s3: Any, upload: S3Location) -> bool:
 
 
 def await_upload(
-    s3: Any,
-    sfn: Any,
+    s3: S3Client,
+    sfn: SFNClient,
     *,
     bucket: str,
     deployment: str,
@@ -78,7 +82,7 @@ def await_upload(
     }
 
 
-def resume_on_upload(s3: Any, sfn: Any, *, bucket: str, key: str) -> dict[str, Any]:
+def resume_on_upload(s3: S3Client, sfn: SFNClient, *, bucket: str, key: str) -> dict[str, Any]:
     """Handle one ObjectCreated record: resume the execution waiting for this template, if any."""
     if not key.startswith("templates/") or not key.endswith((".yaml", ".yml", ".json", ".template")):
         return {"resumed": False, "reason": f"{key} is not a template upload"}
@@ -98,7 +102,7 @@ def resume_on_upload(s3: Any, sfn: Any, *, bucket: str, key: str) -> dict[str, A
     return {"resumed": True, "execution": pending.execution, "template_s3_uri": output["template_s3_uri"]}
 
 
-def read_template(s3: Any, uri: str) -> str:
+def read_template(s3: S3Client, uri: str) -> str:
     loc = S3Location.parse(uri)
     try:
         response = s3.get_object(Bucket=loc.bucket, Key=loc.key)

@@ -4,7 +4,7 @@ started first on the way back, since the agent must report before a runtime can 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
@@ -12,10 +12,14 @@ from openflow_autopilot.errors import BudgetExhausted, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import completed_invocation, send_timers_stop
 from openflow_autopilot.power.openflow import Poll
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ssm import SSMClient
+
 _EC2_BUSY = frozenset({"IncorrectInstanceState"})
 
 
-def _instance(ec2: Any, key: str) -> dict[str, Any] | None:
+def _instance(ec2: EC2Client, key: str) -> dict[str, Any] | None:
     with aws_call("ec2:DescribeInstances"):
         reservations = ec2.describe_instances(
             Filters=[
@@ -24,10 +28,10 @@ def _instance(ec2: Any, key: str) -> dict[str, Any] | None:
             ]
         )["Reservations"]
     instances = [i for r in reservations for i in r["Instances"]]
-    return max(instances, key=lambda i: i["LaunchTime"]) if instances else None
+    return cast("dict[str, Any]", max(instances, key=lambda i: i["LaunchTime"])) if instances else None
 
 
-def set_agent(ec2: Any, key: str, *, want: Literal["stopped", "running"]) -> PhaseResult:
+def set_agent(ec2: EC2Client, key: str, *, want: Literal["stopped", "running"]) -> PhaseResult:
     started = utcnow()
     phase = "StopAgent" if want == "stopped" else "StartAgent"
     actions: list[Action] = []
@@ -62,7 +66,7 @@ def set_agent(ec2: Any, key: str, *, want: Literal["stopped", "running"]) -> Pha
 
 
 def agent_reached(
-    ec2: Any, key: str, *, want: Literal["running", "stopped"], state: Poll, max_checks: int
+    ec2: EC2Client, key: str, *, want: Literal["running", "stopped"], state: Poll, max_checks: int
 ) -> Poll:
     attempt = state.attempt + 1
     instance = _instance(ec2, key)
@@ -78,7 +82,7 @@ def agent_reached(
     return Poll(attempt=attempt, done=done, status=status)
 
 
-def stop_timers(ec2: Any, ssm: Any, key: str) -> PhaseResult:
+def stop_timers(ec2: EC2Client, ssm: SSMClient, key: str) -> PhaseResult:
     """Send the script that stops the agent's timers (deep sleep); `timers_stopped` checks it ran."""
     started = utcnow()
     instance = _instance(ec2, key)
@@ -110,7 +114,7 @@ def stop_timers(ec2: Any, ssm: Any, key: str) -> PhaseResult:
     )
 
 
-def timers_stopped(ssm: Any, sent: dict[str, Any]) -> PhaseResult:
+def timers_stopped(ssm: SSMClient, sent: dict[str, Any]) -> PhaseResult:
     """The timers' script finished and said both are inactive; a command still running is NotReadyYet
     (the state's Retry waits), a failure stops the stop before the instance or the node groups."""
     started = utcnow()

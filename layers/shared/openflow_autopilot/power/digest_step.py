@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,6 +30,12 @@ from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.power.digest import WeeklyDigest, compose
 from openflow_autopilot.power.request_store import load_request, request_key
 from openflow_autopilot.triggers.masking import mask_credentials
+
+if TYPE_CHECKING:
+    from mypy_boto3_ce import CostExplorerClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
 
 DIGESTS_PREFIX = "digests"
 
@@ -51,7 +57,7 @@ def _measure(
     *,
     env: FunctionEnv,
     sessions: SessionFactory | None,
-    ce: Any,
+    ce: CostExplorerClient | None,
     now: datetime,
 ) -> tuple[MeasuredCost | None, str | None]:
     """The week measured, or why not (one line with its fix; never a secret)."""
@@ -83,10 +89,10 @@ def weekly_digest(
     event: dict[str, Any],
     *,
     env: ArtifactsEnv,
-    s3: Any = None,
-    ce: Any = None,
-    sns: Any = None,
-    secrets: Any = None,
+    s3: S3Client | None = None,
+    ce: CostExplorerClient | None = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
     sessions: SessionFactory | None = None,
     opener: Any = None,
 ) -> WeeklyDigest:

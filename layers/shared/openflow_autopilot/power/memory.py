@@ -9,7 +9,7 @@ schedules are minutes apart); each update re-reads the object and changes only i
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -18,6 +18,9 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.postgres.models import WalSample
 from openflow_autopilot.power.request_store import request_key
 from openflow_autopilot.power.schedule import ManualHold
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "power/"
 
@@ -38,7 +41,7 @@ def memory_key(deployment: str) -> str:
     return f"{PREFIX}{name}/state.json"
 
 
-def load_memory(s3: Any, bucket: str, deployment: str) -> PowerMemory:
+def load_memory(s3: S3Client, bucket: str, deployment: str) -> PowerMemory:
     key = memory_key(deployment)
     try:
         with aws_call("s3:GetObject"):
@@ -54,7 +57,7 @@ def load_memory(s3: Any, bucket: str, deployment: str) -> PowerMemory:
         return PowerMemory(deployment=deployment)
 
 
-def update_memory(s3: Any, bucket: str, deployment: str, **changes: Any) -> PowerMemory:
+def update_memory(s3: S3Client, bucket: str, deployment: str, **changes: Any) -> PowerMemory:
     """Re-read, apply `changes` (field=value; None clears), write back."""
     current = load_memory(s3, bucket, deployment)
     updated = current.model_copy(update=changes)

@@ -13,12 +13,15 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.core.results import Action
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 Opener = Callable[[urllib.request.Request, float], Any]
 
@@ -31,7 +34,7 @@ def nifi_secret_name(prefix: str, request_name: str) -> str:
     return f"{prefix}{request_name}/nifi"
 
 
-def read_nifi_access(secrets: Any, name: str) -> tuple[str, str] | None:
+def read_nifi_access(secrets: SecretsManagerClient, name: str) -> tuple[str, str] | None:
     """(API base URL, token) from the secret, or None when there is no usable secret."""
     try:
         with aws_call("secretsmanager:GetSecretValue"):

@@ -12,8 +12,9 @@ second stop cannot overwrite the remembered sizes with zeros. Clients are parame
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +22,10 @@ from pydantic import BaseModel, ConfigDict
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.core.results import Action
 from openflow_autopilot.errors import BudgetExhausted
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_eks import EKSClient
 
 SIZE_SUFFIX = {"SMALL": "sm", "MEDIUM": "md", "LARGE": "lg"}
 REMEMBER_TAG = "openflow-autopilot:size-before-stop"
@@ -91,13 +96,13 @@ def nodegroup_names(key: str, size: str | None = None) -> list[str]:
     return [f"{key}-{s}-group" for s in suffixes]
 
 
-def _live(instances: list[dict[str, Any]]) -> int:
+def _live(instances: Sequence[Mapping[str, object]]) -> int:
     return sum(
         1 for i in instances if not str(i.get("LifecycleState", "")).startswith(("Terminat", "Detach"))
     )
 
 
-def _asg_instances(autoscaling: Any, names: list[str]) -> int | None:
+def _asg_instances(autoscaling: AutoScalingClient, names: list[str]) -> int | None:
     if not names:
         return None
     with aws_call("autoscaling:DescribeAutoScalingGroups"):
@@ -107,12 +112,12 @@ def _asg_instances(autoscaling: Any, names: list[str]) -> int | None:
     return sum(_live(g.get("Instances", [])) for g in groups)
 
 
-def _clusters(eks: Any) -> list[str]:
+def _clusters(eks: EKSClient) -> list[str]:
     with aws_call("eks:ListClusters"):
         return [c for page in eks.get_paginator("list_clusters").paginate() for c in page.get("clusters", [])]
 
 
-def _nodegroups_of(eks: Any, cluster: str) -> list[str]:
+def _nodegroups_of(eks: EKSClient, cluster: str) -> list[str]:
     with aws_call("eks:ListNodegroups"):
         return [
             n
@@ -121,7 +126,7 @@ def _nodegroups_of(eks: Any, cluster: str) -> list[str]:
         ]
 
 
-def _described(eks: Any, autoscaling: Any, cluster: str, names: list[str]) -> list[Group]:
+def _described(eks: EKSClient, autoscaling: AutoScalingClient, cluster: str, names: list[str]) -> list[Group]:
     found: list[Group] = []
     for name in sorted(names):
         with aws_call("eks:DescribeNodegroup"):
@@ -144,7 +149,7 @@ def _described(eks: Any, autoscaling: Any, cluster: str, names: list[str]) -> li
     return found
 
 
-def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str]) -> list[Group]:
+def _eks_groups(eks: EKSClient, autoscaling: AutoScalingClient, wanted: list[str]) -> list[Group]:
     return [
         group
         for cluster in _clusters(eks)
@@ -154,7 +159,7 @@ def _eks_groups(eks: Any, autoscaling: Any, wanted: list[str]) -> list[Group]:
     ]
 
 
-def _tagged_asgs(autoscaling: Any, wanted: list[str]) -> list[Group]:
+def _tagged_asgs(autoscaling: AutoScalingClient, wanted: list[str]) -> list[Group]:
     found: list[Group] = []
     with aws_call("autoscaling:DescribeAutoScalingGroups"):
         pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
@@ -180,13 +185,15 @@ def _tagged_asgs(autoscaling: Any, wanted: list[str]) -> list[Group]:
     return sorted(found, key=lambda grp: grp.name)
 
 
-def find_groups(eks: Any, autoscaling: Any, *, key: str, size: str | None = None) -> list[Group]:
+def find_groups(
+    eks: EKSClient, autoscaling: AutoScalingClient, *, key: str, size: str | None = None
+) -> list[Group]:
     """The deployment's node groups (of one runtime size, if given): EKS first, else tagged ASGs."""
     wanted = nodegroup_names(key, size)
     return _eks_groups(eks, autoscaling, wanted) or _tagged_asgs(autoscaling, wanted)
 
 
-def find_data_plane_groups(eks: Any, autoscaling: Any, *, key: str) -> list[Group]:
+def find_data_plane_groups(eks: EKSClient, autoscaling: AutoScalingClient, *, key: str) -> list[Group]:
     """Every node group of the deployment's data plane, the management one included. Only the
     runtime node groups' names are documented (`<key>-sm|md|lg-group`), so the data plane is found
     at run time: the EKS cluster that holds them, and every node group in it. Without EKS
@@ -200,11 +207,11 @@ def find_data_plane_groups(eks: Any, autoscaling: Any, *, key: str) -> list[Grou
     return sorted(groups, key=lambda g: g.name) or _tagged_asgs(autoscaling, wanted)
 
 
-def _scale(eks: Any, autoscaling: Any, group: Group, sizes: Sizes) -> None:
+def _scale(eks: EKSClient, autoscaling: AutoScalingClient, group: Group, sizes: Sizes) -> None:
     if group.kind == "eks":
         with aws_call("eks:UpdateNodegroupConfig", busy=_EKS_BUSY):
             eks.update_nodegroup_config(
-                clusterName=group.cluster,
+                clusterName=str(group.cluster),  # an EKS group always names its cluster
                 nodegroupName=group.name,
                 scalingConfig={"minSize": sizes.min, "maxSize": sizes.max, "desiredSize": sizes.desired},
             )
@@ -218,7 +225,7 @@ def _scale(eks: Any, autoscaling: Any, group: Group, sizes: Sizes) -> None:
             )
 
 
-def _remember(eks: Any, autoscaling: Any, group: Group, sizes: Sizes) -> None:
+def _remember(eks: EKSClient, autoscaling: AutoScalingClient, group: Group, sizes: Sizes) -> None:
     if group.kind == "eks":
         with aws_call("eks:TagResource"):
             eks.tag_resource(resourceArn=group.arn, tags={REMEMBER_TAG: sizes.tag()})
@@ -237,7 +244,7 @@ def _remember(eks: Any, autoscaling: Any, group: Group, sizes: Sizes) -> None:
             )
 
 
-def _forget(eks: Any, autoscaling: Any, group: Group) -> None:
+def _forget(eks: EKSClient, autoscaling: AutoScalingClient, group: Group) -> None:
     try:
         if group.kind == "eks":
             with aws_call("eks:UntagResource"):
@@ -254,7 +261,9 @@ def _forget(eks: Any, autoscaling: Any, group: Group) -> None:
             raise
 
 
-def scale_to_zero(eks: Any, autoscaling: Any, group: Group) -> tuple[list[Action], list[str]]:
+def scale_to_zero(
+    eks: EKSClient, autoscaling: AutoScalingClient, group: Group
+) -> tuple[list[Action], list[str]]:
     """Remember the sizes (unless a remembered value exists or the group is already at zero), then
     scale to min 0 / desired 0 / max >= 1."""
     actions: list[Action] = []
@@ -276,7 +285,7 @@ def scale_to_zero(eks: Any, autoscaling: Any, group: Group) -> tuple[list[Action
     return actions, notes
 
 
-def restore(eks: Any, autoscaling: Any, group: Group) -> tuple[list[Action], list[str]]:
+def restore(eks: EKSClient, autoscaling: AutoScalingClient, group: Group) -> tuple[list[Action], list[str]]:
     """Put back the remembered sizes and drop the tag; nothing remembered is a no-op with a note."""
     remembered = Sizes.from_tag(group.remembered)
     if group.remembered is not None and remembered is None:
@@ -311,8 +320,8 @@ class ComputeCheck(BaseModel):
 
 
 def check_compute(
-    eks: Any,
-    autoscaling: Any,
+    eks: EKSClient,
+    autoscaling: AutoScalingClient,
     *,
     key: str,
     size: str | None,

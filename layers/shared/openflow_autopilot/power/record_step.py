@@ -4,7 +4,7 @@ and the digest), and what the workflow remembers for next time."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.cost.records import (
@@ -18,6 +18,9 @@ from openflow_autopilot.power.event import artifact_bucket
 from openflow_autopilot.power.memory import update_memory
 from openflow_autopilot.power.models import PhaseSeen, PowerPart
 from openflow_autopilot.power.nodegroups import ComputeCheck
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def _changed(phases: dict[str, PhaseSeen], compute: ComputeCheck | None) -> bool:
@@ -43,7 +46,7 @@ def record_outcome(
     restart_at: str | None,
     at: datetime,
     env: FunctionEnv,
-    s3: Any = None,
+    s3: S3Client | None = None,
 ) -> dict[str, Any]:
     """After a stop or start: an on/off record (only if something changed), and the memory: the
     manual hold this run creates, and the outcome."""

@@ -8,7 +8,7 @@ schedule, the source, the runtime and connector names, where to notify) from
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,9 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import InvalidRequest, PreconditionFailed
 from openflow_autopilot.snowflake.identifiers import IdentifierError, check_identifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "requests/"
 
@@ -28,7 +31,7 @@ def request_key(deployment: str) -> str:
         raise InvalidRequest(str(exc), fix="pass the Openflow deployment's name") from None
 
 
-def save_request(s3: Any, bucket: str, request: ProvisionRequest) -> str:
+def save_request(s3: S3Client, bucket: str, request: ProvisionRequest) -> str:
     """Store the request (no secrets in it: secrets are ARNs); returns the key. Re-saving the same
     request changes nothing. The key (and the schedules' names) come from the deployment's name, which
     Snowflake makes unique within an account only: a stored request of the same deployment name in
@@ -49,7 +52,7 @@ def save_request(s3: Any, bucket: str, request: ProvisionRequest) -> str:
     return key
 
 
-def _stored_account(s3: Any, bucket: str, key: str) -> str | None:
+def _stored_account(s3: S3Client, bucket: str, key: str) -> str | None:
     """The Snowflake account of the request stored at `key`, None when there is none (or it is not
     one: it is then replaced)."""
     try:
@@ -66,7 +69,7 @@ def _stored_account(s3: Any, bucket: str, key: str) -> str | None:
     return account if isinstance(account, str) else None
 
 
-def load_request(s3: Any, bucket: str, deployment: str) -> ProvisionRequest:
+def load_request(s3: S3Client, bucket: str, deployment: str) -> ProvisionRequest:
     key = request_key(deployment)
     try:
         with aws_call("s3:GetObject"):

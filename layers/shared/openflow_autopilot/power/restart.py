@@ -5,7 +5,7 @@ out of room for WAL. A start of any kind makes it pointless, so every start remo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.power.scheduler_api import (
     RETRY_POLICY,
@@ -17,6 +17,9 @@ from openflow_autopilot.power.scheduler_api import (
     name_base,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
 REASON = "wal-guard"
 
 
@@ -25,7 +28,13 @@ def restart_name(deployment: str) -> str:
 
 
 def schedule_restart(
-    scheduler: Any, *, deployment: str, at: datetime, target_arn: str, role_arn: str, group: str
+    scheduler: EventBridgeSchedulerClient,
+    *,
+    deployment: str,
+    at: datetime,
+    target_arn: str,
+    role_arn: str,
+    group: str,
 ) -> str:
     _ensure_group(scheduler, group)
     when = at.astimezone(UTC)
@@ -52,7 +61,7 @@ def schedule_restart(
     return name
 
 
-def cancel_restart(scheduler: Any, *, deployment: str, group: str) -> bool:
+def cancel_restart(scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str) -> bool:
     """Remove a pending early start; returns whether one existed."""
     name = restart_name(deployment)
     if _get(scheduler, name, group) is None:  # a missing group reads as no schedule, too

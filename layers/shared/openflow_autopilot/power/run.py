@@ -4,7 +4,7 @@ part) and Decide (stop, start or skip, from the schedule, the override and the m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
@@ -17,6 +17,10 @@ from openflow_autopilot.power.request_store import load_request
 from openflow_autopilot.power.restart import cancel_restart
 from openflow_autopilot.power.scheduler_api import active_override, apply_override, remove_override
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
 
 def load_run(
     deployment: str,
@@ -28,7 +32,7 @@ def load_run(
     execution: str | None,
     settings: dict[str, Any],
     env: FunctionEnv,
-    s3: Any = None,
+    s3: S3Client | None = None,
 ) -> dict[str, Any]:
     """The payload the states share: the stored request, `power`, and the empty parts the later
     states fill (phases, polls, target, wal, wake: deep sleep's agent health loop)."""
@@ -63,8 +67,8 @@ def decide_run(
     *,
     state_machine: str | None,
     env: FunctionEnv,
-    s3: Any = None,
-    scheduler: Any = None,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> dict[str, Any]:
     """An `extend` puts its override in place here; a manual stop cancels an override; any start
     cancels a pending early start (the WAL guard's)."""

@@ -14,13 +14,16 @@ import json
 import re
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.schedule import Override, ScheduleSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 # https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # e.g. 2022-03-22T18:59:43Z
@@ -64,7 +67,7 @@ def _input(deployment: str, action: str, reason: str, **extra: Any) -> str:
     )
 
 
-def _ensure_group(scheduler: Any, group: str) -> None:
+def _ensure_group(scheduler: EventBridgeSchedulerClient, group: str) -> None:
     try:
         with _aws("scheduler:GetScheduleGroup"):
             scheduler.get_schedule_group(Name=group)
@@ -75,10 +78,10 @@ def _ensure_group(scheduler: Any, group: str) -> None:
             scheduler.create_schedule_group(Name=group)
 
 
-def _get(scheduler: Any, name: str, group: str) -> dict[str, Any] | None:
+def _get(scheduler: EventBridgeSchedulerClient, name: str, group: str) -> dict[str, Any] | None:
     try:
         with _aws("scheduler:GetSchedule"):
-            current: dict[str, Any] = scheduler.get_schedule(Name=name, GroupName=group)
+            current = cast("dict[str, Any]", scheduler.get_schedule(Name=name, GroupName=group))
             return current
     except ClientError as exc:
         if _not_found(exc):
@@ -103,7 +106,7 @@ def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     )
 
 
-def _put(scheduler: Any, wanted: dict[str, Any]) -> None:
+def _put(scheduler: EventBridgeSchedulerClient, wanted: dict[str, Any]) -> None:
     current = _get(scheduler, wanted["Name"], wanted["GroupName"])
     if current is None:
         with _aws("scheduler:CreateSchedule"):
@@ -113,7 +116,7 @@ def _put(scheduler: Any, wanted: dict[str, Any]) -> None:
             scheduler.update_schedule(**wanted)
 
 
-def _names(scheduler: Any, group: str, base: str) -> list[str]:
+def _names(scheduler: EventBridgeSchedulerClient, group: str, base: str) -> list[str]:
     own = _own(base)
     names: list[str] = []
     with _aws("scheduler:ListSchedules"):
@@ -124,7 +127,7 @@ def _names(scheduler: Any, group: str, base: str) -> list[str]:
     return names
 
 
-def _delete(scheduler: Any, name: str, group: str) -> None:
+def _delete(scheduler: EventBridgeSchedulerClient, name: str, group: str) -> None:
     try:
         with _aws("scheduler:DeleteSchedule"):
             scheduler.delete_schedule(Name=name, GroupName=group)
@@ -134,7 +137,7 @@ def _delete(scheduler: Any, name: str, group: str) -> None:
 
 
 def apply_schedules(
-    scheduler: Any,
+    scheduler: EventBridgeSchedulerClient,
     *,
     deployment: str,
     specs: list[ScheduleSpec],
@@ -177,7 +180,7 @@ def apply_schedules(
     return [params["Name"] for params in wanted]
 
 
-def remove_schedules(scheduler: Any, *, deployment: str, group: str) -> list[str]:
+def remove_schedules(scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str) -> list[str]:
     """Delete every schedule of this deployment (recurring and override). Returns the names deleted."""
     base = name_base(deployment)
     try:
@@ -192,7 +195,7 @@ def remove_schedules(scheduler: Any, *, deployment: str, group: str) -> list[str
 
 
 def apply_override(
-    scheduler: Any,
+    scheduler: EventBridgeSchedulerClient,
     *,
     deployment: str,
     override: Override,
@@ -231,7 +234,9 @@ def apply_override(
     return name
 
 
-def active_override(scheduler: Any, *, deployment: str, group: str, now: datetime) -> Override | None:
+def active_override(
+    scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str, now: datetime
+) -> Override | None:
     """The override in force at `now`, read back from its schedule; None if there is none."""
     try:
         current = _get(scheduler, f"{name_base(deployment)}-override", group)
@@ -249,7 +254,7 @@ def active_override(scheduler: Any, *, deployment: str, group: str, now: datetim
     return override if now < override.keep_on_until else None
 
 
-def remove_override(scheduler: Any, *, deployment: str, group: str) -> bool:
+def remove_override(scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str) -> bool:
     """Cancel an override. Returns whether one existed."""
     name = f"{name_base(deployment)}-override"
     existed = _get(scheduler, name, group) is not None
@@ -263,7 +268,13 @@ def watch_schedule_name(deployment: str) -> str:
 
 
 def apply_watch_schedule(
-    scheduler: Any, *, deployment: str, interval_minutes: int, target_arn: str, role_arn: str, group: str
+    scheduler: EventBridgeSchedulerClient,
+    *,
+    deployment: str,
+    interval_minutes: int,
+    target_arn: str,
+    role_arn: str,
+    group: str,
 ) -> str:
     """`<deployment>-watch`: rate(N minutes) to the watch state machine, whose Load decides what a run
     looks at (everything while on, the slot hourly while asleep). Returns its name."""
@@ -292,7 +303,7 @@ def apply_watch_schedule(
     return name
 
 
-def remove_watch_schedule(scheduler: Any, *, deployment: str, group: str) -> bool:
+def remove_watch_schedule(scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str) -> bool:
     """Delete the deployment's watch schedule; True when there was one."""
     return _remove(scheduler, watch_schedule_name(deployment), group)
 
@@ -310,7 +321,7 @@ def digest_expression(day: str, at: str) -> str:
 
 
 def apply_digest_schedule(
-    scheduler: Any,
+    scheduler: EventBridgeSchedulerClient,
     *,
     deployment: str,
     day: str,
@@ -348,12 +359,12 @@ def apply_digest_schedule(
     return name
 
 
-def remove_digest_schedule(scheduler: Any, *, deployment: str, group: str) -> bool:
+def remove_digest_schedule(scheduler: EventBridgeSchedulerClient, *, deployment: str, group: str) -> bool:
     """Delete the deployment's digest schedule; True when there was one."""
     return _remove(scheduler, digest_schedule_name(deployment), group)
 
 
-def _remove(scheduler: Any, name: str, group: str) -> bool:
+def _remove(scheduler: EventBridgeSchedulerClient, name: str, group: str) -> bool:
     try:
         if _get(scheduler, name, group) is None:
             return False

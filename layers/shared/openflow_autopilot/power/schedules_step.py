@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -28,8 +28,12 @@ from openflow_autopilot.power.scheduler_api import (
     remove_watch_schedule,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
-def _snapshot(scheduler: Any, group: str, base: str) -> dict[str, Any]:
+
+def _snapshot(scheduler: EventBridgeSchedulerClient, group: str, base: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     try:
         with aws_call("scheduler:ListSchedules"):
@@ -53,8 +57,8 @@ def ensure_schedules(
     now: datetime,
     state_machine: str | None,
     env: FunctionEnv,
-    s3: Any = None,
-    scheduler: Any = None,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> PhaseResult:
     """Store the request for the power workflow and create, update or remove the deployment's
     EventBridge Scheduler schedules to match its schedule (none: always on, schedules removed).

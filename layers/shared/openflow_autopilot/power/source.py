@@ -4,7 +4,7 @@ one check that it advances, and the canary row written at the source and looked 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -23,6 +23,11 @@ from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.watch.heartbeat import look_for
 from openflow_autopilot.watch.models import Heartbeat
 
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 CANARY_NOTE = "openflow-autopilot power start"
 
 
@@ -34,7 +39,7 @@ class CanaryPoll(BaseModel):
     canary_seconds: float | None = None
 
 
-def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
+def _admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient | None, rds: RDSClient | None) -> str:
     region = request.aws.region
     admin = source_phase.admin_login(
         request,
@@ -44,13 +49,19 @@ def _admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
     return admin.dsn()
 
 
-def _position(request: ProvisionRequest, at: datetime, secrets: Any, rds: Any) -> SlotPosition:
+def _position(
+    request: ProvisionRequest, at: datetime, secrets: SecretsManagerClient | None, rds: RDSClient | None
+) -> SlotPosition:
     with connect(_admin_dsn(request, secrets, rds)) as conn:
         return read_position(conn, source_phase.slot_name(request), at=at)
 
 
 def slot_baseline(
-    request: ProvisionRequest, *, at: datetime, secrets: Any = None, rds: Any = None
+    request: ProvisionRequest,
+    *,
+    at: datetime,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
 ) -> SlotCheck:
     """The slot's position before the connector starts, for CheckSlotAdvances to compare."""
     return SlotCheck(baseline=_position(request, at, secrets, rds))
@@ -63,9 +74,9 @@ def slot_advances(
     at: datetime,
     max_checks: int,
     env: FunctionEnv,
-    secrets: Any = None,
-    rds: Any = None,
-    s3: Any = None,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    s3: S3Client | None = None,
 ) -> SlotCheck:
     """One poll: has the slot advanced since the baseline? Once it has, its position is the WAL
     sample the next stop's rate is measured from."""
@@ -79,7 +90,9 @@ def slot_advances(
     return result
 
 
-def write_canary(request: ProvisionRequest, *, secrets: Any = None, rds: Any = None) -> Heartbeat:
+def write_canary(
+    request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> Heartbeat:
     """A row at the source after every start, which CheckCanary must see in Snowflake."""
     with connect(_admin_dsn(request, secrets, rds)) as conn:
         canary = insert_canary(conn, note=CANARY_NOTE)
@@ -94,7 +107,7 @@ def canary_seen(
     at: datetime,
     max_checks: int,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> CanaryPoll:
     """One look for the canary in the destination, as the login role (like the watch's heartbeat)."""

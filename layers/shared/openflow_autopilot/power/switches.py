@@ -4,7 +4,7 @@ steps/power.py calls one of these per state; none of them reads an event."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
@@ -24,6 +24,13 @@ from openflow_autopilot.power.nodegroups import (
 from openflow_autopilot.power.openflow import Poll
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_eks import EKSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
 
 GEN1_NOT_OBSERVABLE = "gen 1 (not observable)"
 
@@ -51,7 +58,7 @@ def locate(
     request: ProvisionRequest,
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> dict[str, Any]:
     """The deployment's key, the runtime's node type, and the runtimes sharing its nodes."""
@@ -64,7 +71,7 @@ def set_connector(
     want: Literal["STOPPED", "RUNNING"],
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """ALTER OPENFLOW CONNECTOR ... STOP|START; gen 1: the NiFi flow, when its access is stored."""
@@ -95,7 +102,7 @@ def connector_reached(
     *,
     max_checks: int,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
     """One look at the connector's status (gen 1: not observable, so done at once)."""
@@ -111,7 +118,7 @@ def set_runtime(
     want: Literal["SUSPENDED", "ACTIVE"],
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """ALTER OPENFLOW RUNTIME ... SUSPEND|RESUME; gen 1 has none (its node groups are scaled)."""
@@ -134,7 +141,7 @@ def runtime_reached(
     *,
     max_checks: int,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
     """One look at the runtime's status (gen 1: not observable, so done at once)."""
@@ -149,7 +156,7 @@ def suspend_warehouse(
     request: ProvisionRequest,
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     login = request.snowflake.login_role
@@ -158,7 +165,9 @@ def suspend_warehouse(
 
 
 # --- AWS compute ----------------------------------------------------------------------------------
-def _compute_clients(request: ProvisionRequest, eks: Any, autoscaling: Any) -> tuple[Any, Any]:
+def _compute_clients(
+    request: ProvisionRequest, eks: EKSClient | None, autoscaling: AutoScalingClient | None
+) -> tuple[Any, Any]:
     region = request.aws.region
     return eks or client("eks", region), autoscaling or client("autoscaling", region)
 
@@ -170,8 +179,8 @@ def compute_gone(
     *,
     grace_checks: int,
     max_checks: int,
-    eks: Any = None,
-    autoscaling: Any = None,
+    eks: EKSClient | None = None,
+    autoscaling: AutoScalingClient | None = None,
 ) -> ComputeCheck:
     """One poll of the stop's compute check: the runtime's node groups at zero, scaled if Openflow
     did not (after the grace polls; gen 1 at once), never while another runtime shares them."""
@@ -197,8 +206,8 @@ def data_plane_asleep(
     state: ComputeCheck,
     *,
     max_checks: int,
-    eks: Any = None,
-    autoscaling: Any = None,
+    eks: EKSClient | None = None,
+    autoscaling: AutoScalingClient | None = None,
 ) -> ComputeCheck:
     """Deep sleep, one poll: every node group of the deployment at zero. The agent is stopped by
     now, so nothing scales them back: they are scaled at once."""
@@ -224,7 +233,12 @@ def _nothing_to_check(state: ComputeCheck) -> ComputeCheck:
 
 
 def restore_compute(
-    request: ProvisionRequest, target: Target, *, deep: bool, eks: Any = None, autoscaling: Any = None
+    request: ProvisionRequest,
+    target: Target,
+    *,
+    deep: bool,
+    eks: EKSClient | None = None,
+    autoscaling: AutoScalingClient | None = None,
 ) -> PhaseResult:
     """The start's remembered sizes put back: the runtime's node groups, or with `deep` every node
     group of the deployment, the management one included."""
@@ -256,12 +270,16 @@ def restore_compute(
 
 
 # --- the agent instance ---------------------------------------------------------------------------
-def _ec2(request: ProvisionRequest, ec2: Any) -> Any:
+def _ec2(request: ProvisionRequest, ec2: EC2Client | None) -> Any:
     return ec2 or client("ec2", request.aws.region)
 
 
 def set_agent(
-    request: ProvisionRequest, target: Target, want: Literal["stopped", "running"], *, ec2: Any = None
+    request: ProvisionRequest,
+    target: Target,
+    want: Literal["stopped", "running"],
+    *,
+    ec2: EC2Client | None = None,
 ) -> PhaseResult:
     return agent_power.set_agent(_ec2(request, ec2), target.key, want=want)
 
@@ -273,7 +291,7 @@ def agent_reached(
     state: Poll,
     *,
     max_checks: int,
-    ec2: Any = None,
+    ec2: EC2Client | None = None,
 ) -> Poll:
     return agent_power.agent_reached(
         _ec2(request, ec2), target.key, want=want, state=state, max_checks=max_checks
@@ -281,12 +299,14 @@ def agent_reached(
 
 
 def stop_agent_timers(
-    request: ProvisionRequest, target: Target, *, ec2: Any = None, ssm: Any = None
+    request: ProvisionRequest, target: Target, *, ec2: EC2Client | None = None, ssm: SSMClient | None = None
 ) -> PhaseResult:
     ssm = ssm or client("ssm", request.aws.region)
     return agent_power.stop_timers(_ec2(request, ec2), ssm, target.key)
 
 
-def agent_timers_stopped(request: ProvisionRequest, sent: dict[str, Any], *, ssm: Any = None) -> PhaseResult:
+def agent_timers_stopped(
+    request: ProvisionRequest, sent: dict[str, Any], *, ssm: SSMClient | None = None
+) -> PhaseResult:
     """`sent`: the outputs of StopAgentTimers (the command and the instance)."""
     return agent_power.timers_stopped(ssm or client("ssm", request.aws.region), sent)

@@ -4,7 +4,7 @@ stops recorded for the weekly digest, and the early start a shortened stop needs
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.rds import read_free_storage_bytes
@@ -25,6 +25,13 @@ from openflow_autopilot.power.models import Budgets, PowerPart
 from openflow_autopilot.power.restart import schedule_restart
 from openflow_autopilot.power.wal import WalVerdict, judge, usable_sample
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 WAL_WINDOW_POLLS = 10  # the WAL rate is measured over at least this many poll intervals
 
 
@@ -38,11 +45,11 @@ def wal_guard(
     budgets: Budgets,
     state_machine: str | None,
     env: FunctionEnv,
-    secrets: Any = None,
-    rds: Any = None,
-    cloudwatch: Any = None,
-    s3: Any = None,
-    scheduler: Any = None,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    cloudwatch: CloudWatchClient | None = None,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> dict[str, Any]:
     """One WAL check before a stop; "measure" asks the state machine to wait and check again when
     there is no earlier sample to measure the WAL rate against."""

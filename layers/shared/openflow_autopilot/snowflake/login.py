@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
@@ -12,13 +12,16 @@ from openflow_autopilot.evidence.recording import attach
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector, load_credentials, session
 
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 
 def request_session(
     request: ProvisionRequest,
     role: str,
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> AbstractContextManager[Sql]:
     """Every function that talks to Snowflake opens its session here (secrets: a Secrets Manager

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -79,7 +79,7 @@ class SnowflakeEndpoint:
 
 
 class SecretsClient(Protocol):
-    def get_secret_value(self, *, SecretId: str) -> dict[str, Any]: ...
+    def get_secret_value(self, *, SecretId: str) -> Mapping[str, Any]: ...
 
 
 def load_credentials(secrets: SecretsClient, arn: str) -> SnowflakeCredentials:

@@ -5,7 +5,7 @@ as the state; functions/<state>/app.py calls exactly one of them. Each parses it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -36,6 +36,10 @@ from openflow_autopilot.steps.provision_inputs import (
     StepInput,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
     return parse(model, event, "provisioning")
@@ -52,7 +56,11 @@ def _attempt(state: dict[str, Any], max_attempts: int, what: str) -> int:
 
 
 def _session(
-    request: ProvisionRequest, role: str, env: FunctionEnv, secrets: Any, connector: Connector
+    request: ProvisionRequest,
+    role: str,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None,
+    connector: Connector,
 ) -> Any:
     return request_session(request, role, env=env, secrets=secrets, connector=connector)
 
@@ -62,7 +70,7 @@ def agent_health(
     event: dict[str, Any],
     *,
     env: ArtifactsEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """AgentHealth: one step of check deployment -> read journals over SSM -> diagnose -> remediate."""
@@ -83,7 +91,11 @@ def agent_health(
 
 
 def runtime(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """Runtime. Gen 2: CREATE OPENFLOW RUNTIME (once; on a timeout the wait is re-run, never the CREATE)."""
     given = _parse(DeploymentInput, event)
@@ -94,7 +106,11 @@ def runtime(
 
 
 def check_runtime(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> dict[str, Any]:
     """CheckRuntime: one poll of the runtime's status (gen 1: the runtime the human made exists)."""
     given = _parse(CheckRuntimeInput, event)
@@ -116,7 +132,11 @@ def check_runtime(
 
 # --- the destination and the connector --------------------------------------------------------------
 def destination(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """Destination: the database, warehouse, service user (its key in Secrets Manager) and role."""
     request = _parse(StepInput, event).request
@@ -127,7 +147,9 @@ def destination(
         )
 
 
-def gen1_connector(event: dict[str, Any], *, secrets: Any = None, api_client: Any = None) -> PhaseResult:
+def gen1_connector(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, api_client: Any = None
+) -> PhaseResult:
     """Gen1Connector: a gen 1 connector configured over the runtime's NiFi REST API. The state
     machine takes this path only when the request gives runtime.nifi_url and
     runtime.nifi_token_secret_arn; otherwise a human configures the canvas (AwaitConnector)."""
@@ -151,7 +173,11 @@ def gen1_connector(event: dict[str, Any], *, secrets: Any = None, api_client: An
 
 
 def connector(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """Connector: CREATE ... FROM DEFINITION OPENFLOW_POSTGRES_CDC, configure (GET/edit/PUT),
     COMMIT; as the admin role, which owns the runtime (CREATE OPENFLOW CONNECTOR needs USAGE on it)."""
@@ -173,7 +199,11 @@ def connector(
 
 
 def check_connector(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> dict[str, Any]:
     """CheckConnector: one step of the wait: stable, then START from STOPPED, done when RUNNING."""
     given = _parse(CheckConnectorInput, event)
@@ -185,14 +215,20 @@ def check_connector(
 
 
 # --- the canary ------------------------------------------------------------------------------------
-def verify_insert(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> PhaseResult:
+def verify_insert(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> PhaseResult:
     """VerifyInsert: the canary row at the source; CheckCanary then looks for it in Snowflake."""
     request = _parse(StepInput, event).request
     return insert_at_source(request, secrets=secrets, rds=rds)
 
 
 def check_canary(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """CheckCanary: one look for the canary in the destination; out of budget, what was seen."""
     given = _parse(CheckCanaryInput, event)

@@ -7,7 +7,7 @@ records use it, while decisions use the scheduled `power.now`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -45,13 +45,24 @@ from openflow_autopilot.steps.power_inputs import (
 )
 from openflow_autopilot.watch.models import Heartbeat
 
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_eks import EKSClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
+
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
     return parse(model, event, "power")
 
 
 # --- Load, Decide, Locate, WalGuard ----------------------------------------------------------------
-def load(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
+def load(event: dict[str, Any], *, env: ArtifactsEnv, s3: S3Client | None = None) -> dict[str, Any]:
     """Load: the input checked, and the request the provisioning workflow stored for the deployment."""
     given = _parse(LoadInput, event)
     start = given.input
@@ -75,7 +86,11 @@ def load(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[st
 
 
 def decide(
-    event: dict[str, Any], *, env: SchedulerEnv, s3: Any = None, scheduler: Any = None
+    event: dict[str, Any],
+    *,
+    env: SchedulerEnv,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> dict[str, Any]:
     """Decide: stop, start or skip, from the schedule, the override and the manual hold."""
     given = _parse(DecideInput, event)
@@ -85,7 +100,11 @@ def decide(
 
 
 def locate(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> dict[str, Any]:
     """Locate: the deployment's key, the runtime's node type, and the runtimes sharing its nodes."""
     given = _parse(StepInput, event)
@@ -96,11 +115,11 @@ def wal_guard(
     event: dict[str, Any],
     *,
     env: SchedulerEnv,
-    secrets: Any = None,
-    rds: Any = None,
-    cloudwatch: Any = None,
-    s3: Any = None,
-    scheduler: Any = None,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    cloudwatch: CloudWatchClient | None = None,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> dict[str, Any]:
     """WalGuard: may the source keep the slot's WAL for the whole off period? ("measure": check
     again after a wait, when there is no earlier sample to measure the rate against)."""
@@ -124,7 +143,11 @@ def wal_guard(
 
 # --- the connector and the runtime (SQL) ----------------------------------------------------------
 def stop_connector(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """StopConnector: ALTER OPENFLOW CONNECTOR ... STOP (gen 1: the NiFi flow, if reachable)."""
     given = _parse(StepInput, event)
@@ -132,7 +155,11 @@ def stop_connector(
 
 
 def check_connector_stopped(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> Poll:
     given = _parse(PollInput, event)
     state = given.poll("connector_stopped", Poll)
@@ -148,7 +175,11 @@ def check_connector_stopped(
 
 
 def start_connector(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """StartConnector: ALTER OPENFLOW CONNECTOR ... START (gen 1: the NiFi flow, if reachable)."""
     given = _parse(StepInput, event)
@@ -156,7 +187,11 @@ def start_connector(
 
 
 def check_connector_running(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> Poll:
     given = _parse(PollInput, event)
     state = given.poll("connector_running", Poll)
@@ -172,7 +207,11 @@ def check_connector_running(
 
 
 def suspend_runtime(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """SuspendRuntime: ALTER OPENFLOW RUNTIME ... SUSPEND (gen 1: nothing, its node groups are scaled)."""
     given = _parse(StepInput, event)
@@ -180,7 +219,11 @@ def suspend_runtime(
 
 
 def check_runtime_suspended(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> Poll:
     given = _parse(PollInput, event)
     state = given.poll("runtime_suspended", Poll)
@@ -196,7 +239,11 @@ def check_runtime_suspended(
 
 
 def resume_runtime(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """ResumeRuntime: ALTER OPENFLOW RUNTIME ... RESUME (gen 1: nothing, its node groups are restored)."""
     given = _parse(StepInput, event)
@@ -204,7 +251,11 @@ def resume_runtime(
 
 
 def check_runtime_active(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> Poll:
     given = _parse(PollInput, event)
     state = given.poll("runtime_active", Poll)
@@ -220,7 +271,11 @@ def check_runtime_active(
 
 
 def suspend_warehouse(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """SuspendWarehouse: the connector's warehouse suspended (schedule.suspend_warehouse)."""
     given = _parse(StepInput, event)
@@ -228,7 +283,9 @@ def suspend_warehouse(
 
 
 # --- the node groups ------------------------------------------------------------------------------
-def verify_compute_gone(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = None) -> ComputeCheck:
+def verify_compute_gone(
+    event: dict[str, Any], *, eks: EKSClient | None = None, autoscaling: AutoScalingClient | None = None
+) -> ComputeCheck:
     """VerifyComputeGone: one poll that the runtime's node groups reached zero (scaled if not)."""
     given = _parse(TargetPollInput, event)
     return switches.compute_gone(
@@ -242,7 +299,9 @@ def verify_compute_gone(event: dict[str, Any], *, eks: Any = None, autoscaling: 
     )
 
 
-def sleep_data_plane(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = None) -> ComputeCheck:
+def sleep_data_plane(
+    event: dict[str, Any], *, eks: EKSClient | None = None, autoscaling: AutoScalingClient | None = None
+) -> ComputeCheck:
     """SleepDataPlane (deep sleep): one poll, every node group of the deployment to zero."""
     given = _parse(TargetPollInput, event)
     return switches.data_plane_asleep(
@@ -255,7 +314,9 @@ def sleep_data_plane(event: dict[str, Any], *, eks: Any = None, autoscaling: Any
     )
 
 
-def restore_compute(event: dict[str, Any], *, eks: Any = None, autoscaling: Any = None) -> PhaseResult:
+def restore_compute(
+    event: dict[str, Any], *, eks: EKSClient | None = None, autoscaling: AutoScalingClient | None = None
+) -> PhaseResult:
     """RestoreCompute: the remembered sizes put back (deep sleep: the management group's too)."""
     given = _parse(RestoreInput, event)
     return switches.restore_compute(
@@ -264,26 +325,28 @@ def restore_compute(event: dict[str, Any], *, eks: Any = None, autoscaling: Any 
 
 
 # --- the agent instance ---------------------------------------------------------------------------
-def stop_agent_timers(event: dict[str, Any], *, ec2: Any = None, ssm: Any = None) -> PhaseResult:
+def stop_agent_timers(
+    event: dict[str, Any], *, ec2: EC2Client | None = None, ssm: SSMClient | None = None
+) -> PhaseResult:
     """StopAgentTimers (deep sleep): the agent's apply and sync timers stopped over SSM RunCommand."""
     given = _parse(TargetInput, event)
     return switches.stop_agent_timers(given.request, given.target, ec2=ec2, ssm=ssm)
 
 
-def check_agent_timers(event: dict[str, Any], *, ssm: Any = None) -> PhaseResult:
+def check_agent_timers(event: dict[str, Any], *, ssm: SSMClient | None = None) -> PhaseResult:
     """CheckAgentTimers: StopAgentTimers' command finished and both timers are inactive."""
     given = _parse(CheckTimersInput, event)
     sent = given.phases.get("StopAgentTimers") or TimersSent()
     return switches.agent_timers_stopped(given.request, sent.outputs, ssm=ssm)
 
 
-def stop_agent_instance(event: dict[str, Any], *, ec2: Any = None) -> PhaseResult:
+def stop_agent_instance(event: dict[str, Any], *, ec2: EC2Client | None = None) -> PhaseResult:
     """StopAgentInstance: the agent instance openflow-agent-<key> stopped."""
     given = _parse(TargetInput, event)
     return switches.set_agent(given.request, given.target, "stopped", ec2=ec2)
 
 
-def check_agent_stopped(event: dict[str, Any], *, ec2: Any = None) -> Poll:
+def check_agent_stopped(event: dict[str, Any], *, ec2: EC2Client | None = None) -> Poll:
     given = _parse(TargetPollInput, event)
     state = given.poll("agent_stopped", Poll)
     return switches.agent_reached(
@@ -291,13 +354,13 @@ def check_agent_stopped(event: dict[str, Any], *, ec2: Any = None) -> Poll:
     )
 
 
-def start_agent_instance(event: dict[str, Any], *, ec2: Any = None) -> PhaseResult:
+def start_agent_instance(event: dict[str, Any], *, ec2: EC2Client | None = None) -> PhaseResult:
     """StartAgentInstance: the agent instance openflow-agent-<key> started."""
     given = _parse(TargetInput, event)
     return switches.set_agent(given.request, given.target, "running", ec2=ec2)
 
 
-def check_agent_running(event: dict[str, Any], *, ec2: Any = None) -> Poll:
+def check_agent_running(event: dict[str, Any], *, ec2: EC2Client | None = None) -> Poll:
     given = _parse(TargetPollInput, event)
     state = given.poll("agent_running", Poll)
     return switches.agent_reached(
@@ -309,7 +372,7 @@ def check_deployment_awake(
     event: dict[str, Any],
     *,
     env: ArtifactsEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """CheckDeploymentAwake (deep sleep's wake): one step of the agent health loop, until the
@@ -330,14 +393,21 @@ def check_deployment_awake(
 
 
 # --- the source after a start ---------------------------------------------------------------------
-def slot_baseline(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> SlotCheck:
+def slot_baseline(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> SlotCheck:
     """SlotBaseline: the replication slot's position before the connector starts."""
     given = _parse(AtInput, event)
     return source.slot_baseline(given.request, at=given.at, secrets=secrets, rds=rds)
 
 
 def check_slot_advances(
-    event: dict[str, Any], *, env: ArtifactsEnv, secrets: Any = None, rds: Any = None, s3: Any = None
+    event: dict[str, Any],
+    *,
+    env: ArtifactsEnv,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    s3: S3Client | None = None,
 ) -> SlotCheck:
     """CheckSlotAdvances: one poll, has the slot advanced since the baseline?"""
     given = _parse(SlotPollInput, event)
@@ -353,14 +423,20 @@ def check_slot_advances(
     )
 
 
-def write_canary(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> Heartbeat:
+def write_canary(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> Heartbeat:
     """WriteCanary: a row at the source, which CheckCanary must see in Snowflake."""
     given = _parse(StepInput, event)
     return source.write_canary(given.request, secrets=secrets, rds=rds)
 
 
 def check_canary(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> CanaryPoll:
     """CheckCanary: one look for the start's canary row in the destination."""
     given = _parse(CanaryInput, event)
@@ -377,7 +453,7 @@ def check_canary(
 
 
 # --- the records ----------------------------------------------------------------------------------
-def _record(event: dict[str, Any], env: ArtifactsEnv, s3: Any) -> dict[str, Any]:
+def _record(event: dict[str, Any], env: ArtifactsEnv, s3: S3Client | None) -> dict[str, Any]:
     given = _parse(RecordInput, event)
     return record_outcome(
         given.power,
@@ -391,11 +467,11 @@ def _record(event: dict[str, Any], env: ArtifactsEnv, s3: Any) -> dict[str, Any]
     )
 
 
-def record_stop(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
+def record_stop(event: dict[str, Any], *, env: ArtifactsEnv, s3: S3Client | None = None) -> dict[str, Any]:
     """RecordStop: an off record when the stop changed something, and the workflow's memory."""
     return _record(event, env, s3)
 
 
-def record_start(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> dict[str, Any]:
+def record_start(event: dict[str, Any], *, env: ArtifactsEnv, s3: S3Client | None = None) -> dict[str, Any]:
     """RecordStart: an on record when the start changed something, and the workflow's memory."""
     return _record(event, env, s3)

@@ -6,7 +6,7 @@ states after the stack (agent health to the canary) are in steps/delivery.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -39,12 +39,24 @@ from openflow_autopilot.steps.provision_inputs import (
     ValidateInput,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
     return parse(model, event, "provisioning")
 
 
-def _source_admin(request: ProvisionRequest, *, secrets: Any, rds: Any) -> source_phase.SourceAdmin:
+def _source_admin(
+    request: ProvisionRequest, *, secrets: SecretsManagerClient | None, rds: RDSClient | None
+) -> source_phase.SourceAdmin:
     return source_phase.admin_login(
         request,
         secrets=secrets or client("secretsmanager", request.aws.region),
@@ -67,7 +79,7 @@ def snowflake_prerequisites(
     event: dict[str, Any],
     *,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> PhaseResult:
     """SnowflakePrerequisites: the roles, grants and network rule the deployment needs (§1)."""
@@ -76,7 +88,11 @@ def snowflake_prerequisites(
 
 
 def deployment(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> PhaseResult:
     """Deployment. Gen 2: create the deployment as the Openflow admin role (its owner). Gen 1: find
     the integration the UI created, as the login role, which can see and alter it."""
@@ -89,7 +105,12 @@ def deployment(
 
 # --- the template and the stack ----------------------------------------------------------------
 def await_template(
-    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None, sfn: Any = None
+    event: dict[str, Any],
+    *,
+    env: ArtifactsEnv,
+    s3: S3Client | None = None,
+    sns: SNSClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> dict[str, Any]:
     """AwaitTemplate: remember the task token, tell humans exactly what to upload where."""
     given = _parse(AwaitTemplateInput, event)
@@ -116,7 +137,7 @@ def await_template(
     return result
 
 
-def template_doctor(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None) -> PhaseResult:
+def template_doctor(event: dict[str, Any], *, env: ArtifactsEnv, s3: S3Client | None = None) -> PhaseResult:
     """TemplateDoctor: the uploaded template's known defects found and (template_repair) fixed."""
     given = _parse(TemplateInput, event)
     key = given.deployment.key if given.deployment else None
@@ -130,7 +151,13 @@ def template_doctor(event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None)
     )
 
 
-def stack(event: dict[str, Any], *, env: StackEnv, cfn: Any = None, s3: Any = None) -> PhaseResult:
+def stack(
+    event: dict[str, Any],
+    *,
+    env: StackEnv,
+    cfn: CloudFormationClient | None = None,
+    s3: S3Client | None = None,
+) -> PhaseResult:
     """Stack: create (or update) the deployment's CloudFormation stack from the repaired template."""
     given = _parse(TemplateInput, event)
     request = given.request
@@ -153,7 +180,9 @@ def stack(event: dict[str, Any], *, env: StackEnv, cfn: Any = None, s3: Any = No
     )
 
 
-def check_stack(event: dict[str, Any], *, cfn: Any = None, ec2: Any = None) -> dict[str, Any]:
+def check_stack(
+    event: dict[str, Any], *, cfn: CloudFormationClient | None = None, ec2: EC2Client | None = None
+) -> dict[str, Any]:
     """CheckStack: one poll of the stack (and its agent instance once it is complete)."""
     given = _parse(CheckStackInput, event)
     region = given.request.aws.region
@@ -167,20 +196,22 @@ def check_stack(event: dict[str, Any], *, cfn: Any = None, ec2: Any = None) -> d
 
 
 # --- the source database ---------------------------------------------------------------------------
-def source_preflight(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> PhaseResult:
+def source_preflight(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> PhaseResult:
     """SourcePreflight: read-only checks of the source; blocking findings stop the run here."""
     request = _parse(StepInput, event).request
     return source_phase.preflight(request, _source_admin(request, secrets=secrets, rds=rds))
 
 
-def source_parameters(event: dict[str, Any], *, rds: Any = None) -> PhaseResult:
+def source_parameters(event: dict[str, Any], *, rds: RDSClient | None = None) -> PhaseResult:
     """SourceParameters: the RDS parameter group with logical replication; reboots only when the
     request allows it (else AwaitRebootApproval asks)."""
     request = _parse(StepInput, event).request
     return source_phase.rds_parameters(request, rds=rds or client("rds", request.aws.region))
 
 
-def reboot_source(event: dict[str, Any], *, rds: Any = None) -> PhaseResult:
+def reboot_source(event: dict[str, Any], *, rds: RDSClient | None = None) -> PhaseResult:
     """RebootSource: the same phase once a human approved the reboot."""
     given = _parse(RebootSourceInput, event)
     request = given.request
@@ -191,7 +222,7 @@ def reboot_source(event: dict[str, Any], *, rds: Any = None) -> PhaseResult:
     )
 
 
-def check_source(event: dict[str, Any], *, rds: Any = None) -> dict[str, Any]:
+def check_source(event: dict[str, Any], *, rds: RDSClient | None = None) -> dict[str, Any]:
     """CheckSource: one poll, the instance available and its parameters in sync."""
     given = _parse(CheckSourceInput, event)
     request = given.request
@@ -204,7 +235,11 @@ def check_source(event: dict[str, Any], *, rds: Any = None) -> dict[str, Any]:
 
 
 def source_prepare(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, rds: Any = None
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
 ) -> PhaseResult:
     """SourcePrepare: the connector's user, its password secret, the publication and the slot."""
     request = _parse(StepInput, event).request
@@ -219,7 +254,11 @@ def source_prepare(
 
 # --- the end ----------------------------------------------------------------------------------------
 def schedules(
-    event: dict[str, Any], *, env: SchedulesEnv, s3: Any = None, scheduler: Any = None
+    event: dict[str, Any],
+    *,
+    env: SchedulesEnv,
+    s3: S3Client | None = None,
+    scheduler: EventBridgeSchedulerClient | None = None,
 ) -> PhaseResult:
     """Schedules: store the request for the power workflow and match the deployment's EventBridge
     Scheduler schedules to its schedule (none: always on, schedules removed)."""

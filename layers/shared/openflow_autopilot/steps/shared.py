@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,12 @@ from openflow_autopilot.locks import Released, give_back, take_lock
 from openflow_autopilot.phases.approval_text import approval_text
 from openflow_autopilot.steps.inputs import parse
 from openflow_autopilot.steps.provision_inputs import AwaitApprovalInput
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 # --- the inputs --------------------------------------------------------------------------------------
@@ -80,7 +86,11 @@ def _epoch(value: str | None) -> int:
 
 # --- the states ---------------------------------------------------------------------------------------
 def acquire_lock(
-    event: dict[str, Any], *, env: LockEnv, dynamodb: Any = None, sfn: Any = None
+    event: dict[str, Any],
+    *,
+    env: LockEnv,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> dict[str, Any]:
     """AcquireLock (provisioning and power): the deployment's lock, or who holds it."""
     given = parse(AcquireLockInput, event, "calling")
@@ -101,7 +111,9 @@ def acquire_lock(
     return state.model_dump(mode="json")
 
 
-def release_lock(event: dict[str, Any], *, env: LockEnv, dynamodb: Any = None) -> dict[str, Any]:
+def release_lock(
+    event: dict[str, Any], *, env: LockEnv, dynamodb: DynamoDBClient | None = None
+) -> dict[str, Any]:
     """ReleaseLock and ReleaseLockAfterFailure: the lock given back if this execution holds it; a
     run that never took it (or lost it) releases nothing and says so."""
     given = parse(ReleaseLockInput, event, "calling")
@@ -119,7 +131,7 @@ def notify(event: dict[str, Any], *, env: FunctionEnv) -> notifications.Notifica
 
 
 def await_approval(
-    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None
+    event: dict[str, Any], *, env: ArtifactsEnv, s3: S3Client | None = None, sns: SNSClient | None = None
 ) -> dict[str, Any]:
     """AwaitRuntime, AwaitRebootApproval and AwaitConnector (provisioning): store the task token
     under an approval id and ask humans."""

@@ -5,7 +5,7 @@ the state; functions/watch_<state>/app.py calls exactly one of them. Each parses
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -42,6 +42,15 @@ from openflow_autopilot.watch.run import (
 from openflow_autopilot.watch.run import (
     wake_early as start_power_early,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
@@ -97,7 +106,12 @@ class RecordInput(RunInput):
 
 # --- the states -----------------------------------------------------------------------------------
 def load(
-    event: dict[str, Any], *, env: WatchLoadEnv, s3: Any = None, dynamodb: Any = None, sfn: Any = None
+    event: dict[str, Any],
+    *,
+    env: WatchLoadEnv,
+    s3: S3Client | None = None,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> dict[str, Any]:
     """Load: the input checked, the stored request and both memories read, and the run's mode."""
     given = _parse(LoadInput, event)
@@ -120,10 +134,10 @@ def check_openflow(
     event: dict[str, Any],
     *,
     env: LockEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
-    dynamodb: Any = None,
-    sfn: Any = None,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> OpenflowPart:
     """CheckOpenflow: the deployment's, the runtime's and the connector's statuses, healed where a
     remedy is documented."""
@@ -142,14 +156,20 @@ def check_openflow(
     )
 
 
-def write_heartbeat(event: dict[str, Any], *, secrets: Any = None, rds: Any = None) -> Heartbeat:
+def write_heartbeat(
+    event: dict[str, Any], *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
+) -> Heartbeat:
     """WriteHeartbeat: a heartbeat row at the source."""
     given = _parse(RunInput, event)
     return write_heartbeat_at_source(given.request, secrets=secrets, rds=rds)
 
 
 def check_heartbeat(
-    event: dict[str, Any], *, env: FunctionEnv, secrets: Any = None, connector: Connector = _default_connector
+    event: dict[str, Any],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None = None,
+    connector: Connector = _default_connector,
 ) -> FreshnessPart:
     """CheckHeartbeat: one look in Snowflake for this run's heartbeat and the pending ones."""
     given = _parse(CheckHeartbeatInput, event)
@@ -166,7 +186,11 @@ def check_heartbeat(
 
 
 def check_slot(
-    event: dict[str, Any], *, secrets: Any = None, rds: Any = None, cloudwatch: Any = None
+    event: dict[str, Any],
+    *,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    cloudwatch: CloudWatchClient | None = None,
 ) -> SlotPart:
     """CheckSlot: the replication slot and the WAL budget."""
     given = _parse(RunInput, event)
@@ -181,14 +205,19 @@ def check_slot(
     )
 
 
-def wake_early(event: dict[str, Any], *, env: StartPowerEnv, sfn: Any = None) -> WokePart:
+def wake_early(event: dict[str, Any], *, env: StartPowerEnv, sfn: SFNClient | None = None) -> WokePart:
     """WakeEarly: the power workflow started now, because the WAL budget will not last the night."""
     given = _parse(RunInput, event)
     return start_power_early(given.watch.deployment, at=given.at, env=env, sfn=sfn)
 
 
 def record(
-    event: dict[str, Any], *, env: ArtifactsEnv, s3: Any = None, sns: Any = None, secrets: Any = None
+    event: dict[str, Any],
+    *,
+    env: ArtifactsEnv,
+    s3: S3Client | None = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
 ) -> dict[str, Any]:
     """Record: the run stored, the memory saved, and an alert when the verdict changed."""
     given = _parse(RecordInput, event)

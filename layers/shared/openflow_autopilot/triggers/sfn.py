@@ -7,13 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from openflow_autopilot.aws.calls import UNREACHABLE, denied, error_code, retryable
 from openflow_autopilot.errors import AwsRetryableError, ConfigurationError, PermissionDenied
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 MAX_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -40,7 +43,9 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
-def start_named_execution(sfn: Any, *, state_machine_arn: str, name: str, payload: dict[str, Any]) -> Started:
+def start_named_execution(
+    sfn: SFNClient, *, state_machine_arn: str, name: str, payload: dict[str, Any]
+) -> Started:
     """Start once; ExecutionAlreadyExists (the same trigger again) counts as already started."""
     try:
         arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))[

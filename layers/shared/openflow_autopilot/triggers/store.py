@@ -13,12 +13,15 @@ Table: partition key `pk` (String), TTL attribute `expires_at` (Number, epoch se
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from openflow_autopilot.aws.calls import denied, error_code, retryable
 from openflow_autopilot.errors import AwsRetryableError, ConfigurationError, PermissionDenied
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # a claim racing a transaction on the same item: DynamoDB asks to try again
 _TRANSACTION_CONFLICT = frozenset({"TransactionConflictException"})
@@ -60,7 +63,7 @@ class MemoryIdempotencyStore:
 
 
 class DynamoDbIdempotencyStore:
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
         self._table = table
 

@@ -4,12 +4,16 @@ waiting for those templates (phases/template_intake.py)."""
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.phases.template_intake import resume_on_upload
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 class _Bucket(BaseModel):
@@ -40,7 +44,9 @@ class S3Notification(BaseModel):
     Records: list[_Record] = Field(default_factory=list)
 
 
-def template_uploaded(event: dict[str, Any], *, s3: Any = None, sfn: Any = None) -> list[dict[str, Any]]:
+def template_uploaded(
+    event: dict[str, Any], *, s3: S3Client | None = None, sfn: SFNClient | None = None
+) -> list[dict[str, Any]]:
     notification = S3Notification.model_validate(event)
     s3 = s3 or client("s3")
     sfn = sfn or client("stepfunctions")

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.errors import AutopilotError, ConfigurationError, InvalidRequest, RetryableError
 from openflow_autopilot.triggers.config import WebhookConfig
@@ -54,6 +54,11 @@ from openflow_autopilot.triggers.store import (
     MemoryIdempotencyStore,
 )
 from openflow_autopilot.triggers.verify import SLACK_MAX_AGE_SECONDS, Source, lower_headers, verify_request
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 __all__ = ["ROUTES", "WebhookConfig", "WebhookDeps", "handle", "lambda_entry"]
 
@@ -86,10 +91,10 @@ class WebhookDeps:
         self,
         config: WebhookConfig,
         *,
-        sfn: Any = None,
+        sfn: SFNClient | None = None,
         lambda_client: Any = None,
-        s3: Any = None,
-        dynamodb: Any = None,
+        s3: S3Client | None = None,
+        dynamodb: DynamoDBClient | None = None,
         store: IdempotencyStore | None = None,
         secret_provider: SecretProvider | None = None,
         dispatch: Callable[[Job], None] | None = None,

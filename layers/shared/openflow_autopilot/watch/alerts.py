@@ -7,13 +7,17 @@ Targets are the provisioning workflow's: the stack's topic and the request's not
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.notify import _post_slack
 from openflow_autopilot.watch.models import ALERTING, WatchMemory, WatchRun
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
 
 
 def alert_kinds(run: WatchRun) -> list[str]:
@@ -58,8 +62,8 @@ def send(
     subject: str,
     text: str,
     default_topic_arn: str | None,
-    sns: Any = None,
-    secrets: Any = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
 ) -> list[str]:
     """Publish to every target; returns where it went."""
     topics = [default_topic_arn] if default_topic_arn else []

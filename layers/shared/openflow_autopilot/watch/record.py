@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
@@ -27,6 +27,11 @@ from openflow_autopilot.watch.models import (
     WokePart,
     worst,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
 
 
 def _error_finding(error: StepError) -> Finding:
@@ -122,9 +127,9 @@ def record_run(
     *,
     at: datetime,
     env: FunctionEnv,
-    s3: Any = None,
-    sns: Any = None,
-    secrets: Any = None,
+    s3: S3Client | None = None,
+    sns: SNSClient | None = None,
+    secrets: SecretsManagerClient | None = None,
 ) -> dict[str, Any]:
     """The run's findings stored, the memory saved, and an alert when something changed."""
     run, memory = build_run(request, memory, watch, parts, at)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.aws.clients import client
@@ -52,8 +52,16 @@ from openflow_autopilot.watch.openflow_check import (
 )
 from openflow_autopilot.watch.slot_watch import read_slot, slot_findings
 
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
-def admin_dsn(request: ProvisionRequest, secrets: Any, rds: Any) -> str:
+
+def admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient | None, rds: RDSClient | None) -> str:
     region = request.aws.region
     admin = source_phase.admin_login(
         request,
@@ -68,7 +76,11 @@ ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute sch
 
 # --- Load --------------------------------------------------------------------------------------------
 def _lock_holder(
-    request: ProvisionRequest, env: FunctionEnv, dynamodb: Any, sfn: Any, now: datetime
+    request: ProvisionRequest,
+    env: FunctionEnv,
+    dynamodb: DynamoDBClient | None,
+    sfn: SFNClient | None,
+    now: datetime,
 ) -> str | None:
     """A provisioning or power run still running with the deployment's lock (locks.py): the watch
     neither heals nor judges what that run is changing. A stale lock does not stop the watch."""
@@ -91,9 +103,9 @@ def load_run(
     env: FunctionEnv,
     settings: dict[str, Any],
     execution: str | None,
-    s3: Any = None,
-    dynamodb: Any = None,
-    sfn: Any = None,
+    s3: S3Client | None = None,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> dict[str, Any]:
     """The stored request and both memories read, and the run's mode: `on` (every check), `asleep`
     (the power workflow stopped it: the slot only, hourly) or `skip`. Returns the run's payload."""
@@ -138,7 +150,13 @@ class HealLock:
     back at the step's end (`with`); calling it answers None (go ahead) or who holds the lock."""
 
     def __init__(
-        self, request: ProvisionRequest, env: FunctionEnv, execution: str, *, dynamodb: Any, sfn: Any
+        self,
+        request: ProvisionRequest,
+        env: FunctionEnv,
+        execution: str,
+        *,
+        dynamodb: DynamoDBClient | None,
+        sfn: SFNClient | None,
     ) -> None:
         self.key, self.table, self.me = lock_key(request), env.lock_table, execution
         self.dynamodb, self.sfn, self.held = dynamodb, sfn, False
@@ -167,7 +185,7 @@ class HealLock:
 
     def __exit__(self, *_: object) -> None:
         if self.held and self.table:
-            release(self.dynamodb, self.table, key=self.key, me=self.me)
+            release(self.dynamodb or client("dynamodb"), self.table, key=self.key, me=self.me)
             self.held = False
 
 
@@ -178,10 +196,10 @@ def check_openflow(
     at: datetime,
     execution: str,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
-    dynamodb: Any = None,
-    sfn: Any = None,
+    dynamodb: DynamoDBClient | None = None,
+    sfn: SFNClient | None = None,
 ) -> OpenflowPart:
     """DESC of the deployment, the runtime and the connector; heals where a remedy is documented,
     holding the deployment's lock while it does."""
@@ -215,7 +233,7 @@ def check_openflow(
 
 # --- the heartbeat -----------------------------------------------------------------------------------
 def write_heartbeat_at_source(
-    request: ProvisionRequest, *, secrets: Any = None, rds: Any = None
+    request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
 ) -> Heartbeat:
     with connect(admin_dsn(request, secrets, rds)) as conn:
         return write_heartbeat(conn)
@@ -229,7 +247,7 @@ def check_heartbeat(
     polls: int,
     at: datetime,
     env: FunctionEnv,
-    secrets: Any = None,
+    secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> FreshnessPart:
     """One look for this run's heartbeat and the pending ones; `done` once this run's is seen or
@@ -264,9 +282,9 @@ def check_slot(
     watch: WatchPart,
     *,
     at: datetime,
-    secrets: Any = None,
-    rds: Any = None,
-    cloudwatch: Any = None,
+    secrets: SecretsManagerClient | None = None,
+    rds: RDSClient | None = None,
+    cloudwatch: CloudWatchClient | None = None,
 ) -> SlotPart:
     """Retained WAL, wal_status, progress since the last run, and the WAL budget (RDS free storage
     from CloudWatch); while asleep, whether the budget covers the hours until the next start."""
@@ -296,7 +314,7 @@ def check_slot(
 
 
 # --- waking a sleeping pipeline early ----------------------------------------------------------------
-def wake_early(deployment: str, *, at: datetime, env: FunctionEnv, sfn: Any = None) -> WokePart:
+def wake_early(deployment: str, *, at: datetime, env: FunctionEnv, sfn: SFNClient | None = None) -> WokePart:
     """Start the power workflow now (action start), as the WAL guard's early start would."""
     if not env.power_state_machine_arn:
         raise ConfigurationError(

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.power.request_store import request_key
 from openflow_autopilot.watch.models import WatchMemory, WatchRun
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 PREFIX = "watch/"
 
@@ -22,7 +25,7 @@ def _base(deployment: str) -> str:
     return f"{PREFIX}{name}/"
 
 
-def load_memory(s3: Any, bucket: str, deployment: str) -> WatchMemory:
+def load_memory(s3: S3Client, bucket: str, deployment: str) -> WatchMemory:
     try:
         with aws_call("s3:GetObject"):
             body = s3.get_object(Bucket=bucket, Key=_base(deployment) + "state.json")["Body"].read()
@@ -36,7 +39,7 @@ def load_memory(s3: Any, bucket: str, deployment: str) -> WatchMemory:
         return WatchMemory(deployment=deployment)
 
 
-def save_memory(s3: Any, bucket: str, memory: WatchMemory) -> None:
+def save_memory(s3: S3Client, bucket: str, memory: WatchMemory) -> None:
     with aws_call("s3:PutObject"):
         s3.put_object(
             Bucket=bucket,
@@ -50,7 +53,7 @@ def run_key(run: WatchRun) -> str:
     return f"{_base(run.deployment)}runs/{run.at.strftime('%Y%m%dT%H%M%S.%fZ')}.json"
 
 
-def save_run(s3: Any, bucket: str, run: WatchRun) -> str:
+def save_run(s3: S3Client, bucket: str, run: WatchRun) -> str:
     key = run_key(run)
     with aws_call("s3:PutObject"):
         s3.put_object(
@@ -62,7 +65,7 @@ def save_run(s3: Any, bucket: str, run: WatchRun) -> str:
     return key
 
 
-def last_runs(s3: Any, bucket: str, deployment: str, *, limit: int = 12) -> list[WatchRun]:
+def last_runs(s3: S3Client, bucket: str, deployment: str, *, limit: int = 12) -> list[WatchRun]:
     """The newest `limit` runs, oldest first."""
     keys: list[str] = []
     with aws_call("s3:ListObjectsV2"):
