@@ -26,7 +26,8 @@ from openflow_autopilot.openflow.agent.collect import (
     read_output,
     send_collect,
 )
-from openflow_autopilot.openflow.agent.diagnose import Diagnosis, Finding, diagnose, existing_repositories
+from openflow_autopilot.openflow.agent.diagnose import diagnose
+from openflow_autopilot.openflow.agent.models import Diagnosis, Finding
 from openflow_autopilot.openflow.agent.remediate import (
     CREATED_BY_TAG,
     PlannedRemediation,
@@ -35,6 +36,7 @@ from openflow_autopilot.openflow.agent.remediate import (
     plan_remediation,
     run_remediation,
 )
+from openflow_autopilot.openflow.agent.repository_check import existing_repositories
 from openflow_autopilot.openflow.agent.signatures import Severity
 from openflow_autopilot_cli import errors as cli_errors
 

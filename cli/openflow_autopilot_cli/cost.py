@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from openflow_autopilot.config import ProvisionRequest, Schedule, load_request_file
+from openflow_autopilot.config import ProvisionRequest, load_request_file
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.cost.measured import NothingMeasured
 from openflow_autopilot.cost.model import (
     ActualCost,
@@ -41,7 +42,7 @@ from openflow_autopilot.cost.prices import PriceTable, load_prices, with_credit_
 from openflow_autopilot.cost.records import NoPowerRecords, load_history
 from openflow_autopilot.errors import AutopilotError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.power.schedule import parse_month
+from openflow_autopilot.power.months import parse_month
 from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot_cli import errors as cli_errors
 

@@ -1,12 +1,14 @@
 """The webhook function (Function URL): Slack commands and buttons, ticket webhooks, and the jobs it
-sends itself. Everything is in openflow_autopilot.triggers.webhook; this wires the environment."""
+sends itself. Everything is in openflow_autopilot.triggers (the entry module: triggers.webhook);
+this wires the environment."""
 
 import logging
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from openflow_autopilot.triggers.webhook import WebhookConfig, WebhookDeps, lambda_entry
+from openflow_autopilot.triggers.deps import WebhookDeps
+from openflow_autopilot.triggers.webhook import WebhookConfig, lambda_entry
 
 logger = Logger(service="openflow-autopilot")
 # The domain logs through the standard library; give its logger Powertools' JSON handler and level

@@ -22,7 +22,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from openflow_autopilot.power.schedule import parse_schedule, scheduler_expressions
+from openflow_autopilot.power.schedule import parse_schedule
+from openflow_autopilot.power.schedule_cron import scheduler_expressions
 
 STEP_FUNCTIONS_USD_PER_1000_TRANSITIONS = 0.025  # standard workflows, list price
 DAYS_PER_MONTH = 365.25 / 12

@@ -17,7 +17,7 @@ import statistics
 import time
 from typing import Any
 
-from openflow_autopilot.config import WatchSettings
+from openflow_autopilot.config_monitoring import WatchSettings
 
 EXPRESS_USD_PER_REQUEST = 1.00 / 1_000_000
 EXPRESS_USD_PER_GB_SECOND = 0.00001667

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from openflow_autopilot.triggers.config import WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
 from openflow_autopilot.triggers.models import JOB_EVENT_KEY, Job
 from openflow_autopilot.triggers.store import MemoryIdempotencyStore
 from openflow_autopilot.triggers.verify import slack_signature
-from openflow_autopilot.triggers.webhook import WebhookDeps, handle
+from openflow_autopilot.triggers.webhook import handle
 
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "app.py"
 SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway value for signing bench requests

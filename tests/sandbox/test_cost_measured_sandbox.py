@@ -15,7 +15,8 @@ from statement_catalog_check import missing_message, uncatalogued
 
 from openflow_autopilot.config import parse_request
 from openflow_autopilot.cost.model import scheduled_cost
-from openflow_autopilot.power.schedule import month_bounds, on_hours_between
+from openflow_autopilot.power.months import month_bounds
+from openflow_autopilot.power.schedule import on_hours_between
 from openflow_autopilot.snowflake.session import SnowflakeEndpoint, load_credentials, session
 from openflow_sandbox.environment import ACCOUNT, LOGIN_USER, REGION, Sandbox
 from openflow_sandbox.measured_cost import rehearse_measured_cost, request_prices

@@ -25,12 +25,10 @@ from openflow_autopilot.openflow.endpoints import SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
 from openflow_autopilot.openflow.names import runtime_name
 from openflow_autopilot.phases.connector import connector_status, destination_from_secret, ensure_connector
-from openflow_autopilot.phases.destination import (
-    ensure_destination,
-    read_service_key,
-    rotate_service_user_key,
-)
+from openflow_autopilot.phases.destination import ensure_destination
 from openflow_autopilot.phases.runtime import ensure_runtime, runtime_status
+from openflow_autopilot.phases.service_key import read_service_key
+from openflow_autopilot.phases.user_key_rotation import rotate_service_user_key
 from openflow_autopilot.phases.verify import (
     canary_report,
     diagnose_verification,

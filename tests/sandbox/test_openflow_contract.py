@@ -21,8 +21,8 @@ from openflow_autopilot.openflow.connector_config import StageConfigStore
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
 from openflow_autopilot.phases.connector import connector_status, ensure_connector
-from openflow_autopilot.phases.destination import generate_service_key
 from openflow_autopilot.phases.runtime import runtime_status
+from openflow_autopilot.phases.service_key import generate_service_key
 from openflow_autopilot.snowflake.session import Sql
 from openflow_sandbox.jdbc_jar import JAR_NAME, build_jar
 from openflow_sandbox.keys import generate_key_pair

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from openflow_autopilot.openflow.agent import markers
-from openflow_autopilot.openflow.agent.journal import parse_collected, parse_log_lines, parse_timestamp
+from openflow_autopilot.openflow.agent.journal import parse_collected
+from openflow_autopilot.openflow.agent.log_entries import parse_log_lines, parse_timestamp
 
 NOW = datetime(2025, 6, 23, 10, 0, tzinfo=UTC)
 HOST = "ip-10-10-6-22.ap-northeast-1.compute.internal"

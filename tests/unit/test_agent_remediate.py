@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.openflow.agent.diagnose import diagnose, existing_repositories, missing_repositories
+from openflow_autopilot.openflow.agent.diagnose import diagnose
 from openflow_autopilot.openflow.agent.markers import render_collected_output
 from openflow_autopilot.openflow.agent.remediate import (
     create_missing_repositories,
@@ -20,6 +20,7 @@ from openflow_autopilot.openflow.agent.remediate import (
     run_remediation,
 )
 from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORIES
+from openflow_autopilot.openflow.agent.repository_check import existing_repositories, missing_repositories
 from openflow_autopilot.openflow.agent.signatures import Severity
 
 REGION = "ap-northeast-1"

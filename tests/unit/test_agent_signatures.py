@@ -7,8 +7,9 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
-from openflow_autopilot.openflow.agent.diagnose import Diagnosis, diagnose
+from openflow_autopilot.openflow.agent.diagnose import diagnose
 from openflow_autopilot.openflow.agent.markers import render_collected_output
+from openflow_autopilot.openflow.agent.models import Diagnosis
 from openflow_autopilot.openflow.agent.repositories import OPENFLOW_REPOSITORIES
 from openflow_autopilot.openflow.agent.signatures import CATALOG, Severity
 

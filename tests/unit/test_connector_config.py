@@ -29,16 +29,11 @@ from openflow_autopilot.openflow.connector_parameters import (
 )
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
-from openflow_autopilot.phases.connector import (
-    _Recorder,
-    _secrets,
-    connector_status,
-    desired_properties,
-    ensure_connector,
-    gen1_connector_instructions,
-)
-from openflow_autopilot.phases.destination import generate_service_key
+from openflow_autopilot.phases.connector import connector_status, desired_properties, ensure_connector
+from openflow_autopilot.phases.connector_gen1 import gen1_connector_instructions
+from openflow_autopilot.phases.connector_secrets import _Recorder, _secrets
 from openflow_autopilot.phases.runtime import gen1_runtime_exists, gen1_runtime_instructions, runtime_status
+from openflow_autopilot.phases.service_key import generate_service_key
 from openflow_autopilot.postgres.names import TableName
 
 PASSWORD = "pa'ss-never-shown"

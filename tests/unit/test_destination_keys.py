@@ -15,14 +15,14 @@ from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
 from openflow_autopilot.errors import PermissionDenied, PreconditionFailed
-from openflow_autopilot.phases.destination import (
+from openflow_autopilot.phases.destination import ensure_destination
+from openflow_autopilot.phases.service_key import (
     ServiceKey,
-    ensure_destination,
     generate_service_key,
     read_service_key,
-    rotate_service_user_key,
     service_key_secret_name,
 )
+from openflow_autopilot.phases.user_key_rotation import rotate_service_user_key
 
 
 class FakeSecrets:

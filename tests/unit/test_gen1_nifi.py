@@ -23,13 +23,9 @@ from openflow_autopilot.errors import (
 )
 from openflow_autopilot.openflow.connector_parameters import P, gen1_name
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
-from openflow_autopilot.openflow.nifi import (
-    SENSITIVE,
-    NifiAccess,
-    Scrubber,
-    configure_gen1_connector,
-    read_nifi_access,
-)
+from openflow_autopilot.openflow.nifi import configure_gen1_connector
+from openflow_autopilot.openflow.nifi_parameters import SENSITIVE
+from openflow_autopilot.openflow.nifi_session import NifiAccess, Scrubber, read_nifi_access
 from openflow_sandbox.keys import generate_key_pair
 from openflow_sandbox.nifi_server import NifiEmulator
 

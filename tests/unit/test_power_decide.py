@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.decide import decide, next_start, off_period
 from openflow_autopilot.power.schedule import Override, manual_hold

@@ -344,7 +344,7 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
 
 
 def test_the_next_digest_is_the_next_weekday_and_time_in_its_zone() -> None:
-    from openflow_autopilot.config import DigestSettings
+    from openflow_autopilot.config_monitoring import DigestSettings
     from openflow_autopilot.power.digest import next_digest_at
 
     monday = DigestSettings()

@@ -79,7 +79,7 @@ def test_a_session_records_every_statement_masked_with_its_time_and_outcome() ->
     failed = sql.records[2]
     assert failed.error is not None and failed.error.startswith("PreconditionFailed: ")
     assert "s3cr3t" not in json.dumps([r.model_dump() for r in sql.records])
-    # the phases' own statement list is unchanged: connector.py redacts executed[-1] itself
+    # the phases' own statement list is unchanged: connector_secrets.py redacts executed[-1] itself
     assert sql.executed[1] == SECRET_SQL
 
 

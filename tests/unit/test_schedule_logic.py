@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.schedule import (
     ManualHold,

@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openflow_autopilot.power.schedule import make_override, parse_schedule, scheduler_expressions
+from openflow_autopilot.power.schedule import make_override, parse_schedule
+from openflow_autopilot.power.schedule_cron import scheduler_expressions
 from openflow_autopilot.power.scheduler_api import (
     SCHEDULED_TIME,
     active_override,

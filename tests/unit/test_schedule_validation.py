@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.power.schedule import HOLIDAY_NOTE, parse_schedule, scheduler_expressions
+from openflow_autopilot.power.schedule import parse_schedule
+from openflow_autopilot.power.schedule_cron import HOLIDAY_NOTE, scheduler_expressions
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 

@@ -18,8 +18,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from openflow_autopilot.triggers.config import WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
 from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot.triggers.models import Job, TicketOrigin
+from openflow_autopilot.triggers.replays import SLACK_REPLAY_TTL_SECONDS
 from openflow_autopilot.triggers.replies import console_url
 from openflow_autopilot.triggers.store import (
     DynamoDbIdempotencyStore,
@@ -28,7 +30,7 @@ from openflow_autopilot.triggers.store import (
 )
 from openflow_autopilot.triggers.tickets import comment_payload
 from openflow_autopilot.triggers.verify import hub_signature, slack_signature
-from openflow_autopilot.triggers.webhook import SLACK_REPLAY_TTL_SECONDS, WebhookDeps, handle
+from openflow_autopilot.triggers.webhook import handle
 
 REGION = "us-east-1"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()

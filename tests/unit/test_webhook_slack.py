@@ -20,6 +20,7 @@ from openflow_autopilot.approvals import create_approval
 from openflow_autopilot.cost.records import PowerRecord, append_record
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.triggers.config import WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
 from openflow_autopilot.triggers.jobs import run_job
 from openflow_autopilot.triggers.models import JOB_EVENT_KEY, Job
 from openflow_autopilot.triggers.slack import (
@@ -30,7 +31,7 @@ from openflow_autopilot.triggers.slack import (
 )
 from openflow_autopilot.triggers.store import MemoryIdempotencyStore
 from openflow_autopilot.triggers.verify import slack_signature
-from openflow_autopilot.triggers.webhook import WebhookDeps, handle, lambda_entry
+from openflow_autopilot.triggers.webhook import handle, lambda_entry
 
 REGION = "us-east-1"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -19,13 +19,14 @@ from moto import mock_aws
 
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.triggers.config import ServiceNowAuth, WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
 from openflow_autopilot.triggers.jobs import run_job
 from openflow_autopilot.triggers.models import Job, TicketOrigin
 from openflow_autopilot.triggers.sfn import execution_name, start_named_execution
 from openflow_autopilot.triggers.store import DynamoDbIdempotencyStore, MemoryIdempotencyStore
 from openflow_autopilot.triggers.tickets import comment_payload, find_request_document
 from openflow_autopilot.triggers.verify import hub_signature, servicenow_signature
-from openflow_autopilot.triggers.webhook import WebhookDeps, handle
+from openflow_autopilot.triggers.webhook import handle
 
 REGION = "us-east-1"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()

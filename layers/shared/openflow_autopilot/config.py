@@ -2,44 +2,47 @@
 
 One pydantic model validates everything up front, so a bad request fails before anything
 changes, with a message naming the field. Secrets are referenced by Secrets Manager ARN,
-never inlined.
+never inlined. The shared field types are in config_types.py; the runtime, schedule and
+monitoring (notifications, watch, digest) sections are in config_runtime.py, config_schedule.py
+and config_monitoring.py.
 """
 
 from __future__ import annotations
 
 import re
-import urllib.parse
-from datetime import date, time
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from openflow_autopilot import request_rules as rules
+from openflow_autopilot.config_monitoring import DigestSettings, NotificationTarget, WatchSettings
+from openflow_autopilot.config_runtime import RuntimeSettings
+from openflow_autopilot.config_schedule import Schedule
+from openflow_autopilot.config_types import (
+    AdminRole,
+    Int,
+    MasterSecretArn,
+    SecretArn,
+    ServiceRole,
+    ServiceUser,
+    SnowflakeName,
+    Strict,
+)
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.request_file import load_request_data
-from openflow_autopilot.snowflake.identifiers import IdentifierError, check_identifier
 
 # org-account form, e.g. MYORG-MYACCOUNT (https://docs.snowflake.com/en/user-guide/admin-account-identifier)
 _ACCOUNT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,254}-[A-Za-z][A-Za-z0-9_]{0,254}$")
-# a secret's name: letters, digits and /_+=.@-; `rds!` starts the RDS-managed master secrets
-_SECRET_ARN = re.compile(
-    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:(?:rds!)?[A-Za-z0-9/_+=.@-]+$"
-)
-_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -50,41 +53,6 @@ _RDS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 # re-parses and composes them with psycopg.sql, this only rejects what can never be a name.
 _PG_PART = r'(?:[A-Za-z_][A-Za-z0-9_$]{0,62}|"(?:[^"\x00;]|""){1,63}")'
 _PG_TABLE = re.compile(rf"^{_PG_PART}(?:\.{_PG_PART})?$")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-def _snowflake_ident(value: str) -> str:
-    try:
-        return check_identifier(value, "name")
-    except IdentifierError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _secret_arn(value: str) -> str:
-    if not _SECRET_ARN.match(value):
-        raise ValueError(
-            "must be a Secrets Manager ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>); "
-            "put the secret in Secrets Manager and reference it here, never inline it"
-        )
-    return value
-
-
-SnowflakeName = Annotated[str, AfterValidator(_snowflake_ident)]
-# A secret under the prefix the functions may read (SecretsPrefix); the master secret may also be
-# the RDS-managed one (rds!...), which the template grants to the functions that read it.
-SecretArn = Annotated[str, AfterValidator(_secret_arn), AfterValidator(rules.granted_secret)]
-MasterSecretArn = Annotated[str, AfterValidator(_secret_arn), AfterValidator(rules.master_secret)]
-# Integers are strict: `true` is not 1 and "5432" is not a number.
-Int = Annotated[int, BeforeValidator(rules.strict_int)]
-# Roles and a user the workflow creates and grants: never a system role or user.
-AdminRole = Annotated[SnowflakeName, AfterValidator(rules.admin_role)]
-ServiceRole = Annotated[SnowflakeName, AfterValidator(rules.service_role)]
-RuntimeRole = Annotated[SnowflakeName, AfterValidator(rules.runtime_role)]
-ServiceUser = Annotated[SnowflakeName, AfterValidator(rules.not_system_user)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class Generation(IntEnum):
@@ -95,12 +63,6 @@ class Generation(IntEnum):
 class VpcType(StrEnum):
     MANAGED = "MANAGED"
     PROVIDED = "PROVIDED"
-
-
-class Size(StrEnum):
-    SMALL = "SMALL"
-    MEDIUM = "MEDIUM"
-    LARGE = "LARGE"
 
 
 WarehouseSize = Literal["XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE"]
@@ -304,285 +266,6 @@ class DestinationSettings(Strict):
     auto_suspend_seconds: Int = Field(300, ge=60, le=86400)
     service_user: ServiceUser = "OPENFLOW_SERVICE_USER"
     service_role: ServiceRole = "OPENFLOW_SERVICE_ROLE"
-
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def _nifi_url(value: str) -> str:
-    """https://<runtime host>[:port]/<path>; plain http only on the loopback interface, where the
-    token never crosses a network."""
-    parts = urllib.parse.urlsplit(value)
-    host = parts.hostname or ""
-    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)
-    if not secure or not host or parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(
-            f"{rules.masked_url(value)} is not the https URL of the runtime's NiFi API; write it as "
-            "https://<runtime host>/nifi-api (no credentials, query or fragment: the token comes from "
-            "nifi_token_secret_arn)"
-        )
-    return value.rstrip("/")
-
-
-class RuntimeSettings(Strict):
-    name: SnowflakeName = "POSTGRES_CDC_RUNTIME"
-    # connectors/postgres/about asks for at least MEDIUM; SMALL is allowed with a warning
-    size: Size = Size.MEDIUM
-    execute_as_role: RuntimeRole = Field(
-        "OPENFLOW_RUNTIME_ROLE",
-        description="Gen 2: the runtime's EXECUTE_AS_ROLE, the identity its connector acts as (it reads "
-        "the connector's secrets); created and granted what it needs by the workflow",
-    )
-    # Gen 1 only: configure the connector over the runtime's NiFi REST API instead of asking a human.
-    # Left out of dumps when unset, so requests without them round-trip unchanged (and the state
-    # machine's choice tests only for their presence).
-    nifi_url: Annotated[str, AfterValidator(_nifi_url)] | None = Field(
-        None,
-        exclude_if=lambda v: v is None,
-        description="Gen 1 only: the runtime's NiFi API, e.g. https://<runtime host>/nifi-api",
-    )
-    nifi_token_secret_arn: SecretArn | None = Field(
-        None,
-        exclude_if=lambda v: v is None,
-        description="Gen 1 only: secret whose JSON field 'token' is a Snowflake programmatic access token "
-        "(sent as the bearer token to the runtime's NiFi)",
-    )
-    nifi_process_group_id: str | None = Field(
-        None,
-        exclude_if=lambda v: v is None,
-        description="Gen 1 only: the connector's process group (found by a name containing 'PostgreSQL' if "
-        "omitted)",
-    )
-
-    @field_validator("nifi_process_group_id")
-    @classmethod
-    def _group(cls, v: str | None) -> str | None:
-        if v is not None and not _UUID.match(v):
-            raise ValueError(
-                f"{v!r} is not a NiFi process group id; copy the UUID from the group's Configuration "
-                "dialog on the canvas, or omit it to find the group by name"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _nifi_pair(self) -> RuntimeSettings:
-        if (self.nifi_url is None) != (self.nifi_token_secret_arn is None):
-            missing = "nifi_token_secret_arn" if self.nifi_token_secret_arn is None else "nifi_url"
-            raise ValueError(
-                f"nifi_url and nifi_token_secret_arn go together: add {missing}, or remove both to "
-                "configure the gen 1 connector on the canvas by hand"
-            )
-        if self.nifi_process_group_id is not None and self.nifi_url is None:
-            raise ValueError(
-                "nifi_process_group_id is only used with nifi_url and nifi_token_secret_arn; add them "
-                "or remove it"
-            )
-        return self
-
-    @property
-    def configures_nifi(self) -> bool:
-        return self.nifi_url is not None
-
-
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class OnHours(Strict):
-    """One on-period, e.g. days [mon..fri] 08:00-20:00 in the schedule's time zone.
-
-    `overnight: true` makes the period end on the next day: start 20:00, end 06:00 runs from each
-    listed day's evening to the following morning (end may equal start: a 24-hour period). Without
-    it, an end at or before the start is a mistake and is rejected.
-    """
-
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
-    start: str
-    end: str
-    # Left out of dumps when false, so requests written before the field existed round-trip unchanged.
-    overnight: StrictBool = Field(False, exclude_if=lambda v: v is False)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v):
-            raise ValueError(f"{v!r} is not a time of day as HH:MM (24-hour)")
-        return v
-
-    @model_validator(mode="after")
-    def _order(self) -> OnHours:
-        if not self.days:
-            raise ValueError("on_hours.days is empty; list days such as [mon, tue, wed, thu, fri]")
-        if len(set(self.days)) != len(self.days):
-            raise ValueError(f"on_hours.days lists a day twice: {self.days}")
-        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
-        if self.overnight and end > start:
-            raise ValueError(
-                f"overnight is set but end {self.end} is after start {self.start} on the same day; "
-                "remove overnight, or give the next day's end time (at or before the start)"
-            )
-        if not self.overnight and end <= start:
-            raise ValueError(
-                f"end {self.end} is not after start {self.start}; for a period that ends the next day "
-                "set overnight: true"
-            )
-        return self
-
-    def weekly_spans(self) -> list[tuple[int, int]]:
-        """(start, end) in minutes from Monday 00:00, one per day; an overnight end passes midnight
-        (and Sunday's may pass the end of the week)."""
-        start = _minutes(self.start)
-        end = _minutes(self.end) + (_DAY_MINUTES if self.overnight else 0)
-        return [
-            (_DAYS.index(d) * _DAY_MINUTES + start, _DAYS.index(d) * _DAY_MINUTES + end) for d in self.days
-        ]
-
-
-_DAY_MINUTES = 24 * 60
-_WEEK_MINUTES = 7 * _DAY_MINUTES
-
-
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _describe(index: int, period: OnHours) -> str:
-    kind = " overnight" if period.overnight else ""
-    return f"on_hours[{index}] ({','.join(period.days)} {period.start}-{period.end}{kind})"
-
-
-class Schedule(Strict):
-    timezone: str = "UTC"
-    on_hours: list[OnHours] = Field(default_factory=list)
-    holidays: list[date] = Field(default_factory=list)
-    # runtime: stop the runtime and its nodes (the agent too with stop_agent); deep: the whole data
-    # plane sleeps: runtime, agent (its timers and instance), every node group, management included.
-    sleep: Literal["runtime", "deep"] = Field("runtime", exclude_if=lambda v: v == "runtime")
-    # The agent instance keeps running while runtimes are stopped unless the request opts in.
-    stop_agent: StrictBool = Field(False, exclude_if=lambda v: v is False)
-    # The warehouse auto-suspends anyway; this suspends it at once when the runtime stops.
-    suspend_warehouse: StrictBool = Field(False, exclude_if=lambda v: v is False)
-    # When the WAL guard finds the source cannot keep WAL for the whole off period: False refuses
-    # the stop; True stops anyway and schedules an early start within the safe time.
-    shorten_stops: StrictBool = Field(False, exclude_if=lambda v: v is False)
-
-    @property
-    def deep(self) -> bool:
-        return self.sleep == "deep"
-
-    @property
-    def agent_sleeps(self) -> bool:
-        """Deep sleep stops the agent whatever stop_agent says: a running agent would re-apply the
-        infrastructure and scale the node groups back."""
-        return self.stop_agent or self.deep
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        if v not in available_timezones():
-            raise ValueError(f"{v!r} is not an IANA time zone name such as Asia/Tokyo or Europe/Berlin")
-        try:
-            ZoneInfo(v)
-        except ZoneInfoNotFoundError:  # pragma: no cover - available_timezones already checked
-            raise ValueError(f"unknown time zone {v!r}") from None
-        return v
-
-    @model_validator(mode="after")
-    def _overlap(self) -> Schedule:
-        if not self.on_hours:
-            raise ValueError(
-                "on_hours is empty: list at least one period such as "
-                "{days: [mon, tue, wed, thu, fri], start: '08:00', end: '20:00'}, "
-                "or remove schedule to keep the runtime always on"
-            )
-        # Compare every pair of periods on the weekly circle, so an overnight period spilling into
-        # the next day (or Sunday's into Monday) is checked against that day's periods too.
-        spans = sorted(
-            (start, end, i) for i, p in enumerate(self.on_hours) for start, end in p.weekly_spans()
-        )
-        for a, (start1, end1, i) in enumerate(spans):
-            for start2, end2, j in spans[a + 1 :]:
-                for shift in (-_WEEK_MINUTES, 0, _WEEK_MINUTES):
-                    lo, hi = max(start1, start2 + shift), min(end1, end2 + shift)
-                    if lo < hi:
-                        first, second = sorted((i, j))
-                        day = _DAYS[(lo // _DAY_MINUTES) % 7]
-                        raise ValueError(
-                            f"on_hours periods overlap on {day} at "
-                            f"{lo % _DAY_MINUTES // 60:02d}:{lo % 60:02d}: "
-                            f"{_describe(first, self.on_hours[first])} and "
-                            f"{_describe(second, self.on_hours[second])}; shorten one or merge them"
-                        )
-        if sum(end - start for start, end, _ in spans) >= _WEEK_MINUTES:
-            raise ValueError(
-                "on_hours cover the whole week, so nothing would ever stop; "
-                "leave some hours off, or remove schedule to keep the runtime always on"
-            )
-        return self
-
-
-class NotificationTarget(Strict):
-    sns_topic_arn: str | None = None
-    slack_webhook_secret_arn: SecretArn | None = None
-
-    @field_validator("sns_topic_arn")
-    @classmethod
-    def _sns(cls, v: str | None) -> str | None:
-        if v is not None and not _SNS_ARN.match(v):
-            raise ValueError(
-                f"{rules.masked_url(v)} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>); "
-                "a Slack webhook URL is a secret: store it under the secrets prefix and set "
-                "slack_webhook_secret_arn"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _one(self) -> NotificationTarget:
-        if (self.sns_topic_arn is None) == (self.slack_webhook_secret_arn is None):
-            raise ValueError("give exactly one of sns_topic_arn or slack_webhook_secret_arn per target")
-        return self
-
-
-class WatchSettings(Strict):
-    """The watch (statemachines/watch.asl.json): every `interval_minutes` while the pipeline is on,
-    hourly for the slot while it sleeps. Integers are strict: `true` is not a number."""
-
-    enabled: StrictBool = True
-    interval_minutes: StrictInt = Field(5, ge=1, le=60)
-    # each remedy (RESUME RECOVERY, STOP then START, ...) at most this often a day, then alert only
-    max_heals: StrictInt = Field(2, ge=0, le=24)
-    freshness_slo_seconds: StrictInt = Field(600, ge=60, le=86400)
-    # how long one run waits for its heartbeat in Snowflake (an Express run lasts at most 5 minutes)
-    heartbeat_wait_seconds: StrictInt = Field(60, ge=0, le=240)
-    wal_warn_bytes: StrictInt = Field(2**30, ge=2**20)
-    # The event table's runtime namespace is runtime-<runtime key> (openflow/monitor): the key is read
-    # from DESC OPENFLOW RUNTIME's key column; this overrides it where that column is empty.
-    runtime_key: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class DigestSettings(Strict):
-    """The weekly digest (power/digest.py) to the notification targets: the seven UTC days before
-    the day it is sent, on `day` at `time` in `timezone` (default: the schedule's, else UTC)."""
-
-    enabled: StrictBool = True
-    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
-    time: str = "09:00"
-    timezone: str | None = None
-
-    @field_validator("time")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v):
-            raise ValueError(f"{v!r} is not a time of day as HH:MM (24-hour)")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str | None) -> str | None:
-        if v is not None and v not in available_timezones():
-            raise ValueError(f"{v!r} is not an IANA time zone name such as Asia/Tokyo or Europe/Berlin")
-        return v
 
 
 class ProvisionRequest(Strict):

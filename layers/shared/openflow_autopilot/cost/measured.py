@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import AwareDatetime
 
-from openflow_autopilot.config import ProvisionRequest, Schedule
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.cost.account_usage import (
     ACCOUNT_USAGE_DAYS,
     OPENFLOW_SERVICE_TYPE,
@@ -35,7 +36,8 @@ from openflow_autopilot.cost.model import CostBreakdown, CostLine, Usd, monthly_
 from openflow_autopilot.cost.period import Credits, Frozen, Percent, Period
 from openflow_autopilot.cost.prices import PriceTable
 from openflow_autopilot.errors import PreconditionFailed
-from openflow_autopilot.power.schedule import month_bounds, on_hours_between
+from openflow_autopilot.power.months import month_bounds
+from openflow_autopilot.power.schedule import on_hours_between
 
 if TYPE_CHECKING:
     from mypy_boto3_ce import CostExplorerClient

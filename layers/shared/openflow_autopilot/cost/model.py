@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.cost.prices import (
     CreditsPerGb,
     CreditsPerHour,
@@ -28,8 +28,8 @@ from openflow_autopilot.cost.prices import (
 )
 from openflow_autopilot.cost.records import NoPowerRecords, PowerRecord
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.power.months import month_bounds
 from openflow_autopilot.power.schedule import (
-    month_bounds,
     month_hours,
     representative_on_hours,
 )

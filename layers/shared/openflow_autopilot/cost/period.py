@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
 
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.power.schedule import month_bounds
+from openflow_autopilot.power.months import month_bounds
 
 
 def _number(places: int) -> Any:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from openflow_autopilot.errors import InvalidRequest, PreconditionFailed
-from openflow_autopilot.power.schedule import month_bounds, parse_month
+from openflow_autopilot.power.months import month_bounds, parse_month
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

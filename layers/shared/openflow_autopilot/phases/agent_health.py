@@ -23,8 +23,10 @@ from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.agent.collect import invocation_status, read_output, send_collect
-from openflow_autopilot.openflow.agent.diagnose import Diagnosis, diagnose, existing_repositories
+from openflow_autopilot.openflow.agent.diagnose import diagnose
+from openflow_autopilot.openflow.agent.models import Diagnosis
 from openflow_autopilot.openflow.agent.remediate import plan_remediation, run_remediation
+from openflow_autopilot.openflow.agent.repository_check import existing_repositories
 from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql

@@ -7,7 +7,7 @@ from typing import Any
 
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import ConfigurationError
-from openflow_autopilot.phases.connector import gen1_connector_instructions
+from openflow_autopilot.phases.connector_gen1 import gen1_connector_instructions
 from openflow_autopilot.phases.runtime import gen1_runtime_instructions
 
 

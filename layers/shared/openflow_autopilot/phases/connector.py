@@ -15,20 +15,19 @@ Commands are asynchronous: this phase never STARTs. `connector_status` (the stat
 waits until the connector is stable, STARTs it from STOPPED, and is done once it is RUNNING; it
 decides from DESCRIBE's status after every wait, never from a wait's error number.
 
-Gen 1 connectors are configured on the NiFi canvas: `gen1_connector_instructions` lists the exact
-parameter names and values for a human (secrets are referred to by where they are stored).
+Gen 1 connectors are configured on the NiFi canvas (connector_gen1.py). The connector's Snowflake
+secrets and their grants are in connector_secrets.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.core.results import Action, PhaseResult, utcnow
-from openflow_autopilot.errors import AutopilotError, NotReadyYet, PreconditionFailed
+from openflow_autopilot.core.results import PhaseResult, utcnow
+from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.connector_config import (
     LIVE,
     ConnectorConfigStore,
@@ -46,19 +45,27 @@ from openflow_autopilot.openflow.connector_parameters import (
     CONNECTOR_DEFINITION,
     DESTINATION_NAMES_CASE_SENSITIVE,
     P,
-    gen1_name,
     gen2_name,
 )
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
-from openflow_autopilot.openflow.names import DEFAULT_CONNECTOR_NAME, connector_name, norm_name
+from openflow_autopilot.openflow.names import DEFAULT_CONNECTOR_NAME, connector_name
 from openflow_autopilot.openflow.statuses import (
     CONNECTOR_CLEARED_BY_STOP,
     CONNECTOR_FAILED,
     CONNECTOR_STABLE,
     describe_details,
 )
-from openflow_autopilot.phases.destination import read_service_key
+from openflow_autopilot.phases.connector_secrets import (
+    COMMENT,
+    ConnectorSecrets,
+    _ensure_secret,
+    _execute_as_role,
+    _grant_secret,
+    _Recorder,
+    _secrets,
+)
+from openflow_autopilot.phases.service_key import read_service_key
 from openflow_autopilot.snowflake.identifiers import literal, qualified, split_qualified
 from openflow_autopilot.snowflake.session import Sql
 
@@ -67,8 +74,6 @@ if TYPE_CHECKING:
 
 WAIT_SECONDS = 20
 MAX_STARTS = 2  # START issued from a stable STOPPED this many times without reaching RUNNING: give up
-COMMENT = "managed by openflow-autopilot"
-SECRET_GRANTS = ("READ", "USAGE")  # configure-connector-sql: READ; troubleshooting notes add USAGE
 
 
 def destination_from_secret(
@@ -104,165 +109,6 @@ def destination_from_secret(
         private_key_passphrase=key.passphrase,
         key_fingerprint=key.fingerprint,
     )
-
-
-@dataclass(frozen=True)
-class SnowflakeSecret:
-    name: str  # qualified
-    value: str = field(repr=False)  # SECRET_STRING: never shown
-    version: str | None  # None: unknown; an existing secret is then kept
-    describe: str  # what it holds, for the recorded statement
-    kind: str = "GENERIC_STRING"  # the type the connector reads (configure-connector-sql)
-
-    @property
-    def comment(self) -> str:
-        return f"{COMMENT}; version {self.version}" if self.version else COMMENT
-
-    def statements(self) -> tuple[str, str]:
-        """(statement to run, statement to record)."""
-        head = f"CREATE OR REPLACE SECRET {self.name} TYPE = {self.kind}"
-        tail = f"COMMENT = {literal(self.comment)}"
-        return (
-            f"{head} SECRET_STRING = {literal(self.value)} {tail}",
-            f"{head} SECRET_STRING = '<{self.describe}>' {tail}",
-        )
-
-    def values(self) -> list[str]:
-        return [self.value] if self.value else []
-
-
-class _Recorder:
-    def __init__(self, sql: Sql, apply: bool) -> None:
-        self.sql, self.apply = sql, apply
-        self.actions: list[Action] = []
-        self.notes: list[str] = []
-
-    def do(self, kind: str, target: str, statement: str) -> None:
-        if self.apply:
-            self.sql.execute(statement)
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
-
-    def record(self, kind: str, target: str, statement: str) -> None:
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
-
-    def secret(self, secret: SnowflakeSecret) -> None:
-        """Create/replace a secret; the values never reach a log, an error or the statement list."""
-        statement, shown = secret.statements()
-        if self.apply:
-            try:
-                self.sql.execute(statement)
-            except AutopilotError as exc:
-                message = exc.message
-                for value in secret.values():
-                    message = message.replace(value, "***")
-                raise type(exc)(message, call=f"snowflake: {shown[:200]}", fix=exc.fix) from None
-            if self.sql.executed and self.sql.executed[-1] == statement:
-                self.sql.executed[-1] = shown
-        self.actions.append(Action(kind="create_secret", target=secret.name, statement=shown))
-
-
-@dataclass(frozen=True)
-class ConnectorSecrets:
-    password: SnowflakeSecret
-    key: SnowflakeSecret
-
-    def all(self) -> tuple[SnowflakeSecret, SnowflakeSecret]:
-        return (self.password, self.key)
-
-
-def _secrets(name: str, source: SourceEndpoint, destination: DestinationInfo) -> ConnectorSecrets:
-    db, schema, conn = split_qualified(name, 3, "connector")
-    password = SnowflakeSecret(
-        name=qualified(db, schema, f"{conn}_SOURCE_PASSWORD"),
-        value=source.password,
-        version=source.password_version,
-        describe="source password",
-    )
-    return ConnectorSecrets(password, _key_secret(name, destination))
-
-
-def _key_secret(name: str, destination: DestinationInfo) -> SnowflakeSecret:
-    """The connector's Snowflake secret holding the service user's private key."""
-    db, schema, conn = split_qualified(name, 3, "connector")
-    return SnowflakeSecret(
-        name=qualified(db, schema, f"{conn}_SNOWFLAKE_KEY"),
-        value=destination.unencrypted_private_key_pem(),
-        version=destination.key_fingerprint or None,
-        describe=f"private key of {destination.user}, fingerprint {destination.key_fingerprint}",
-    )
-
-
-def _execute_as_role(sql: Sql, runtime: str, *, required: bool = True) -> str | None:
-    """The runtime's EXECUTE_AS_ROLE (desc-openflow-runtime), the identity that reads the secrets."""
-    rows = sql.query(f"DESC OPENFLOW RUNTIME {runtime}")
-    role = norm_name(rows[0].get("execute_as_role")) if rows else ""
-    if role in ("", "NULL", "NONE"):
-        if not required:
-            return None
-        raise PreconditionFailed(
-            f"Openflow runtime {runtime} shows no execute_as_role",
-            call=f"DESC OPENFLOW RUNTIME {runtime}",
-            fix="a gen 2 runtime always has one (EXECUTE_AS_ROLE is required): check that the name is right",
-        )
-    return qualified(role)
-
-
-def refresh_connector_key(
-    sql: Sql, request: ProvisionRequest, *, destination: DestinationInfo, runtime: str
-) -> PhaseResult:
-    """After a key rotation: put the new key into the connector's Snowflake secret (replaced only when
-    the fingerprint changed), so the runtime's next login uses it; sessions already open stay valid."""
-    started = utcnow()
-    rec = _Recorder(sql, True)
-    full = connector_name(request)
-    secret = _key_secret(full, destination)
-    replaced = _ensure_secret(rec, secret)
-    execute_as = _execute_as_role(sql, runtime)
-    assert execute_as is not None
-    _grant_secret(rec, secret.name, execute_as, replaced)
-    return PhaseResult(
-        phase="ConnectorKeyRefresh",
-        status="changed" if rec.actions else "unchanged",
-        actions=rec.actions,
-        notes=rec.notes,
-        outputs={"connector": full, "key_fingerprint": destination.key_fingerprint},
-        started_at=started,
-        ended_at=utcnow(),
-    )
-
-
-def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:
-    """True when the secret was (or would be) created or replaced."""
-    db, schema, short = split_qualified(secret.name, 3, "secret")
-    rows = rec.sql.query(f"SHOW SECRETS LIKE {literal(short)} IN SCHEMA {db}.{schema}")
-    if rows:
-        kind = str(rows[0].get("secret_type") or "").upper()
-        if kind and kind != secret.kind:
-            rec.notes.append(f"secret {secret.name} was of TYPE {kind}: replaced by a {secret.kind} one")
-        elif secret.version is None:
-            rec.notes.append(
-                f"secret {secret.name} exists and no version of its value was given: kept as is "
-                "(pass password_version to replace it when the password changes)"
-            )
-            return False
-        elif str(rows[0].get("comment") or "") == secret.comment:
-            return False
-    rec.secret(secret)
-    return True
-
-
-def _grant_secret(rec: _Recorder, secret: str, role: str, replaced: bool) -> None:
-    """The runtime reads secrets as its execute-as role; CREATE OR REPLACE drops earlier grants."""
-    grants = [] if replaced else rec.sql.query(f"SHOW GRANTS ON SECRET {secret}")
-    held = {norm_name(g.get("privilege")) for g in grants if norm_name(g.get("grantee_name")) == role}
-    missing = [p for p in SECRET_GRANTS if p not in held]
-    if missing:
-        privileges = ", ".join(missing)
-        rec.do(
-            "grant",
-            f"{privileges} on SECRET {secret} to {role}",
-            f"GRANT {privileges} ON SECRET {secret} TO ROLE {role}",
-        )
 
 
 def desired_properties(
@@ -501,54 +347,3 @@ def connector_status(
         "starts": starts,
         "version": row.get("default_version_name"),
     }
-
-
-# -- gen 1 ------------------------------------------------------------------------------------------
-def gen1_connector_instructions(
-    request: ProvisionRequest,
-    *,
-    source: Mapping[str, Any],
-    destination: Mapping[str, Any],
-    password_secret_arn: str,
-    key_secret_arn: str,
-) -> str:
-    """The canvas parameters a human sets for a gen 1 connector. `source`: host, port, database, user,
-    publication, slot_name, tables; `destination`: database, role, warehouse, user. No secret
-    values: the text says where the password and the private key are stored."""
-    url = SourceEndpoint(
-        host=str(source["host"]),
-        port=int(source["port"]),
-        database=str(source["database"]),
-        user=str(source["user"]),
-        password="",  # not used: only the URL and the table list are built
-        publication=str(source["publication"]),
-        slot_name=str(source["slot_name"]),
-        tables=tuple(source["tables"]),
-    )
-    rows = [
-        (P.CONNECTION_URL, url.jdbc_url()),
-        (P.JDBC_DRIVER, "upload the PostgreSQL JDBC driver jar (https://jdbc.postgresql.org) as the asset"),
-        (P.SOURCE_USER, url.user),
-        (P.SOURCE_PASSWORD, f"the 'password' field of Secrets Manager secret {password_secret_arn}"),
-        (P.PUBLICATION, url.publication),
-        (P.REPLICATION_SLOT, url.slot_name),
-        (P.INCLUDED_TABLES, url.table_list()),
-        (P.DESTINATION_DATABASE, qualified(str(destination["database"]))),
-        (P.AUTH_STRATEGY, AUTH_KEY_PAIR),
-        (P.ACCOUNT_IDENTIFIER, request.snowflake.account),
-        (P.SNOWFLAKE_USER, qualified(str(destination["user"]))),
-        (P.PRIVATE_KEY, f"the 'private_key' field (PEM) of Secrets Manager secret {key_secret_arn}"),
-        (P.PRIVATE_KEY_PASSWORD, f"the 'passphrase' field of Secrets Manager secret {key_secret_arn}"),
-        (P.ROLE, qualified(str(destination["role"]))),
-        (P.WAREHOUSE, qualified(str(destination["warehouse"]))),
-    ]
-    width = max(len(gen1_name(k)) for k, _ in rows)
-    lines = [
-        f"Configure the PostgreSQL connector for '{request.name}' on the runtime's canvas "
-        f"(runtime {request.runtime.name}): open the connector's process group > Parameters and set:",
-        *(f"  {gen1_name(k).ljust(width)}  {v}" for k, v in rows),
-        "Then right-click the process group > Enable all controller services > Start.",
-        "Read the secret values with: aws secretsmanager get-secret-value --secret-id <ARN> "
-        "(paste them into the sensitive parameters; never into a ticket or chat).",
-    ]
-    return "\n".join(lines)

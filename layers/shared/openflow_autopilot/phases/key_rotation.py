@@ -17,8 +17,10 @@ from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow.names import connector_name, runtime_name
-from openflow_autopilot.phases.connector import destination_from_secret, refresh_connector_key, show_connector
-from openflow_autopilot.phases.destination import rotate_service_user_key, service_key_secret_name
+from openflow_autopilot.phases.connector import destination_from_secret, show_connector
+from openflow_autopilot.phases.connector_secrets import refresh_connector_key
+from openflow_autopilot.phases.service_key import service_key_secret_name
+from openflow_autopilot.phases.user_key_rotation import rotate_service_user_key
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector
 

@@ -19,7 +19,8 @@ import contextlib
 import re
 from typing import Any
 
-from openflow_autopilot.config import ProvisionRequest, Size
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.config_runtime import Size
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
 from openflow_autopilot.openflow.names import norm_name, runtime_name

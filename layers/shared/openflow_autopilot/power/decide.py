@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.power.schedule import (
     ManualHold,

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from openflow_autopilot.config import DigestSettings, ProvisionRequest
+from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.config_monitoring import DigestSettings
 from openflow_autopilot.cost.measured import MeasuredCost, modelled_for
 from openflow_autopilot.cost.model import Hours, Usd, monthly_cost, percent, recorded_hours, usd
 from openflow_autopilot.cost.period import Percent, Period

@@ -1,10 +1,11 @@
 """On/off schedules: the state a deployment should be in at a given time, when it changes next,
-how many hours it runs in a month, and the EventBridge Scheduler expressions that drive it.
+how many hours it runs in a month. The EventBridge Scheduler expressions that drive it are built
+from the same weekly pattern in schedule_cron.py; calendar months are in months.py.
 
 The model follows what EventBridge Scheduler actually does, so forecasts match the bill:
 - Periods are wall-clock times in the schedule's IANA zone. Adjacent periods merge: no stop and
   start at the same minute.
-- `overnight: true` on a period means it ends the next day (see config.OnHours).
+- `overnight: true` on a period means it ends the next day (see config_schedule.OnHours).
 - DST: a start/stop whose local time does not exist (spring forward, e.g. 02:30 in Europe/Berlin
   on the last Sunday of March) does not happen that day: the Scheduler skips it, so the state
   stays as it was until the next action. A local time that happens twice (fall back) acts once,
@@ -30,23 +31,19 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from openflow_autopilot.config import Schedule
+from openflow_autopilot.config_schedule import Schedule
 from openflow_autopilot.errors import InvalidRequest
+from openflow_autopilot.power.months import month_bounds
 
 Action = Literal["start", "stop"]
 State = Literal["on", "off"]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CRON_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # EventBridge numbers SUN=1..SAT=7
 _DAY = 24 * 60
 _WEEK = 7 * _DAY
 _LOOKBACK_WINDOWS = 60  # x 8 days: how far back desired_state looks for the last action
 _HORIZON = timedelta(days=800)  # next_transitions never searches further than this
 MAX_OVERRIDE = timedelta(days=7)  # an override is temporary; a typo in the year must not run for months
-HOLIDAY_NOTE = (
-    "holidays cannot be written in cron: on a holiday the start fires and the power workflow skips it "
-    "(desired_state / is_holiday)"
-)
 
 
 class _Frozen(BaseModel):
@@ -74,17 +71,6 @@ class ManualHold(_Frozen):
     until_next_scheduled_action: AwareDatetime | None
 
 
-class ScheduleSpec(_Frozen):
-    """One EventBridge Scheduler schedule: one action at one local time on a set of weekdays."""
-
-    action: Action
-    days: list[str]
-    time: str
-    expression: str
-    timezone: str
-    notes: list[str]
-
-
 class MonthHours(_Frozen):
     month: str
     on_hours: Decimal
@@ -108,7 +94,7 @@ def parse_schedule(data: Any) -> Schedule:
         ) from None
 
 
-def _utc(value: datetime, field: str) -> datetime:
+def as_utc(value: datetime, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidRequest(
             f"{field}: {value.isoformat()} has no time zone", fix="pass an aware datetime, e.g. with +09:00"
@@ -116,40 +102,8 @@ def _utc(value: datetime, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _zone(schedule: Schedule) -> ZoneInfo:
+def schedule_zone(schedule: Schedule) -> ZoneInfo:
     return ZoneInfo(schedule.timezone)
-
-
-# Months the cost and history commands count: the calendar arithmetic (a month's last day in a
-# timezone, UTC offsets) needs a year with a neighbour on both sides, and no record predates 2000.
-FIRST_YEAR, LAST_YEAR = 2000, 2999
-
-
-def parse_month(month: str) -> tuple[int, int]:
-    """'2026-03' -> (2026, 3)."""
-    try:
-        year_text, mon_text = month.split("-")
-        if len(year_text) != 4 or len(mon_text) != 2:
-            raise ValueError(month)
-        year, mon = int(year_text), int(mon_text)
-        date(year, mon, 1)
-    except ValueError:
-        raise InvalidRequest(f"month: {month!r} is not a month as YYYY-MM, e.g. 2026-03") from None
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise InvalidRequest(
-            f"month: {month!r} is outside the months counted ({FIRST_YEAR}-01 to {LAST_YEAR}-12)",
-            fix="give a month such as 2026-03",
-        )
-    return year, mon
-
-
-def month_bounds(timezone: str, month: str) -> tuple[datetime, datetime]:
-    """The first instant of `month` and of the next month in `timezone`, as UTC datetimes."""
-    year, mon = parse_month(month)
-    zone = ZoneInfo(timezone)
-    nxt = (year + 1, 1) if mon == 12 else (year, mon + 1)
-    start = datetime(year, mon, 1, tzinfo=zone).astimezone(UTC)
-    return start, datetime(*nxt, 1, tzinfo=zone).astimezone(UTC)
 
 
 # --- the weekly pattern -------------------------------------------------------------------------
@@ -168,7 +122,7 @@ def _weekly_periods(schedule: Schedule) -> list[tuple[int, int]]:
     return merged
 
 
-def _weekly_actions(schedule: Schedule) -> list[tuple[int, int, Action]]:
+def weekly_actions(schedule: Schedule) -> list[tuple[int, int, Action]]:
     """(weekday 0=Mon, minute of day, action) for every start and stop of the week."""
     actions: list[tuple[int, int, Action]] = []
     for start, end in _weekly_periods(schedule):
@@ -200,16 +154,11 @@ def local_instant(day: date, minute: int, zone: ZoneInfo) -> datetime | None:
     return aware
 
 
-def _is_ambiguous(day: date, minute: int, zone: ZoneInfo) -> bool:
-    wall = datetime.combine(day, time(minute // 60, minute % 60))
-    return wall.replace(tzinfo=zone, fold=0).utcoffset() != wall.replace(tzinfo=zone, fold=1).utcoffset()
-
-
 def _scheduled(schedule: Schedule, begin: datetime, end: datetime) -> Iterator[tuple[datetime, Action]]:
     """Actions the power workflow carries out in [begin, end) (UTC), in order: every cron firing
     that exists, minus starts on holidays."""
-    zone = _zone(schedule)
-    weekly = _weekly_actions(schedule)
+    zone = schedule_zone(schedule)
+    weekly = weekly_actions(schedule)
     holidays = set(schedule.holidays)
     day = begin.astimezone(zone).date() - timedelta(days=1)
     last = end.astimezone(zone).date() + timedelta(days=1)
@@ -242,13 +191,13 @@ def _schedule_state(schedule: Schedule, now: datetime) -> State:
 
 
 def _local(schedule: Schedule, at: datetime) -> datetime:
-    return at.astimezone(_zone(schedule))
+    return at.astimezone(schedule_zone(schedule))
 
 
 # --- public logic -----------------------------------------------------------------------------------
 def is_holiday(schedule: Schedule, now: datetime) -> bool:
     """Is `now`'s date, in the schedule's zone, one of its holidays?"""
-    return _utc(now, "now").astimezone(_zone(schedule)).date() in set(schedule.holidays)
+    return as_utc(now, "now").astimezone(schedule_zone(schedule)).date() in set(schedule.holidays)
 
 
 def desired_state(
@@ -260,7 +209,7 @@ def desired_state(
 ) -> State:
     """'on' or 'off' at `now`: the latest of an active manual hold and an active override, else the
     schedule. An action scheduled exactly at `now` has already happened."""
-    now_utc = _utc(now, "now")
+    now_utc = as_utc(now, "now")
     candidates: list[tuple[datetime, State]] = []
     if hold is not None and hold.since <= now_utc:
         until = hold.until_next_scheduled_action
@@ -278,7 +227,7 @@ def desired_state(
 def next_transitions(schedule: Schedule, now: datetime, n: int = 4) -> list[Transition]:
     """The next `n` changes of the scheduled state after `now` (actions that change nothing, such as
     a stop on a holiday when nothing started, are left out). Times are in the schedule's zone."""
-    now_utc = _utc(now, "now")
+    now_utc = as_utc(now, "now")
     state = _schedule_state(schedule, now_utc)
     out: list[Transition] = []
     cursor = now_utc + timedelta(microseconds=1)
@@ -297,7 +246,7 @@ def next_transitions(schedule: Schedule, now: datetime, n: int = 4) -> list[Tran
 def next_scheduled_action(schedule: Schedule, after: datetime) -> Transition | None:
     """The first action the power workflow will carry out after `after`, even one that changes
     nothing (a start when already on). None if there is none within the search horizon."""
-    begin = _utc(after, "after") + timedelta(microseconds=1)
+    begin = as_utc(after, "after") + timedelta(microseconds=1)
     step = timedelta(days=14)
     cursor = begin
     while cursor < begin + _HORIZON:
@@ -311,7 +260,7 @@ def manual_hold(schedule: Schedule, state: State, since: datetime) -> ManualHold
     """The hold a manual start ('on') or stop ('off') at `since` creates."""
     nxt = next_scheduled_action(schedule, since)
     return ManualHold(
-        state=state, since=_utc(since, "since"), until_next_scheduled_action=nxt.at if nxt else None
+        state=state, since=as_utc(since, "since"), until_next_scheduled_action=nxt.at if nxt else None
     )
 
 
@@ -319,8 +268,8 @@ def make_override(schedule: Schedule, until: datetime | str, *, now: datetime) -
     """An override keeping the runtime on until `until`: "22:00" (today, or the given date as
     "2026-03-10T22:00", in the schedule's zone) or a datetime. Rejects a time that is not in the
     future, or further than MAX_OVERRIDE ahead."""
-    now_utc = _utc(now, "now")
-    zone = _zone(schedule)
+    now_utc = as_utc(now, "now")
+    zone = schedule_zone(schedule)
     if isinstance(until, str):
         text = until.strip()
         try:
@@ -363,7 +312,7 @@ def make_override(schedule: Schedule, until: datetime | str, *, now: datetime) -
 def on_hours_between(schedule: Schedule, begin: datetime, end: datetime) -> Decimal:
     """Hours the schedule keeps the runtime on in [begin, end), in real elapsed time (a DST day has
     23 or 25 hours), holidays and skipped DST actions included."""
-    begin_utc, end_utc = _utc(begin, "begin"), _utc(end, "end")
+    begin_utc, end_utc = as_utc(begin, "begin"), as_utc(end, "end")
     state = _schedule_state(schedule, begin_utc)
     since = begin_utc
     seconds = 0
@@ -381,77 +330,3 @@ def month_hours(schedule: Schedule, month: str) -> MonthHours:
     begin, end = month_bounds(schedule.timezone, month)
     total = Decimal(int((end - begin).total_seconds())) / 3600
     return MonthHours(month=month, on_hours=on_hours_between(schedule, begin, end), hours_in_month=total)
-
-
-# --- EventBridge Scheduler expressions --------------------------------------------------------
-def _cron_days(weekdays: list[int]) -> str:
-    if len(weekdays) == 7:
-        return "*"
-    numbers = sorted((d + 1) % 7 + 1 for d in weekdays)  # Mon=0 -> MON=2 ... Sun=6 -> SUN=1
-    parts: list[str] = []
-    run = [numbers[0]]
-    for n in [*numbers[1:], 0]:  # 0 never continues a run: it flushes the last one
-        if n == run[-1] + 1:
-            run.append(n)
-            continue
-        if len(run) >= 3:
-            parts.append(f"{_CRON_DAYS[run[0] - 1]}-{_CRON_DAYS[run[-1] - 1]}")
-        else:
-            parts.extend(_CRON_DAYS[x - 1] for x in run)
-        run = [n]
-    return ",".join(parts)
-
-
-def _cron(minute: int, weekdays: list[int]) -> str:
-    days = _cron_days(weekdays)
-    if days == "*":
-        return f"cron({minute % 60} {minute // 60} * * ? *)"
-    return f"cron({minute % 60} {minute // 60} ? * {days} *)"
-
-
-def _dst_notes(
-    schedule: Schedule, weekdays: list[int], minute: int, action: Action, now: datetime
-) -> list[str]:
-    zone = _zone(schedule)
-    today = _utc(now, "now").astimezone(zone).date()
-    hhmm = f"{minute // 60:02d}:{minute % 60:02d}"
-    notes = []
-    for offset in range(366):
-        day = today + timedelta(days=offset)
-        if day.weekday() not in weekdays:
-            continue
-        if local_instant(day, minute, zone) is None:
-            notes.append(
-                f"{day}: {hhmm} does not exist in {schedule.timezone} (clocks go forward); "
-                f"EventBridge Scheduler skips this {action}, so the state stays as it was"
-            )
-        elif _is_ambiguous(day, minute, zone):
-            notes.append(
-                f"{day}: {hhmm} happens twice in {schedule.timezone} (clocks go back); the {action} runs once"
-            )
-    return notes
-
-
-def scheduler_expressions(schedule: Schedule, *, now: datetime | None = None) -> list[ScheduleSpec]:
-    """One start and one stop spec per distinct (local time, weekdays) group of the merged weekly
-    pattern, with ScheduleExpressionTimezone = the schedule's zone. With `now`, each spec's notes
-    name the dates in the coming year on which DST skips or folds it."""
-    groups: dict[tuple[Action, int], list[int]] = {}
-    for weekday, minute, action in _weekly_actions(schedule):
-        groups.setdefault((action, minute), []).append(weekday)
-    specs = []
-    for (action, minute), weekdays in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], sorted(g[1]))):
-        notes = [HOLIDAY_NOTE] if action == "start" and schedule.holidays else []
-        if now is not None:
-            notes += _dst_notes(schedule, weekdays, minute, action, now)
-        specs.append(
-            ScheduleSpec(
-                action=action,
-                days=[DAY_NAMES[d] for d in sorted(weekdays)],
-                time=f"{minute // 60:02d}:{minute % 60:02d}",
-                expression=_cron(minute, weekdays),
-                timezone=schedule.timezone,
-                notes=notes,
-            )
-        )
-    return specs

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from openflow_autopilot.aws.calls import aws_call
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.power.schedule import Override, ScheduleSpec
+from openflow_autopilot.power.schedule import Override
+from openflow_autopilot.power.schedule_cron import ScheduleSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient

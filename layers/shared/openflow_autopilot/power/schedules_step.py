@@ -17,7 +17,8 @@ from openflow_autopilot.errors import ConfigurationError
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.event import artifact_bucket, role_arn, target_arn
 from openflow_autopilot.power.request_store import save_request
-from openflow_autopilot.power.schedule import next_transitions, scheduler_expressions
+from openflow_autopilot.power.schedule import next_transitions
+from openflow_autopilot.power.schedule_cron import scheduler_expressions
 from openflow_autopilot.power.scheduler_api import (
     apply_digest_schedule,
     apply_schedules,

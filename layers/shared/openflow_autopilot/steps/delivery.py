@@ -15,13 +15,15 @@ from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.errors import BudgetExhausted, InvalidRequest, PreconditionFailed
 from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.openflow.names import connector_name, runtime_name
-from openflow_autopilot.openflow.nifi import configure_gen1_connector, read_nifi_access
+from openflow_autopilot.openflow.nifi import configure_gen1_connector
+from openflow_autopilot.openflow.nifi_session import read_nifi_access
 from openflow_autopilot.phases.agent_checkup import agent_checkup
 from openflow_autopilot.phases.canary import insert_at_source, look_in_destination
 from openflow_autopilot.phases.connector import connector_status, ensure_connector
 from openflow_autopilot.phases.connector_inputs import connector_inputs, driver_source
-from openflow_autopilot.phases.destination import ensure_destination, service_key_secret_name
+from openflow_autopilot.phases.destination import ensure_destination
 from openflow_autopilot.phases.runtime import ensure_runtime, gen1_runtime_exists, runtime_status
+from openflow_autopilot.phases.service_key import service_key_secret_name
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 from openflow_autopilot.steps.inputs import parse

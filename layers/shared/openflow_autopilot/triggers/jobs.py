@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from openflow_autopilot.errors import AutopilotError, ConfigurationError, InvalidRequest
 from openflow_autopilot.triggers.config import WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
 from openflow_autopilot.triggers.models import Job
 from openflow_autopilot.triggers.sfn import execution_name, start_named_execution
 from openflow_autopilot.triggers.slack import escape, post_to_response_url
-from openflow_autopilot.triggers.webhook import WebhookDeps
 
 logger = logging.getLogger("openflow_autopilot.triggers")
 

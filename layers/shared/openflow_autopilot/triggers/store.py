@@ -3,7 +3,7 @@
 Webhook retries (GitHub, Jira, ServiceNow redeliver with the same delivery id) claim the same key,
 so a delivery starts at most one execution; the webhook also claims a digest of the signed body
 (or of Slack's signed base string), so a captured request replayed under a new delivery id or
-trigger id starts nothing either (see triggers.webhook). DynamoDB's conditional put makes the claim atomic
+trigger id starts nothing either (see triggers.replays). DynamoDB's conditional put makes the claim atomic
 across concurrent invocations; records expire through the table's TTL attribute, and a record
 past its expiry (TTL deletion lags) counts as free.
 

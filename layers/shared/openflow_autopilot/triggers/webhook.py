@@ -6,11 +6,9 @@ signature, a stale Slack timestamp or an oversized body gets 401/413 and starts 
 its acknowledgement at once; slow work runs as a Job (an `InvocationType=Event` invocation of this
 same function) that posts its result to Slack's response_url.
 
-Replays. The signatures cover the body only (Slack: the timestamp and the body), not the delivery
-id header, so a captured signed request could come back under a new `X-GitHub-Delivery` (or, for
-Slack, within the 5-minute window). Besides the delivery id (or Slack's trigger_id), every request
-that would start something also claims a digest of what was signed; a request whose digest was
-claimed before is a replay: it gets the answer the first one got and starts nothing.
+Replays: every request that would start something also claims a digest of what was signed, so a
+captured signed request sent again starts nothing (triggers/replays.py). The dependencies are in
+triggers/deps.py, the HTTP plumbing in triggers/function_url.py.
 
 Routes (POST only): /slack/commands, /slack/interactions, /github, /jira, /servicenow.
 
@@ -20,27 +18,33 @@ stays small whatever the dependency layer carries. AWS clients are created on fi
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openflow_autopilot.errors import AutopilotError, ConfigurationError, InvalidRequest, RetryableError
 from openflow_autopilot.triggers.config import WebhookConfig
+from openflow_autopilot.triggers.deps import WebhookDeps
+from openflow_autopilot.triggers.function_url import (
+    _method,
+    _path,
+    _raw_body,
+    _rejected,
+    _response,
+    _TooLarge,
+)
 from openflow_autopilot.triggers.models import JOB_EVENT_KEY, Job, TicketSystem
-from openflow_autopilot.triggers.secrets import (
-    SecretProvider,
-    SigningSecrets,
-    load_signing_secrets,
-    powertools_provider,
+from openflow_autopilot.triggers.replays import (
+    SLACK_REPLAY_TTL_SECONDS,
+    _answer_note,
+    _claim_all,
+    _digest,
+    _release_quietly,
+    _slack_keys,
+    _stored_answer,
 )
 from openflow_autopilot.triggers.slack import (
-    Opener,
     ephemeral,
     form_fields,
     parse_command,
@@ -48,19 +52,9 @@ from openflow_autopilot.triggers.slack import (
     plan_command,
     plan_interaction,
 )
-from openflow_autopilot.triggers.store import (
-    DynamoDbIdempotencyStore,
-    IdempotencyStore,
-    MemoryIdempotencyStore,
-)
-from openflow_autopilot.triggers.verify import SLACK_MAX_AGE_SECONDS, Source, lower_headers, verify_request
+from openflow_autopilot.triggers.verify import Source, lower_headers, verify_request
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_stepfunctions import SFNClient
-
-__all__ = ["ROUTES", "WebhookConfig", "WebhookDeps", "handle", "lambda_entry"]
+__all__ = ["ROUTES", "WebhookConfig", "handle", "lambda_entry"]
 
 logger = logging.getLogger("openflow_autopilot.triggers")
 
@@ -71,185 +65,6 @@ ROUTES: dict[str, Source] = {
     "/jira": "jira",
     "/servicenow": "servicenow",
 }
-RequestLoader = Callable[[str], Any]  # request name -> the parsed YAML/JSON document
-
-# How long a Slack command's replay keys are kept. verify_slack accepts a timestamp up to 5 minutes
-# either side of the clock, so one signed request stays acceptable for 10 minutes in all; keys kept
-# for 10 minutes from the first sighting outlive that whole span (plus a minute for whole-second
-# rounding and clock skew between containers). Past it the timestamp check refuses the request
-# before it gets here, and trigger_id is inside the signed body, so it cannot come back later with
-# a fresh timestamp either. The configured TTL (30 days, sized for GitHub's redeliveries) would
-# only fill the table.
-SLACK_REPLAY_TTL_SECONDS = 2 * SLACK_MAX_AGE_SECONDS + 60
-
-
-class WebhookDeps:
-    """Everything `handle` and the jobs talk to. Anything not passed in is built on first use from
-    the real AWS SDK (boto3 honours AWS_ENDPOINT_URL, which is how the sandbox redirects it)."""
-
-    def __init__(
-        self,
-        config: WebhookConfig,
-        *,
-        sfn: SFNClient | None = None,
-        lambda_client: Any = None,
-        s3: S3Client | None = None,
-        dynamodb: DynamoDBClient | None = None,
-        store: IdempotencyStore | None = None,
-        secret_provider: SecretProvider | None = None,
-        dispatch: Callable[[Job], None] | None = None,
-        opener: Opener | None = None,
-        request_loader: RequestLoader | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.config = config
-        self._clients: dict[str, Any] = {
-            k: v
-            for k, v in {
-                "stepfunctions": sfn,
-                "lambda": lambda_client,
-                "s3": s3,
-                "dynamodb": dynamodb,
-            }.items()
-            if v is not None
-        }
-        self._store = store
-        self._secret_provider = secret_provider
-        self._dispatch = dispatch
-        self._opener = opener
-        self._request_loader = request_loader
-        self.clock = clock
-
-    def _client(self, service: str) -> Any:
-        if service not in self._clients:
-            from openflow_autopilot.aws.clients import client  # boto3 is imported on first use
-
-            self._clients[service] = client(service)
-        return self._clients[service]
-
-    @property
-    def sfn(self) -> Any:
-        return self._client("stepfunctions")
-
-    @property
-    def s3(self) -> Any:
-        return self._client("s3")
-
-    @property
-    def store(self) -> IdempotencyStore:
-        if self._store is None:
-            if self.config.idempotency_table:
-                self._store = DynamoDbIdempotencyStore(
-                    self._client("dynamodb"), self.config.idempotency_table
-                )
-            else:
-                # Without a table, duplicates are still caught by the deterministic execution name.
-                logger.warning("IDEMPOTENCY_TABLE is not set: delivery ids are remembered per container only")
-                self._store = MemoryIdempotencyStore()
-        return self._store
-
-    def secrets(self) -> SigningSecrets:
-        provider = self._secret_provider or powertools_provider(self.config.secret_max_age_seconds)
-        self._secret_provider = provider
-        return load_signing_secrets(self.config.webhook_secret_arn, provider)
-
-    @property
-    def opener(self) -> Opener:
-        if self._opener is None:
-            import urllib.request
-
-            self._opener = urllib.request.urlopen
-        return self._opener
-
-    def load_request(self, name: str) -> Any:
-        """requests/<name>.yaml from the artifact bucket, parsed (YAML is a superset of JSON)."""
-        if self._request_loader is not None:
-            return self._request_loader(name)
-        import yaml
-
-        if not self.config.artifact_bucket:
-            raise ConfigurationError("ARTIFACT_BUCKET is not set", fix="set it in template.yaml")
-        key = f"requests/{name}.yaml"
-        try:
-            body = self.s3.get_object(Bucket=self.config.artifact_bucket, Key=key)["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            raise InvalidRequest(
-                f"there is no `{key}` in the artifact bucket",
-                fix=f"upload it: aws s3 cp {name}.yaml s3://{self.config.artifact_bucket}/{key}",
-            ) from None
-        try:
-            return yaml.safe_load(body)
-        except yaml.YAMLError:
-            raise InvalidRequest(f"`{key}` is not valid YAML") from None
-
-    def dispatch(self, job: Job) -> None:
-        """Run `job` asynchronously: an Event invocation of this function (or the injected runner)."""
-        if self._dispatch is not None:
-            self._dispatch(job)
-            return
-        if not self.config.function_name:
-            raise ConfigurationError("the function's own name is unknown (AWS_LAMBDA_FUNCTION_NAME)")
-        self._client("lambda").invoke(
-            FunctionName=self.config.function_name,
-            InvocationType="Event",
-            Payload=json.dumps({JOB_EVENT_KEY: job.model_dump(mode="json")}).encode(),
-        )
-
-
-# --- HTTP plumbing -----------------------------------------------------------------------------
-def _response(status: int, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body) if body is not None else "",
-    }
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _raw_body(event: Mapping[str, Any], limit: int) -> bytes:
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        raise InvalidRequest("the event body is not text")
-    if event.get("isBase64Encoded"):
-        if len(body) // 4 * 3 > limit + 3:  # decide before decoding a huge body
-            raise _TooLarge
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("the body is not valid base64") from None
-    else:
-        raw = body.encode("utf-8", "surrogateescape")
-    if len(raw) > limit:
-        raise _TooLarge
-    return raw
-
-
-def _path(event: Mapping[str, Any]) -> str:
-    path = str(event.get("rawPath") or event.get("path") or "/")
-    return path.rstrip("/") or "/"
-
-
-def _method(event: Mapping[str, Any]) -> str:
-    http = ((event.get("requestContext") or {}).get("http")) or {}
-    return str(http.get("method") or event.get("httpMethod") or "").upper()
-
-
-def _rejected(route: str, source: str, status: int, reason: str) -> dict[str, Any]:
-    logger.warning(
-        "webhook request rejected",
-        extra={"route": route[:100], "source": source, "status": status, "reason": reason},
-    )
-    messages = {
-        400: "bad request",
-        401: "unauthorized",
-        404: "not found",
-        405: "method not allowed",
-        413: "payload too large",
-    }
-    return _response(status, {"error": messages.get(status, "error")})
 
 
 def handle(
@@ -313,64 +128,6 @@ def handle(
             extra={"route": route, "error": type(exc).__name__, "detail": exc.message},
         )
         return _response(500, {"error": "internal error"})
-
-
-# --- replays ------------------------------------------------------------------------------------
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _answer_note(status: int, body: Mapping[str, Any]) -> str:
-    """The first answer, kept with the claim so a replay gets the same status and body."""
-    return json.dumps({"statusCode": status, "body": body}, separators=(",", ":"), sort_keys=True)
-
-
-def _stored_answer(note: str, fallback: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(note)
-    except (TypeError, ValueError):
-        data = None
-    if (
-        isinstance(data, dict)
-        and isinstance(data.get("statusCode"), int)
-        and isinstance(data.get("body"), dict)
-    ):
-        return _response(data["statusCode"], data["body"])
-    return _response(200, fallback)  # a record written by an older version, or without an answer
-
-
-def _release_quietly(deps: WebhookDeps, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            deps.store.release(key)
-        except Exception as exc:  # the record then expires through its TTL
-            logger.warning("could not release an idempotency key", extra={"error": type(exc).__name__})
-
-
-def _claim_all(
-    deps: WebhookDeps, claims: list[tuple[str, str]], *, now: float, ttl_seconds: int
-) -> tuple[int, str] | None:
-    """Claim every (key, note) in order (each a conditional put). None when all were free; else
-    (index, note) of the first key held already, after releasing the keys this call did claim:
-    a request that starts nothing leaves no record of its own."""
-    claimed: list[str] = []
-    for index, (key, note) in enumerate(claims):
-        claim = deps.store.claim(key, now=now, ttl_seconds=ttl_seconds, note=note)
-        if not claim.first:
-            _release_quietly(deps, claimed)
-            return index, claim.note
-        claimed.append(key)
-    return None
-
-
-def _slack_keys(trigger_id: str, headers: Mapping[str, str], body: bytes) -> list[str]:
-    # trigger_id is unique per command invocation; the signed base string catches a replay of a
-    # command sent without one. Both come from verified input only.
-    signed = b"v0:" + headers.get("x-slack-request-timestamp", "").encode() + b":" + body
-    keys = [f"slack:signed:{_digest(signed)}"]
-    if trigger_id:
-        keys.insert(0, f"slack:trigger:{_digest(trigger_id.encode())}")
-    return keys
 
 
 def _slack_command(

@@ -2,24 +2,20 @@
 
 `diagnose` is pure (text in, model out; ECR's answer and the time are parameters) and never
 raises on odd input: an empty, binary or unrecognisable output is a JOURNAL_UNREADABLE finding.
-`missing_repositories` / `existing_repositories` ask ECR which of the ten repositories exist.
+The model it returns is in `models`; `repository_check` asks ECR which of the ten repositories
+exist.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal
-
-from botocore.exceptions import ClientError
-from pydantic import BaseModel
-
-from openflow_autopilot.aws.calls import aws_call, error_code
+from typing import Final
 
 from . import markers
-from .journal import Collected, Entry, Section, parse_collected
+from .findings import MAX_EVIDENCE, MAX_UNKNOWN_EVIDENCE, Seen, plain_finding, to_finding
+from .journal import Collected, Section, parse_collected
+from .matchers import Hit
+from .models import Diagnosis, Evidence, Finding, RepositoryCheck, RepositoryState, SectionSummary, State
 from .repositories import OPENFLOW_REPOSITORIES, REPOSITORY_PREFIX, is_openflow_repository, openflow_order
 from .signatures import (
     AGENT_HEALTHY,
@@ -30,174 +26,14 @@ from .signatures import (
     SERVICE_RUN_FAILED,
     TIMERS_INACTIVE,
     UNKNOWN_ERROR,
-    Hit,
     Severity,
-    Signature,
-    inactive_timers,
     looks_like_error,
     match_entry,
 )
+from .timers import inactive_timers
 
-if TYPE_CHECKING:
-    from mypy_boto3_ecr import ECRClient
-
-MAX_EVIDENCE: Final = 5
-MAX_UNKNOWN_EVIDENCE: Final = 25
-MAX_EVIDENCE_CHARS: Final = 600
 _ORDER: Final = {sig_id: i for i, sig_id in enumerate(CATALOG)}
 _RANK: Final = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-_OLDEST: Final = datetime.min.replace(tzinfo=UTC)
-
-State = Literal["healthy", "progressing", "failing", "unreadable"]
-RepositoryCheck = Literal["missing", "already created since", "not checked"]
-
-
-class Evidence(BaseModel):
-    section: str
-    timestamp: datetime | None
-    source: str  # the journal identifier (dockerd, systemd, ...); empty when the line has none
-    text: str  # the line as logged (ANSI codes removed), cut to 600 characters
-    count: int  # how many lines like this one (numbers and ids aside) there were
-
-
-class RepositoryState(BaseModel):
-    name: str
-    named_in_journal: bool
-    state: RepositoryCheck
-
-
-class Finding(BaseModel):
-    id: str
-    severity: Severity
-    title: str
-    explanation: str
-    evidence: list[Evidence]
-    count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    remediation: str | None
-    subjects: list[str] = []  # what the lines name: repositories, units, tools, IAM actions
-    resolved: bool = False  # the agent reported success after the last of these lines
-    missing_repositories: list[str] = []  # ECR_REPOSITORY_MISSING: what to create
-    repositories: list[RepositoryState] = []
-
-
-class SectionSummary(BaseModel):
-    name: str
-    lines: int
-    entries: int
-    complete: bool
-    exit_code: int | None
-    read_error: str | None
-    unreadable_lines: int
-    recovered_from_highlights: int
-
-
-class Diagnosis(BaseModel):
-    state: State
-    healthy: bool
-    summary: str
-    findings: list[Finding]
-    sections: list[SectionSummary]
-    notes: list[str]
-    analysed_at: datetime
-    agent_success_at: datetime | None
-
-    def finding(self, finding_id: str) -> Finding | None:
-        return next((f for f in self.findings if f.id == finding_id), None)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
-
-
-# --- accumulating matches --------------------------------------------------------------------------
-def _line_key(text: str) -> str:
-    text = re.sub(r"\b[0-9a-f]{12,}\b|\d+", "#", text.lower())
-    return " ".join(text.split())[:200]
-
-
-@dataclass
-class _Seen:
-    signature: Signature
-    count: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    lines: dict[str, tuple[int, tuple[datetime, int], Entry]] = field(default_factory=dict)
-    subjects: dict[str, None] = field(default_factory=dict)
-    notes: dict[str, None] = field(default_factory=dict)
-    sections: set[str] = field(default_factory=set)
-
-    def add(self, entry: Entry, hit: Hit, order: int) -> None:
-        self.count += 1
-        self.sections.add(entry.section)
-        stamp = entry.timestamp
-        if stamp is not None:
-            self.first = stamp if self.first is None or stamp < self.first else self.first
-            self.last = stamp if self.last is None or stamp > self.last else self.last
-        key = _line_key(entry.message)
-        previous = self.lines.get(key)
-        self.lines[key] = ((previous[0] if previous else 0) + 1, (stamp or _OLDEST, order), entry)
-        self.subjects.update(dict.fromkeys(hit.subjects))
-        if hit.note:
-            self.notes[hit.note] = None
-
-    def evidence(self, limit: int) -> tuple[list[Evidence], int]:
-        """Up to `limit` distinct lines, the most recent of each section first (so every journal
-        that shows the failure is quoted), in time order; and how many distinct lines were left out."""
-        by_section: dict[str, list[tuple[int, tuple[datetime, int], Entry]]] = {}
-        for item in sorted(self.lines.values(), key=lambda item: item[1], reverse=True):
-            by_section.setdefault(item[2].section, []).append(item)
-        picked: list[tuple[int, tuple[datetime, int], Entry]] = []
-        while len(picked) < limit and any(by_section.values()):
-            for items in by_section.values():
-                if items and len(picked) < limit:
-                    picked.append(items.pop(0))
-        kept = sorted(picked, key=lambda item: item[1])
-        return [
-            Evidence(
-                section=entry.section,
-                timestamp=entry.timestamp,
-                source=entry.source,
-                text=entry.text[:MAX_EVIDENCE_CHARS],
-                count=count,
-            )
-            for count, _, entry in kept
-        ], len(self.lines) - len(kept)
-
-
-def _finding(seen: _Seen, *, limit: int = MAX_EVIDENCE) -> Finding:
-    signature = seen.signature
-    evidence, left_out = seen.evidence(limit)
-    explanation = " ".join([signature.explanation, *seen.notes])
-    if left_out:
-        explanation += f" {left_out} more distinct line(s) are not shown; the full output has them."
-    return Finding(
-        id=signature.id,
-        severity=signature.severity,
-        title=signature.title,
-        explanation=explanation,
-        evidence=evidence,
-        count=seen.count,
-        first_seen=seen.first,
-        last_seen=seen.last,
-        remediation=signature.remediation,
-        subjects=list(seen.subjects),
-    )
-
-
-def _plain(signature: Signature, explanation: str, evidence: list[Evidence]) -> Finding:
-    return Finding(
-        id=signature.id,
-        severity=signature.severity,
-        title=signature.title,
-        explanation=explanation,
-        evidence=evidence,
-        count=max(len(evidence), 1),
-        first_seen=None,
-        last_seen=None,
-        remediation=signature.remediation,
-    )
 
 
 # --- the diagnosis ---------------------------------------------------------------------------------
@@ -209,7 +45,7 @@ def diagnose(
     'repository does not exist' lines into an exact list of what is still missing."""
     analysed_at = now or datetime.now(UTC)
     collected = parse_collected(text, now=now)
-    seen: dict[str, _Seen] = {}
+    seen: dict[str, Seen] = {}
     order = 0
     for section in _sections_in_order(collected):
         for entry in section.entries:
@@ -221,13 +57,13 @@ def diagnose(
                 signature, hit = UNKNOWN_ERROR, Hit()
             else:
                 continue
-            seen.setdefault(signature.id, _Seen(signature)).add(entry, hit, order)
+            seen.setdefault(signature.id, Seen(signature)).add(entry, hit, order)
     for entry, hit in inactive_timers(collected.sections):
         order += 1
-        seen.setdefault(TIMERS_INACTIVE.id, _Seen(TIMERS_INACTIVE)).add(entry, hit, order)
+        seen.setdefault(TIMERS_INACTIVE.id, Seen(TIMERS_INACTIVE)).add(entry, hit, order)
 
     findings = [
-        _finding(item, limit=MAX_UNKNOWN_EVIDENCE if item.signature is UNKNOWN_ERROR else MAX_EVIDENCE)
+        to_finding(item, limit=MAX_UNKNOWN_EVIDENCE if item.signature is UNKNOWN_ERROR else MAX_EVIDENCE)
         for item in seen.values()
     ]
     success_at = seen[AGENT_HEALTHY.id].last if AGENT_HEALTHY.id in seen else None
@@ -237,7 +73,7 @@ def diagnose(
     findings = _explained_service_failures(findings)
     if collected.unreadable_reason:
         findings.append(
-            _plain(
+            plain_finding(
                 JOURNAL_UNREADABLE,
                 f"Could not read the agent's journal: {collected.unreadable_reason}. "
                 "Check that the instance is running and its SSM agent is online, then collect again.",
@@ -247,7 +83,7 @@ def diagnose(
     elif collected.cut:  # an unreadable output's reason already says what was missing
         notes = collected.notes or ["the output is incomplete"]
         findings.append(
-            _plain(
+            plain_finding(
                 OUTPUT_TRUNCATED,
                 OUTPUT_TRUNCATED.explanation + " " + "; ".join(notes) + ".",
                 [Evidence(section="output", timestamp=None, source="", text=n, count=1) for n in notes],
@@ -334,7 +170,7 @@ def _cross_check_repositories(
         explanation = (
             f"{ECR_REPOSITORY_MISSING.explanation} No journal line names them yet: ECR reports them missing."
         )
-        current = _plain(ECR_REPOSITORY_MISSING, explanation, evidence).model_copy(
+        current = plain_finding(ECR_REPOSITORY_MISSING, explanation, evidence).model_copy(
             update={"count": len(missing)}
         )
         if healthy_seen:  # the agent succeeded without them: this agent version does not use them all
@@ -440,45 +276,4 @@ def _section_summaries(collected: Collected) -> list[SectionSummary]:
     ]
 
 
-# --- ECR -------------------------------------------------------------------------------------------
-def _exists(ecr: ECRClient, name: str, registry_id: str | None) -> bool:
-    extra = {"registryId": registry_id} if registry_id else {}
-    try:
-        with aws_call("ecr:DescribeRepositories"):
-            ecr.describe_repositories(repositoryNames=[name], **extra)  # type: ignore[arg-type]
-    except ClientError as exc:
-        if error_code(exc) == "RepositoryNotFoundException":
-            return False
-        raise
-    return True
-
-
-def missing_repositories(
-    ecr: ECRClient, names: Iterable[str] = OPENFLOW_REPOSITORIES, *, registry_id: str | None = None
-) -> list[str]:
-    """Which of `names` (default: the ten snowflake-openflow/ repositories) do not exist.
-
-    One DescribeRepositories per name: a batch call fails as a whole when any name is missing,
-    and per-name calls let IAM scope the permission to repository/snowflake-openflow/*."""
-    return [name for name in dict.fromkeys(names) if not _exists(ecr, name, registry_id)]
-
-
-def existing_repositories(
-    ecr: ECRClient, names: Iterable[str] = OPENFLOW_REPOSITORIES, *, registry_id: str | None = None
-) -> set[str]:
-    """The complement of `missing_repositories`: the input `diagnose` takes."""
-    wanted = list(dict.fromkeys(names))
-    missing = set(missing_repositories(ecr, wanted, registry_id=registry_id))
-    return {name for name in wanted if name not in missing}
-
-
-__all__ = [
-    "Diagnosis",
-    "Evidence",
-    "Finding",
-    "RepositoryState",
-    "SectionSummary",
-    "diagnose",
-    "existing_repositories",
-    "missing_repositories",
-]
+__all__ = ["diagnose"]

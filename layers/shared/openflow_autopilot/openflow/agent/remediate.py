@@ -19,8 +19,9 @@ from openflow_autopilot.aws.calls import aws_call, error_code
 from openflow_autopilot.errors import InvalidRequest
 
 from .collect import DEFAULT_OUTPUT_PREFIX, send_remediation_rerun
-from .diagnose import Diagnosis, missing_repositories
+from .models import Diagnosis
 from .repositories import OPENFLOW_REPOSITORIES, is_openflow_repository, openflow_order
+from .repository_check import missing_repositories
 from .signatures import CREATE_MISSING_ECR_REPOSITORIES, RERUN_AGENT_SERVICES, Severity
 
 if TYPE_CHECKING:

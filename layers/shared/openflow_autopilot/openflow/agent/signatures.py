@@ -1,21 +1,22 @@
 """The catalog of known agent failures: id, severity, title, plain-words explanation, remediation, matcher.
 
-Entry matchers run in catalog order and the first match wins, so one line counts once (a docker
-"name unknown" error is a missing repository, not also an unknown error). Findings that depend on
-the whole output (timers, unknown errors, an unreadable or truncated journal) are decided in
-`diagnose`; they are listed here too so the catalog is complete.
+Entry matchers (in `matchers`) run in catalog order and the first match wins, so one line counts
+once (a docker "name unknown" error is a missing repository, not also an unknown error). Findings
+that depend on the whole output (timers, unknown errors, an unreadable or truncated journal) are
+decided in `diagnose` (the timers with `timers.inactive_timers`); they are listed here too so the
+catalog is complete.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from . import markers
-from .journal import Entry, Section
+from . import markers, matchers
+from .log_entries import Entry
+from .matchers import Hit, Matcher
 
 CREATE_MISSING_ECR_REPOSITORIES: Final = "create_missing_ecr_repositories"
 RERUN_AGENT_SERVICES: Final = "rerun_agent_services"
@@ -28,15 +29,6 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
-class Hit:
-    subjects: tuple[str, ...] = ()  # what the line names: repositories, units, tools, IAM actions
-    note: str | None = None  # a sentence added to the finding's explanation
-
-
-Matcher = Callable[[Entry], Hit | None]
-
-
-@dataclass(frozen=True)
 class Signature:
     id: str
     severity: Severity
@@ -45,193 +37,6 @@ class Signature:
     remediation: str | None
     matcher: Matcher | None = None  # None: decided from the whole output in `diagnose`
     sections: frozenset[str] | None = None  # the log sections the matcher reads; None = all
-
-
-# --- matchers ------------------------------------------------------------------------------------
-_REPO_MISSING = re.compile(
-    r"repository with name ['\"](?P<repo>[^'\"\s]{1,256})['\"] does not exist in the registry", re.I
-)
-_INDIRECT_EXPANSION_NOTE = (
-    "The evidence includes bash's 'invalid variable name' error from ensure-ecr-repo.sh: this "
-    "deployment's template has that defect (`openflow-autopilot template doctor` rule OFD001 finds "
-    "and fixes it for the next deployment)."
-)
-
-
-def _ecr_repository_missing(entry: Entry) -> Hit | None:
-    names = tuple(dict.fromkeys(m["repo"] for m in _REPO_MISSING.finditer(entry.message)))
-    if not names and "RepositoryNotFoundException" not in entry.message:
-        return None
-    bug = "invalid variable name" in entry.message or "bad substitution" in entry.message
-    return Hit(names, _INDIRECT_EXPANSION_NOTE if bug else None)
-
-
-_AUTH = re.compile(
-    "|".join(
-        [
-            r"\binvalid[_ ](?:client|grant)\b",
-            r"\bunauthorized_client\b",
-            r"invalid oauth access token",
-            r"\boauth\b.{0,80}\b(?:fail|error|invalid|expired|denied)",
-            r"\baccess[_ ]token\b.{0,40}\bnull\b",
-            r"\bunauthorized: authentication required",
-            r"\bdenied: .{0,200}authenticat",
-            r"\bdenied: requested access to the resource is denied",
-            r"no basic auth credentials",
-            r"login attempt to \S+ failed with status: 40[13]",
-            r"error response from daemon: (?:get|head|login)\b.{0,300}\b(?:unauthorized|denied|40[13])\b",
-            r"\bget-login-password\b.{0,200}\b(?:error|denied|expired)",
-            r"when calling the GetSecretValue operation",
-            r"\b(?:docker|helm)(?: registry)? login\b.{0,200}\b(?:fail|error|denied|unauthori)",
-            r"\b401 unauthorized\b",
-            r"\bincorrect username or password\b",
-        ]
-    ),
-    re.I,
-)
-
-
-def _auth_failed(entry: Entry) -> Hit | None:
-    match = _AUTH.search(entry.message)
-    if match is None:
-        return None
-    text = entry.message.lower()
-    if "getsecretvalue" in text:
-        subject = "Secrets Manager secret"
-    elif "get-login-password" in text or "no basic auth credentials" in text or ".dkr.ecr." in text:
-        subject = "ECR login"
-    elif "helm" in text:
-        subject = "helm registry login"
-    elif "oauth" in text or "access_token" in text or "access token" in text or "invalid_" in text:
-        subject = "OAuth token"
-    else:
-        subject = "registry login"
-    return Hit((subject,))
-
-
-_NOT_AUTHORIZED = re.compile(r"is not authorized to perform:? (?P<action>[\w-]+:[\w*-]+)", re.I)
-
-
-def _permission_denied(entry: Entry) -> Hit | None:
-    match = _NOT_AUTHORIZED.search(entry.message)
-    if match:
-        return Hit((match["action"],))
-    if re.search(r"\bAccessDenied(?:Exception)?\b", entry.message):
-        operation = re.search(r"when calling the (\w+) operation", entry.message)
-        return Hit((operation[1],) if operation else ())
-    return None
-
-
-_NOT_SYNCED = re.compile(
-    r"manifest unknown|manifest for \S+ not found|requested image not found|invalid reference format", re.I
-)
-
-
-def _image_not_synced(entry: Entry) -> Hit | None:
-    return Hit() if _NOT_SYNCED.search(entry.message) else None
-
-
-_APPLY = re.compile(
-    "|".join(
-        [
-            r"^[│|]?\s*Error: ",  # terraform (boxed or not), helm, the agent's own scripts
-            r"\bError: (?:INSTALLATION|UPGRADE) FAILED\b",
-            r"^error: ",  # kubectl
-            r"\bError from server\b",
-            r"\bUnable to connect to the server\b",
-            r"\bThe connection to the server \S+ was refused\b",
-            r"\bError acquiring the state lock\b",
-            r"\b(?:terraform|helm|kubectl)\b.{0,80}\b(?:failed|error)\b",
-        ]
-    ),
-    re.I | re.M,
-)
-
-
-def _apply_failed(entry: Entry) -> Hit | None:
-    if not _APPLY.search(entry.message):
-        return None
-    text = entry.message
-    if re.search(r"INSTALLATION FAILED|UPGRADE FAILED|\bhelm\b", text, re.I):
-        tool = "helm"
-    elif re.search(r"Error from server|connection to the server|\bkubectl\b|^error: ", text, re.I | re.M):
-        tool = "kubectl"
-    elif "│" in text or re.search(r"\bterraform\b|state lock|\.tf line \d+", text, re.I):
-        tool = "terraform"
-    else:
-        tool = "agent"
-    return Hit((tool,))
-
-
-# The first-boot script's tools and how each reports a failure: (subject, pattern).
-_CLOUD_INIT_TOOLS: Final = (
-    ("curl", re.compile(r"^curl: \(\d+\)")),
-    ("dnf", re.compile(r"^(?:- )?Curl error \(\d+\)|^Errors during downloading metadata|^Error: ")),
-    ("wget", re.compile(r"^wget: |^ERROR \d{3}: ")),
-    ("unzip", re.compile(r"^unzip: ")),
-    ("rpm", re.compile(r"^rpm: |^error: ")),
-    ("tar", re.compile(r"^tar: ")),
-)
-_SCRIPT_LINE = re.compile(
-    r"^(?P<script>\S+): line (?P<line>\d+): .*(?:not found|No such file|error|failed)", re.I
-)
-
-
-def _cloud_init_failed(entry: Entry) -> Hit | None:
-    text = entry.message.strip()
-    script = re.search(r"Failed running (/var/lib/cloud/instance/scripts/\S+)(?: \[(\d+)\])?", text)
-    if script:
-        return Hit((f"{script[1]} exited {script[2]}" if script[2] else script[1],))
-    if entry.level in {"warning", "error", "critical"} and re.search(r"\bfail|\berror", text, re.I):
-        module = re.search(r"module (\S+)", text)
-        return Hit((f"cloud-init module {module[1]}" if module else "cloud-init",))
-    line = _SCRIPT_LINE.match(text)
-    if line:
-        return Hit((f"{line['script'].rsplit('/', 1)[-1]} line {line['line']}",))
-    missing = re.match(r"^(?:\S+: )?(?:line \d+: )?(\S+): command not found$", text)
-    if missing:
-        return Hit((f"command not found: {missing[1]}",))
-    for subject, pattern in _CLOUD_INIT_TOOLS:
-        if pattern.match(text):
-            return Hit((subject,))
-    return None
-
-
-_UNIT_FAILED = re.compile(
-    r"(?P<unit>[\w@.-]+\.service): (?:Main process exited, code=\w+, status=(?!0/)\S+|"
-    r"Failed with result '[^']+')"
-)
-_START_FAILED = re.compile(r"^Failed to start (?P<what>.+?)\.?$")
-
-
-def _service_failed(entry: Entry) -> Hit | None:
-    unit = _UNIT_FAILED.search(entry.message)
-    if unit:
-        return Hit((unit["unit"],))
-    if entry.source == "systemd":
-        start = _START_FAILED.match(entry.message)
-        if start:
-            return Hit((start["what"].strip('"'),))
-    return None
-
-
-_ALREADY_EXISTS = re.compile(
-    r"RepositoryAlreadyExistsException\b.*?repository with name ['\"](?P<repo>[^'\"\s]{1,256})['\"]", re.I
-)
-
-
-def _repository_already_exists(entry: Entry) -> Hit | None:
-    match = _ALREADY_EXISTS.search(entry.message)
-    if match is None and "RepositoryAlreadyExistsException" in entry.message:
-        return Hit(("an ECR repository",))
-    return Hit((match["repo"],)) if match else None
-
-
-_HEALTHY = re.compile(r"All resources applied successfully", re.I)
-
-
-def _healthy(entry: Entry) -> Hit | None:
-    return Hit() if _HEALTHY.search(entry.message) else None
 
 
 # --- the catalog -----------------------------------------------------------------------------------
@@ -248,7 +53,7 @@ ECR_REPOSITORY_MISSING: Final = Signature(
     "bash indirect expansion ${!exists_check}) makes it skip the creation. Repair: create exactly the "
     "missing repositories, then re-run openflow-sync-images and openflow-apply-infrastructure.",
     CREATE_MISSING_ECR_REPOSITORIES,
-    _ecr_repository_missing,
+    matchers.ecr_repository_missing,
 )
 IMAGE_SYNC_AUTH_FAILED: Final = Signature(
     "IMAGE_SYNC_AUTH_FAILED",
@@ -264,7 +69,7 @@ IMAGE_SYNC_AUTH_FAILED: Final = Signature(
     "integration (SHOW SECURITY INTEGRATIONS) and the network policy; the next sync run, within 10 "
     "minutes, retries.",
     None,
-    _auth_failed,
+    matchers.auth_failed,
 )
 AGENT_ROLE_PERMISSION_DENIED: Final = Signature(
     "AGENT_ROLE_PERMISSION_DENIED",
@@ -275,7 +80,7 @@ AGENT_ROLE_PERMISSION_DENIED: Final = Signature(
     "automatically: compare the role's policies with the template (a permissions boundary or a service "
     "control policy can also deny), then the services retry within 10 minutes.",
     None,
-    _permission_denied,
+    matchers.permission_denied,
 )
 IMAGE_NOT_YET_SYNCED: Final = Signature(
     "IMAGE_NOT_YET_SYNCED",
@@ -286,7 +91,7 @@ IMAGE_NOT_YET_SYNCED: Final = Signature(
     "successful run. It usually resolves after the next sync run; if it repeats, another finding "
     "(a missing repository, a failed login) is the cause.",
     RERUN_AGENT_SERVICES,
-    _image_not_synced,
+    matchers.image_not_synced,
 )
 APPLY_INFRASTRUCTURE_FAILED: Final = Signature(
     "APPLY_INFRASTRUCTURE_FAILED",
@@ -298,7 +103,7 @@ APPLY_INFRASTRUCTURE_FAILED: Final = Signature(
     "quotas, IAM permissions, resources left over from an earlier deployment, a held terraform state "
     "lock).",
     None,
-    _apply_failed,
+    matchers.apply_failed,
     frozenset({markers.APPLY_INFRASTRUCTURE, markers.UNLABELLED}),
 )
 CLOUD_INIT_FAILED: Final = Signature(
@@ -311,7 +116,7 @@ CLOUD_INIT_FAILED: Final = Signature(
     "so later steps may not have run. Not repaired automatically: check the private subnet's route to "
     "the NAT gateway; replacing the instance runs the script again.",
     None,
-    _cloud_init_failed,
+    matchers.cloud_init_failed,
     frozenset({markers.CLOUD_INIT}),
 )
 SERVICE_RUN_FAILED: Final = Signature(
@@ -322,7 +127,7 @@ SERVICE_RUN_FAILED: Final = Signature(
     "same journal it is the cause and this one is only a warning; otherwise the lines before it in "
     "that journal are where to look.",
     None,
-    _service_failed,
+    matchers.service_failed,
     frozenset({markers.SYNC_IMAGES, markers.APPLY_INFRASTRUCTURE, markers.DOCKER, markers.UNLABELLED}),
 )
 ECR_REPOSITORY_ALREADY_EXISTS: Final = Signature(
@@ -333,7 +138,7 @@ ECR_REPOSITORY_ALREADY_EXISTS: Final = Signature(
     "the script wanted. It happens when the first-boot script and a repair (or a second run) create "
     "the same repository at the same time. Nothing to do.",
     None,
-    _repository_already_exists,
+    matchers.repository_already_exists,
 )
 AGENT_HEALTHY: Final = Signature(
     "AGENT_HEALTHY",
@@ -342,7 +147,7 @@ AGENT_HEALTHY: Final = Signature(
     "The agent reports 'All resources applied successfully': the data plane's infrastructure is built. "
     "Errors older than this line are shown as resolved.",
     None,
-    _healthy,
+    matchers.healthy,
 )
 TIMERS_INACTIVE: Final = Signature(
     "TIMERS_INACTIVE",
@@ -446,67 +251,3 @@ def looks_like_error(entry: Entry) -> bool:
         return entry.level in _ERROR_LEVELS
     text = entry.first_line
     return bool(_ERROR_WORDS.search(text)) and not _NOT_AN_ERROR.search(text)
-
-
-# --- timers --------------------------------------------------------------------------------------
-_TIMERS = ("openflow-sync-images.timer", "openflow-apply-infrastructure.timer")
-
-
-def inactive_timers(sections: dict[str, Section]) -> list[tuple[Entry, Hit]]:
-    """Timers not active, from `systemctl show` (units) or, failing that, `systemctl status` (timers)."""
-    units = sections.get(markers.UNITS)
-    if units is not None and any(e.message.startswith("Id=") for e in units.entries):
-        return _from_show(units)
-    timers = sections.get(markers.TIMERS)
-    if timers is not None and timers.entries:
-        return _from_status(timers)
-    return []
-
-
-def _from_show(section: Section) -> list[tuple[Entry, Hit]]:
-    found: list[tuple[Entry, Hit]] = []
-    block: dict[str, str] = {}
-    anchor: Entry | None = None
-
-    def close() -> None:
-        unit = block.get("Id", "")
-        if unit in _TIMERS and anchor is not None:
-            load, active = block.get("LoadState", ""), block.get("ActiveState", "")
-            if load == "not-found" or active not in ("active", "reloading", "activating"):
-                keys = ("LoadState", "ActiveState", "SubState", "UnitFileState")
-                state = " ".join(f"{k}={block[k]}" for k in keys if k in block)
-                found.append((_entry_like(anchor, f"{unit}: {state}"), Hit((unit,))))
-
-    for entry in section.entries:
-        key, separator, value = entry.message.partition("=")
-        if not separator:
-            continue
-        if key == "Id":
-            close()
-            block, anchor = {}, entry
-        block[key] = value
-    close()
-    return found
-
-
-def _from_status(section: Section) -> list[tuple[Entry, Hit]]:
-    found: list[tuple[Entry, Hit]] = []
-    unit: str | None = None
-    for entry in section.entries:
-        text = entry.message
-        missing = re.search(r"Unit (\S+\.timer) could not be found", text)
-        if missing and missing[1] in _TIMERS:
-            found.append((entry, Hit((missing[1],))))
-            continue
-        header = re.match(r"^[●○\u00d7*]?\s*(\S+\.timer)\b", text)  # the state dot systemctl prints
-        if header:
-            unit = header[1]
-            continue
-        active = re.match(r"^Active: (\S+)", text)
-        if active and unit in _TIMERS and active[1] not in ("active", "activating", "reloading"):
-            found.append((_entry_like(entry, f"{unit}: {text}"), Hit((unit,))))
-    return found
-
-
-def _entry_like(entry: Entry, message: str) -> Entry:
-    return Entry(entry.section, entry.index, entry.timestamp, entry.source, entry.level, message)

@@ -11,8 +11,8 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
 from .context import ScriptEdit, TextEdit
+from .rendered_lines import Piece
 from .report import LinePatch
-from .scripts import Piece
 from .source import TemplateSource, escape_for_style
 from .sub import escape_sub_literal
 

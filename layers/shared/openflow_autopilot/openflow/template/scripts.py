@@ -3,6 +3,8 @@
 UserData is rendered through Fn::Sub line by line, so each rendered line remembers the template scalar
 and line it came from (for evidence and for writing fixes back). The heredocs the UserData writes
 (`cat <<\\EOF > /home/ec2-user/ensure-ecr-repo.sh` ... `EOF`) become scripts of their own.
+
+The line model is in `rendered_lines.py`, the rendering of one UserData in `user_data_renderer.py`.
 """
 
 from __future__ import annotations
@@ -10,81 +12,21 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 import yaml
 
+from .rendered_lines import RenderedLine
 from .shell_text import ShellText, scan
-from .source import TemplateSource, intrinsic, mapping_get
-from .sub import MAX_RENDERED_CHARS, RenderLimitExceeded, analysis_refs, placeholder, resolve, sub_tokens
+from .source import TemplateSource, mapping_get
+from .sub import MAX_RENDERED_CHARS, analysis_refs
+from .user_data_renderer import RenderBudget, Unrendered, UserDataRenderer
 
 USER_DATA_SCRIPT: Final = "UserData"
 _SHEBANG: Final = re.compile(r"^#!\s*\S*(?:/|\s)(?:ba|z|k|da)?sh\b")
 _REDIRECT_TARGET: Final = re.compile(r"(?:^|[\s|])(?:\d?>>?|tee(?:\s+-a)?)\s*(['\"]?)([^\s'\";|&<>]+)\1")
 _HEREDOC_OPERATOR: Final = re.compile(r"(?<!<)<<-?\s*(?:'[^']*'|\"[^\"]*\"|\\?[^\s;&|<>()]+)")
-
-
-@dataclass(frozen=True)
-class LineOrigin:
-    """Where a rendered line comes from: line `line_index` of a template string scalar."""
-
-    node: yaml.ScalarNode
-    line_index: int
-    sub: bool  # the scalar is an Fn::Sub template, where a literal `${` is written `${!`
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Characters [start, end) of a rendered line and where the template writes them.
-
-    A literal piece is `node.value[value_start:value_end]`, rendered unchanged (or, for Sub's `${!`
-    escape, a 3-character `${!` rendered as `${`). A computed piece (node None) is a value the template
-    does not write literally there: a substitution, a Ref, a Join delimiter; `what` says which.
-    """
-
-    start: int
-    end: int
-    node: yaml.ScalarNode | None
-    value_start: int = 0
-    value_end: int = 0
-    sub: bool = False
-    what: str = ""
-
-    @property
-    def verbatim(self) -> bool:
-        """Rendered character for character as written (not an escape, not computed)."""
-        return self.node is not None and self.value_end - self.value_start == self.end - self.start
-
-
-@dataclass(frozen=True)
-class RenderedLine:
-    text: str
-    origin: LineOrigin | None  # None when the line is not one template line (Fn::Join, multi-line value)
-    pieces: tuple[Piece, ...] = ()  # where each part of the line is written (for mapping fixes back)
-
-    def without_leading_tabs(self) -> RenderedLine:
-        """The line as a `<<-` heredoc writes it, its pieces shifted to match."""
-        stripped = self.text.lstrip("\t")
-        cut = len(self.text) - len(stripped)
-        if not cut:
-            return self
-        pieces: list[Piece] = []
-        for piece in self.pieces:
-            if piece.end <= cut:
-                continue
-            if piece.start >= cut:
-                pieces.append(replace(piece, start=piece.start - cut, end=piece.end - cut))
-            elif piece.verbatim:
-                skip = cut - piece.start
-                pieces.append(
-                    replace(piece, start=0, end=piece.end - cut, value_start=piece.value_start + skip)
-                )
-            else:
-                pieces.append(
-                    replace(piece, start=0, end=piece.end - cut, node=None, what="a computed value")
-                )
-        return RenderedLine(stripped, self.origin, tuple(pieces))
 
 
 @dataclass(frozen=True)
@@ -139,7 +81,7 @@ def render_user_data(
     values = analysis_refs(source)
     if refs:
         values.update(refs)
-    budget = _Budget(MAX_RENDERED_CHARS)
+    budget = RenderBudget(MAX_RENDERED_CHARS)
     documents: list[UserData] = []
     skipped: list[NotRendered] = []
     for logical_id, resource in source.resources():
@@ -147,8 +89,8 @@ def render_user_data(
         if node is None:
             continue
         try:
-            lines = _Renderer(values, budget).user_data(node)
-        except _Unrendered as exc:
+            lines = UserDataRenderer(values, budget).user_data(node)
+        except Unrendered as exc:
             skipped.append(NotRendered(logical_id, exc.node, exc.reason, exc.malformed))
             continue
         documents.append(UserData(logical_id, node, tuple(lines)))
@@ -168,321 +110,9 @@ def unrendered_user_data(source: TemplateSource) -> list[tuple[str, yaml.Node]]:
 def render_lines(node: yaml.Node, refs: Mapping[str, str]) -> list[RenderedLine] | None:
     """One UserData rendered line by line; None when its form is not rendered (or is malformed)."""
     try:
-        return _Renderer(refs, _Budget(MAX_RENDERED_CHARS)).user_data(node)
-    except _Unrendered:
+        return UserDataRenderer(refs, RenderBudget(MAX_RENDERED_CHARS)).user_data(node)
+    except Unrendered:
         return None
-
-
-class _Unrendered(Exception):
-    def __init__(self, reason: str, node: yaml.Node, *, malformed: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.node = node
-        self.malformed = malformed
-
-
-@dataclass
-class _Budget:
-    remaining: int
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """Rendered text and where it is written (a Piece before it is cut into lines)."""
-
-    text: str
-    node: yaml.ScalarNode | None
-    value_start: int = 0
-    sub: bool = False
-    what: str = ""
-    escape: bool = False  # Sub's `${!`, written with three characters, rendered as `${`
-
-
-_FORMS: Final = "a string, Fn::Base64, Fn::Sub or Fn::Join"
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return f"a list of {len(node.value)} item{'s' if len(node.value) != 1 else ''}"
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if node.tag.endswith(":null"):
-        return "empty"
-    return f"`{str(node.value)[:40]}`"
-
-
-def _describe(node: yaml.Node) -> str:
-    """`!Ref AWS::Region`, `Fn::GetAtt Agent.PrivateIp`, `Fn::If`: what a computed value is."""
-    function = intrinsic(node)
-    if function is None:
-        return "a value"
-    name, value = function
-    if name == "Ref" and isinstance(value, yaml.ScalarNode):
-        return f"!Ref {value.value}"
-    if name == "Fn::GetAtt":
-        return f"Fn::GetAtt {resolve_name(value)}"
-    return name
-
-
-def resolve_name(value: yaml.Node) -> str:
-    if isinstance(value, yaml.ScalarNode):
-        return str(value.value)
-    if isinstance(value, yaml.SequenceNode):
-        return ".".join(str(item.value) for item in value.value if isinstance(item, yaml.ScalarNode))
-    return "?"
-
-
-class _Renderer:
-    """Renders one UserData into chunks (text + where it is written), then cuts them into lines."""
-
-    def __init__(self, refs: Mapping[str, str], budget: _Budget) -> None:
-        self.refs = refs
-        self.budget = budget
-        self.chunks: list[_Chunk] = []
-        self.origins = True  # plain string or Sub: each rendered line is one template line
-        self.sub_nodes: set[int] = set()  # id() of the Fn::Sub strings rendered
-        # The scalar a top-level plain or Sub UserData is, with its value's start and end offsets.
-        self.start_boundary: tuple[yaml.ScalarNode, int] | None = None
-        self.end_boundary: tuple[yaml.ScalarNode, int] | None = None
-        self._line_counts: dict[int, tuple[int, int]] = {}
-
-    def user_data(self, node: yaml.Node) -> list[RenderedLine]:
-        function = intrinsic(node)
-        while function is not None and function[0] == "Fn::Base64":
-            value = function[1]
-            if not isinstance(value, yaml.ScalarNode) and intrinsic(value) is None:
-                raise _Unrendered(
-                    f"Fn::Base64 at line {_line(node)} takes one string (or a function returning one); "
-                    f"here it is {_kind(value)}",
-                    value,
-                    malformed=True,
-                )
-            node, function = value, intrinsic(value)
-        if function is None:
-            if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str"):
-                self._bound(node)
-                self._literal(node, 0, len(node.value), sub=False)
-            elif isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
-                raise _Unrendered(
-                    f"UserData at line {_line(node)} is {_kind(node)}, not a script", node, malformed=False
-                )
-            else:
-                raise _Unrendered(
-                    f"UserData at line {_line(node)} must be {_FORMS} of a script; here it is {_kind(node)}",
-                    node,
-                    malformed=True,
-                )
-        elif function[0] == "Fn::Sub":
-            self._bound(self._sub(node, function[1]))
-        elif function[0] == "Fn::Join":
-            self.origins = False
-            self._join(node, function[1])
-        else:
-            raise _Unrendered(
-                f"UserData at line {_line(node)} is {function[0]}; the doctor renders only {_FORMS}",
-                node,
-                malformed=False,
-            )
-        return self._lines()
-
-    def _bound(self, node: yaml.ScalarNode) -> None:
-        self.start_boundary = (node, 0)
-        self.end_boundary = (node, len(str(node.value)))
-
-    # --- chunks ------------------------------------------------------------------------------------------
-    def _spend(self, size: int, node: yaml.Node) -> None:
-        self.budget.remaining -= size
-        if self.budget.remaining < 0:
-            raise self._over_budget(node)
-
-    @staticmethod
-    def _over_budget(node: yaml.Node) -> _Unrendered:
-        return _Unrendered(
-            f"the template's UserData render to more than {MAX_RENDERED_CHARS:,} characters (a "
-            f"substitution repeats a long value?); EC2 accepts at most 16 KB of user data",
-            node,
-            malformed=False,
-        )
-
-    def _literal(self, node: yaml.ScalarNode, start: int, end: int, *, sub: bool) -> None:
-        if end > start:
-            self._spend(end - start, node)
-            self.chunks.append(_Chunk(str(node.value)[start:end], node, start, sub=sub))
-
-    def _computed(self, text: str, what: str, node: yaml.Node) -> None:
-        if text:
-            self._spend(len(text), node)
-            self.chunks.append(_Chunk(text, None, what=what))
-
-    def _resolve(self, node: yaml.Node) -> str:
-        try:
-            return resolve(node, self.refs, limit=max(self.budget.remaining, 0))
-        except RenderLimitExceeded:
-            raise self._over_budget(node) from None
-
-    def _sub(self, node: yaml.Node, value: yaml.Node) -> yaml.ScalarNode:
-        template, variables = self._sub_arguments(node, value)
-        self.sub_nodes.add(id(template))
-        text = str(template.value)
-        for token in sub_tokens(text):
-            if token.kind == "text":
-                self._literal(template, token.start, token.end, sub=True)
-            elif token.kind == "escape":
-                self._spend(2, template)
-                self.chunks.append(_Chunk("${", template, token.start, sub=True, escape=True))
-            else:
-                what = f"the value of ${{{token.name}}}"
-                if token.name in variables:
-                    self._computed(self._resolve(variables[token.name]), what, template)
-                else:
-                    self._computed(self.refs.get(token.name, placeholder(token.name)), what, template)
-        return template
-
-    def _sub_arguments(
-        self, node: yaml.Node, value: yaml.Node
-    ) -> tuple[yaml.ScalarNode, dict[str, yaml.Node]]:
-        expected = "Fn::Sub takes a string, or [string, {variable: value, ...}]"
-        if isinstance(value, yaml.ScalarNode):
-            return value, {}
-        if not isinstance(value, yaml.SequenceNode) or len(value.value) != 2:
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} it is {_kind(value)}", value, malformed=True
-            )
-        template, variables = value.value
-        if not isinstance(template, yaml.ScalarNode) or intrinsic(template) is not None:
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} its first item is {_kind(template)}, not a string",
-                template,
-                malformed=True,
-            )
-        if not isinstance(variables, yaml.MappingNode) or intrinsic(variables) is not None:
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} its second item is {_kind(variables)}, not a mapping "
-                f"of variables",
-                variables,
-                malformed=True,
-            )
-        names = {str(key.value): item for key, item in variables.value if isinstance(key, yaml.ScalarNode)}
-        return template, names
-
-    def _join(self, node: yaml.Node, value: yaml.Node) -> None:
-        expected = "Fn::Join takes [delimiter, [value, ...]]"
-        if not isinstance(value, yaml.SequenceNode) or len(value.value) != 2:
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} it is {_kind(value)}", value, malformed=True
-            )
-        delimiter, items = value.value
-        if not isinstance(delimiter, yaml.ScalarNode) or intrinsic(delimiter) is not None:
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} the delimiter is {_kind(delimiter)}, not a string",
-                delimiter,
-                malformed=True,
-            )
-        if not isinstance(items, yaml.SequenceNode) or intrinsic(items) is not None:
-            if intrinsic(items) is not None:
-                raise _Unrendered(
-                    f"Fn::Join at line {_line(node)} joins the values of {_describe(items)}, known only "
-                    f"after deployment",
-                    items,
-                    malformed=False,
-                )
-            raise _Unrendered(
-                f"{expected}; at line {_line(node)} the values are {_kind(items)}, not a list",
-                items,
-                malformed=True,
-            )
-        separator = "" if delimiter.tag.endswith(":null") else str(delimiter.value)
-        for index, item in enumerate(items.value):
-            if index:
-                self._computed(separator, "the Fn::Join delimiter", delimiter)
-            function = intrinsic(item)
-            if function is None:
-                if not isinstance(item, yaml.ScalarNode):
-                    raise _Unrendered(
-                        f"{expected}; at line {_line(item)} value {index + 1} is {_kind(item)}, not a string",
-                        item,
-                        malformed=True,
-                    )
-                if not item.tag.endswith(":null"):
-                    self._literal(item, 0, len(str(item.value)), sub=False)
-            elif function[0] == "Fn::Sub":
-                self._sub(item, function[1])
-            elif function[0] == "Fn::Join":
-                self._join(item, function[1])
-            else:
-                self._computed(self._resolve(item), f"the value of {_describe(item)}", item)
-
-    # --- lines -------------------------------------------------------------------------------------------
-    def _lines(self) -> list[RenderedLine]:
-        lines: list[RenderedLine] = []
-        texts: list[str] = []
-        pieces: list[Piece] = []
-        length = 0
-        # Where the current line starts: (node, value offset) when at a literal newline (or a value's
-        # start) of a scalar; None when it starts inside a computed value.
-        line_start = self.start_boundary
-
-        def finish(end_boundary: tuple[yaml.ScalarNode, int] | None) -> None:
-            nonlocal texts, pieces, length
-            text = "".join(texts)
-            origin = None
-            if self.origins and line_start is not None and end_boundary is not None:
-                node = line_start[0]
-                if end_boundary[0] is node and all(p.node is None or p.node is node for p in pieces):
-                    origin = LineOrigin(
-                        node, self._line_index(node, line_start[1]), id(node) in self.sub_nodes
-                    )
-            lines.append(RenderedLine(text, origin, tuple(pieces)))
-            texts, pieces, length = [], [], 0
-
-        for chunk in self.chunks:
-            parts = chunk.text.split("\n")
-            offset = 0
-            for index, part in enumerate(parts):
-                if index:
-                    if chunk.node is not None:
-                        boundary = (chunk.node, chunk.value_start + offset - 1)
-                        finish(boundary)
-                        line_start = (chunk.node, chunk.value_start + offset)
-                    else:
-                        finish(None)
-                        line_start = None
-                if part:
-                    if chunk.escape:
-                        piece = Piece(
-                            length, length + 2, chunk.node, chunk.value_start, chunk.value_start + 3, True
-                        )
-                    elif chunk.node is not None:
-                        value_start = chunk.value_start + offset
-                        piece = Piece(
-                            length,
-                            length + len(part),
-                            chunk.node,
-                            value_start,
-                            value_start + len(part),
-                            chunk.sub,
-                        )
-                    else:
-                        piece = Piece(length, length + len(part), None, what=chunk.what)
-                    pieces.append(piece)
-                    texts.append(part)
-                    length += len(part)
-                offset += len(part) + 1
-        finish(self.end_boundary)
-        return lines
-
-    def _line_index(self, node: yaml.ScalarNode, offset: int) -> int:
-        """How many lines of node's value precede `offset` (counted incrementally: lines come in order)."""
-        last_offset, last_count = self._line_counts.get(id(node), (0, 0))
-        if offset < last_offset:
-            last_offset, last_count = 0, 0
-        count = last_count + str(node.value).count("\n", last_offset, offset)
-        self._line_counts[id(node)] = (offset, count)
-        return count
 
 
 def _find_user_data(properties: yaml.Node | None, depth: int = 0) -> yaml.Node | None:
