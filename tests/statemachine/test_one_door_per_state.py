@@ -18,7 +18,7 @@ from openflow_autopilot_cli.lint import asl
 ROOT = Path(__file__).resolve().parents[2]
 MACHINES = asl.machine_files(ROOT)
 TEMPLATE, _ = decode_str((ROOT / "template.yaml").read_text())
-STEPS = {"provision": {"provision", "delivery"}, "power": {"power"}, "watch": {"watch"}}
+STEPS = {"provision": {"provision", "delivery"}, "power": {"power", "power_compute"}, "watch": {"watch"}}
 SHARED = {"acquire_lock", "release_lock", "notify", "await_approval"}
 
 

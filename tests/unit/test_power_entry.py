@@ -414,12 +414,8 @@ def test_the_notification_text_says_what_happened_and_why() -> None:
 
 # --- gen 1: no SQL for runtimes and connectors, so the node groups are scaled at once ---------------
 def test_gen1_notes_what_it_cannot_do_and_scales_the_node_groups_at_once(aws: dict[str, Any]) -> None:
-    from openflow_autopilot.steps.power import (
-        check_runtime_suspended,
-        stop_connector,
-        suspend_runtime,
-        verify_compute_gone,
-    )
+    from openflow_autopilot.steps.power import check_runtime_suspended, stop_connector, suspend_runtime
+    from openflow_autopilot.steps.power_compute import verify_compute_gone
     from openflow_sandbox.eks import OpenflowCompute
 
     gen1 = request(OFFICE)

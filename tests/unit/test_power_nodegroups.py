@@ -10,11 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from openflow_autopilot.errors import BudgetExhausted, NotReadyYet, PreconditionFailed
+from openflow_autopilot.power.compute_check import ComputeCheck, check_compute
 from openflow_autopilot.power.nodegroups import (
     REMEMBER_TAG,
-    ComputeCheck,
     Sizes,
-    check_compute,
     find_data_plane_groups,
     find_groups,
     nodegroup_names,

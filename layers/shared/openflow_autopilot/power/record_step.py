@@ -13,11 +13,11 @@ from openflow_autopilot.cost.records import (
     append_record,
 )
 from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.power.compute_check import ComputeCheck
 from openflow_autopilot.power.decide import Decision
 from openflow_autopilot.power.event import artifact_bucket
 from openflow_autopilot.power.memory import update_memory
 from openflow_autopilot.power.models import PhaseSeen, PowerPart
-from openflow_autopilot.power.nodegroups import ComputeCheck
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

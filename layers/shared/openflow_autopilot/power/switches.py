@@ -12,15 +12,10 @@ from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power import agent as agent_power
 from openflow_autopilot.power import openflow as openflow_power
+from openflow_autopilot.power.compute_check import ComputeCheck, check_compute
 from openflow_autopilot.power.models import Target
 from openflow_autopilot.power.nifi import nifi_secret_name, read_nifi_access, set_flow_state
-from openflow_autopilot.power.nodegroups import (
-    ComputeCheck,
-    check_compute,
-    find_data_plane_groups,
-    find_groups,
-    restore,
-)
+from openflow_autopilot.power.nodegroups import find_data_plane_groups, find_groups, restore
 from openflow_autopilot.power.openflow import Poll
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector

@@ -10,9 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.phases.agent_checkup import AgentBudgets
+from openflow_autopilot.power.compute_check import ComputeCheck
 from openflow_autopilot.power.decide import Decision
 from openflow_autopilot.power.models import Budgets, PhaseSeen, PowerPart, Target
-from openflow_autopilot.power.nodegroups import ComputeCheck
 from openflow_autopilot.power.wal import WalVerdict
 from openflow_autopilot.watch.models import Heartbeat
 
