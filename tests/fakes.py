@@ -6,7 +6,8 @@ models behaviour (a runtime moving from SUSPENDING to SUSPENDED) subclass FakeSq
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 Rows = list[dict[str, Any]]
@@ -101,3 +102,29 @@ class Opener:
     @property
     def posts(self) -> list[tuple[str, dict[str, Any]]]:
         return [(r.full_url, json.loads(r.data)) for r in self.requests]
+
+
+# --- moto worlds several test files start from ------------------------------------------------------
+PASS_MACHINE = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+
+
+@contextmanager
+def webhook_world(table: str, region: str = "us-east-1") -> Iterator[dict[str, Any]]:
+    """moto with what a webhook starts and remembers: a `provision` state machine (one Pass state)
+    and the idempotency table (partition key `pk`)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name=region)
+        arn = sfn.create_state_machine(
+            name="provision", definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield {"sfn": sfn, "arn": arn, "dynamodb": dynamodb}

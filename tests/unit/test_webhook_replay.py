@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
+from fakes import webhook_world
 
 from openflow_autopilot.triggers.config import WebhookConfig
 from openflow_autopilot.triggers.deps import WebhookDeps
@@ -36,7 +35,6 @@ REGION = "us-east-1"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 TABLE = "openflow-webhook-idempotency"
 REQUEST_YAML = open("events/provision/request.yaml", encoding="utf-8").read()  # noqa: SIM115
-PASS = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
 LABEL = "openflow-provision"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SECRETS = {
@@ -51,19 +49,8 @@ RESPONSE_URL = "https://hooks.slack.com/commands/T1/2/abc"
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
-            name="provision", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield {"sfn": sfn, "arn": arn, "dynamodb": dynamodb}
+    with webhook_world(TABLE, REGION) as world:
+        yield world
 
 
 class Harness:

@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from fakes import Opener
-from moto import mock_aws
+from fakes import Opener, webhook_world
 
 from openflow_autopilot.errors import InvalidRequest
 from openflow_autopilot.triggers.config import ServiceNowAuth, WebhookConfig
@@ -32,7 +30,6 @@ REGION = "us-east-1"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 TABLE = "openflow-webhook-idempotency"
 REQUEST_YAML = open("events/provision/request.yaml", encoding="utf-8").read()  # noqa: SIM115
-PASS = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
 SECRETS = {
     "github_webhook_secret": "gh-secret",
     "jira_webhook_secret": "jira-secret",
@@ -48,19 +45,8 @@ LABEL = "openflow-provision"
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
-            name="provision", definition=PASS, roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield {"sfn": sfn, "arn": arn, "dynamodb": dynamodb}
+    with webhook_world(TABLE, REGION) as world:
+        yield world
 
 
 class Harness:
