@@ -52,7 +52,6 @@ from openflow_autopilot.openflow.deployments import (
     undocumented,
 )
 from openflow_autopilot.openflow.names import connector_name
-from openflow_autopilot.phases.source import slot_name
 from openflow_autopilot.phases.stack import (
     describe,
     find_agent_instance,
@@ -62,6 +61,7 @@ from openflow_autopilot.phases.stack import (
 )
 from openflow_autopilot.postgres.connection import Connection, translated_errors
 from openflow_autopilot.postgres.names import check_slot_name, parse_identifier
+from openflow_autopilot.postgres.source_admin import slot_name
 from openflow_autopilot.power import openflow as openflow_power
 from openflow_autopilot.power.restart import cancel_restart, restart_name
 from openflow_autopilot.power.scheduler_api import (
@@ -763,8 +763,8 @@ def aws_access(
     """Clients for the request's region; Snowflake and PostgreSQL sessions open when a step needs them.
     The Snowflake endpoint comes from `env` (empty in production: the account's own endpoint)."""
     from openflow_autopilot.aws.clients import client
-    from openflow_autopilot.phases.source import admin_login
     from openflow_autopilot.postgres.connection import connect
+    from openflow_autopilot.postgres.source_admin import source_admin
     from openflow_autopilot.snowflake.session import load_credentials, session
 
     region = request.aws.region
@@ -778,9 +778,7 @@ def aws_access(
 
     @contextmanager
     def source() -> Iterator[Connection]:
-        rds = client("rds", region) if request.source.rds_instance_id else None
-        admin = admin_login(request, secrets=secrets, rds=rds)
-        with connect(admin.dsn()) as conn:
+        with connect(source_admin(request, secrets=secrets).dsn()) as conn:
             yield conn
 
     return TeardownAccess(

@@ -20,6 +20,13 @@ from psycopg import sql as pgsql
 
 from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
 from openflow_autopilot.errors import NotReadyYet, PreconditionFailed
+from openflow_autopilot.openflow.canary import (
+    canary_report,
+    ensure_canary_table,
+    find_canary,
+    insert_canary,
+    remove_canary,
+)
 from openflow_autopilot.openflow.connector_config import literal_value, property_body, set_properties
 from openflow_autopilot.openflow.endpoints import SourceEndpoint
 from openflow_autopilot.openflow.jdbc_driver import Driver
@@ -29,15 +36,7 @@ from openflow_autopilot.phases.destination import ensure_destination
 from openflow_autopilot.phases.runtime import ensure_runtime, runtime_status
 from openflow_autopilot.phases.service_key import read_service_key
 from openflow_autopilot.phases.user_key_rotation import rotate_service_user_key
-from openflow_autopilot.phases.verify import (
-    canary_report,
-    diagnose_verification,
-    ensure_canary_table,
-    find_canary,
-    insert_canary,
-    remove_canary,
-    verification_failure,
-)
+from openflow_autopilot.phases.verify import diagnose_verification, verification_failure
 from openflow_autopilot.snowflake.session import Sql
 from openflow_sandbox.connector_relay import ConnectorRelay
 from openflow_sandbox.jdbc_jar import JAR_NAME, build_jar

@@ -26,12 +26,13 @@ from psycopg import sql
 
 from openflow_autopilot.config import parse_request
 from openflow_autopilot.errors import InvalidRequest, PermissionDenied, PreconditionFailed
-from openflow_autopilot.phases.source import SourceAdmin, preflight
+from openflow_autopilot.phases.source import preflight
 from openflow_autopilot.postgres.connection import Connection, connect, with_credentials
 from openflow_autopilot.postgres.doctor import run_doctor
 from openflow_autopilot.postgres.names import TableName
 from openflow_autopilot.postgres.prepare import prepare_source
 from openflow_autopilot.postgres.proof import insert_row, prove_replication
+from openflow_autopilot.postgres.source_admin import SourceAdmin
 from openflow_autopilot.postgres.wal_guard import check_wal
 from openflow_autopilot_cli import source as cli_source
 from openflow_sandbox.postgres import LocalPostgres, free_port

@@ -10,11 +10,8 @@ import pytest
 from fakes import FakeSql
 
 from openflow_autopilot.config import ProvisionRequest, parse_request
-from openflow_autopilot.phases.deployment import (
-    comment_with_event_table,
-    ensure_deployment,
-    recorded_event_table,
-)
+from openflow_autopilot.openflow.event_table import comment_with_event_table, recorded_event_table
+from openflow_autopilot.phases.deployment import ensure_deployment
 
 EVENTS = "OPENFLOW.OPENFLOW.OPENFLOW_EVENTS"
 UNDOCUMENTED = ("event_table", "data_plane_id")

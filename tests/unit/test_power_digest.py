@@ -31,6 +31,7 @@ from openflow_autopilot.cost.records import (
 )
 from openflow_autopilot.errors import PermissionDenied
 from openflow_autopilot.lambda_env import FunctionEnv
+from openflow_autopilot.postgres import source_admin as source_admin_module
 from openflow_autopilot.postgres.models import WalReport, WalSample
 from openflow_autopilot.power import wal_step
 from openflow_autopilot.power.digest import compose
@@ -315,7 +316,7 @@ def test_the_wal_guard_step_records_a_refused_stop_and_nothing_for_an_allowed_on
     def _connect(_dsn: str) -> Iterator[None]:
         yield None
 
-    monkeypatch.setattr(wal_step.source_phase, "admin_login", lambda *a, **k: _Login())
+    monkeypatch.setattr(source_admin_module, "admin_login", lambda *a, **k: _Login())
     monkeypatch.setattr(wal_step, "connect", _connect)
     monkeypatch.setattr(wal_step, "check_wal", lambda *a, **k: _report(headroom))
     event = {

@@ -10,14 +10,8 @@ import pytest
 from fakes import FakeSql
 
 from openflow_autopilot.errors import PermissionDenied, PreconditionFailed
-from openflow_autopilot.phases.verify import (
-    Canary,
-    canary_report,
-    diagnose_verification,
-    find_canary,
-    lsn_value,
-    verification_failure,
-)
+from openflow_autopilot.openflow.canary import Canary, canary_report, find_canary, lsn_value
+from openflow_autopilot.phases.verify import diagnose_verification, verification_failure
 
 CANARY = Canary(
     id="0b6f4c9e-1f7e-4a55-9a57-3c1f0e1d2a77",

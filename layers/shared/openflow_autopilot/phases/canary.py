@@ -13,17 +13,17 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.openflow.names import connector_name
-from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.verify import (
+from openflow_autopilot.openflow.canary import (
     Canary,
     canary_report,
     find_canary,
     insert_canary,
     remove_canary,
-    verification_failure,
 )
+from openflow_autopilot.openflow.names import connector_name
+from openflow_autopilot.phases.verify import verification_failure
 from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.source_admin import slot_name, source_admin
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
 
@@ -42,18 +42,13 @@ class VerifyState(BaseModel):
     found: bool = False
 
 
-def _admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient, rds: RDSClient | None = None) -> str:
-    rds = (rds or client("rds", request.aws.region)) if request.source.rds_instance_id else None
-    return source_phase.admin_login(request, secrets=secrets, rds=rds).dsn()
-
-
 def insert_at_source(
     request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
 ) -> PhaseResult:
     secrets = secrets or client("secretsmanager", request.aws.region)
     started = utcnow()
-    with connect(_admin_dsn(request, secrets, rds)) as conn:
-        canary = insert_canary(conn, slot_name=source_phase.slot_name(request))
+    with connect(source_admin(request, secrets=secrets, rds=rds).dsn()) as conn:
+        canary = insert_canary(conn, slot_name=slot_name(request))
     return PhaseResult(
         phase="VerifyInsert",
         status="changed",
@@ -89,7 +84,7 @@ def look_in_destination(
             report = canary_report(canary, found, polls=attempt)
             actions = []
             if request.remove_canary:
-                with connect(_admin_dsn(request, secrets)) as conn:
+                with connect(source_admin(request, secrets=secrets).dsn()) as conn:
                     removed = remove_canary(conn, canary)
                 actions.append(Action(kind="remove_canary", target=str(canary.table), statement=removed))
             return PhaseResult(
@@ -102,12 +97,12 @@ def look_in_destination(
                 ended_at=utcnow(),
             )
         if attempt >= max_attempts:
-            with connect(_admin_dsn(request, secrets)) as conn:
+            with connect(source_admin(request, secrets=secrets).dsn()) as conn:
                 raise verification_failure(
                     conn,
                     sql,
                     canary=canary,
-                    slot_name=source_phase.slot_name(request),
+                    slot_name=slot_name(request),
                     destination_database=request.destination.database,
                     connector=connector_name(request),
                     polls=attempt,

@@ -8,27 +8,29 @@ event table are owned by it, as the seed's UI flow would leave them.
 A gen 2 deployment's event table cannot be read back: SHOW/DESC OPENFLOW DEPLOYMENTS have no
 event_table column (docs.snowflake.com/en/sql-reference/sql/show-openflow-deployments). So the
 product records the table it set in the deployment's COMMENT, which it owns ("managed by
-openflow-autopilot; event_table=DB.SCHEMA.TABLE"), and sets it again only when that record differs.
+openflow-autopilot; event_table=DB.SCHEMA.TABLE"; openflow/event_table.py), and sets it again only
+when that record differs.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from openflow_autopilot.config import Generation, ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.deployments import describe_data_plane_integration
+from openflow_autopilot.openflow.event_table import (
+    EVENT_TABLE_NAME,
+    comment_with_event_table,
+    event_table_of,
+    recorded_event_table,
+)
 from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.snowflake.identifiers import literal, qualified
 from openflow_autopilot.snowflake.session import Sql
 
-EVENT_TABLE_NAME = "OPENFLOW_EVENTS"
 MANAGED_COMMENT: Final = "managed by openflow-autopilot"
-EVENT_TABLE_MARKER: Final = "event_table="
-# The marker is always last in the comment; table names are validated identifiers (no ';').
-_MARKER = re.compile(r"(?:^|;\s*)" + re.escape(EVENT_TABLE_MARKER) + r"([A-Za-z0-9_$.]+)\s*$")
 
 
 class _Recorder:
@@ -43,34 +45,15 @@ class _Recorder:
         self.actions.append(Action(kind=kind, target=target, statement=statement))
 
 
-def _event_table(request: ProvisionRequest) -> str:
-    sf = request.snowflake
-    return qualified(sf.openflow_database, sf.openflow_schema, EVENT_TABLE_NAME)
-
-
 def _ensure_event_table(rec: _Recorder, request: ProvisionRequest) -> str:
     """The event table, created by the owner role (granted CREATE EVENT TABLE by prerequisites)."""
     sf = request.snowflake
     schema = qualified(sf.openflow_database, sf.openflow_schema)
-    table = _event_table(request)
+    table = event_table_of(request)
     exists = rec.sql.query(f"SHOW EVENT TABLES LIKE {literal(EVENT_TABLE_NAME)} IN SCHEMA {schema}")
     if not exists:
         rec.do("create_event_table", table, f"CREATE EVENT TABLE IF NOT EXISTS {table}")
     return table
-
-
-def recorded_event_table(comment: Any) -> str | None:
-    """The event table recorded in a deployment's COMMENT by this product, if any."""
-    found = _MARKER.search(str(comment or ""))
-    return found.group(1).upper() if found else None
-
-
-def comment_with_event_table(comment: Any, table: str) -> str:
-    """`comment` with its event_table marker set to `table` (what was there before is kept)."""
-    text = str(comment or "")
-    found = _MARKER.search(text)
-    kept = (text[: found.start()] if found else text).strip()
-    return f"{kept}; {EVENT_TABLE_MARKER}{table}" if kept else f"{EVENT_TABLE_MARKER}{table}"
 
 
 def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:

@@ -2,90 +2,34 @@
 replication (parameter group, reboot), and the connector's user, publication and grants.
 
 The admin login comes from Secrets Manager (the RDS-managed master secret, or one named in the
-request); the connector's generated password goes to Secrets Manager and nowhere else.
+request: postgres/source_admin.py); the connector's generated password goes to Secrets Manager and
+nowhere else.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets as pysecrets
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from psycopg.conninfo import make_conninfo
 
 from openflow_autopilot.aws.rds import ensure_logical_replication, rds_status
 from openflow_autopilot.aws.secret_owner import check_secret_owner, owner_tags
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
-from openflow_autopilot.errors import BudgetExhausted, ConfigurationError, InvalidRequest, PreconditionFailed
-from openflow_autopilot.phases.verify import CANARY_TABLE, create_canary_table
+from openflow_autopilot.errors import BudgetExhausted, InvalidRequest, PreconditionFailed
+from openflow_autopilot.openflow.canary import CANARY_TABLE, create_canary_table
 from openflow_autopilot.postgres.connection import Connection, connect
 from openflow_autopilot.postgres.doctor import run_doctor
 from openflow_autopilot.postgres.prepare import prepare_source
+from openflow_autopilot.postgres.source_admin import SourceAdmin, slot_name
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
-def slot_name(request: ProvisionRequest) -> str:
-    """The connector's replication slot: one per request, a valid PostgreSQL name."""
-    return "openflow_" + re.sub(r"[^a-z0-9_]", "_", request.name.lower())[:50]
-
-
 def connector_secret_name(request: ProvisionRequest, prefix: str = "openflow-autopilot/") -> str:
     return f"{prefix}{request.name}/source-connector"
-
-
-@dataclass(frozen=True)
-class SourceAdmin:
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str = field(repr=False)
-
-    def dsn(self) -> str:
-        return make_conninfo(
-            host=self.host,
-            port=str(self.port),
-            dbname=self.database,
-            user=self.user,
-            password=self.password,
-            application_name="openflow-autopilot",
-        )
-
-
-def admin_login(
-    request: ProvisionRequest, *, secrets: SecretsManagerClient, rds: RDSClient | None
-) -> SourceAdmin:
-    """Where and as whom to connect: the request's host override, else the RDS endpoint."""
-    src = request.source
-    status = rds_status(rds, src.rds_instance_id) if (rds is not None and src.rds_instance_id) else None
-    secret_arn = src.master_secret_arn or (status.master_secret_arn if status else None)
-    if not secret_arn:
-        raise ConfigurationError(
-            "no admin login for the source database",
-            fix="set source.master_secret_arn, or enable the RDS-managed master user secret",
-        )
-    data = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
-    host = src.host or (status.endpoint_address if status else None) or data.get("host")
-    if not host:
-        raise ConfigurationError("the source database has no endpoint yet", fix="set source.host")
-    port = (
-        src.port
-        if src.host
-        else int((status.endpoint_port if status else None) or data.get("port") or src.port)
-    )
-    return SourceAdmin(
-        host=str(host),
-        port=port,
-        database=src.database,
-        user=str(data.get("username") or data.get("user")),
-        password=str(data.get("password", "")),
-    )
 
 
 def _connect(admin: SourceAdmin) -> Connection:

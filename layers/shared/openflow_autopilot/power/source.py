@@ -12,9 +12,9 @@ from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.errors import BudgetExhausted
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.verify import insert_canary
+from openflow_autopilot.openflow.canary import insert_canary
 from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.source_admin import slot_name, source_admin
 from openflow_autopilot.power.event import artifact_bucket
 from openflow_autopilot.power.memory import update_memory
 from openflow_autopilot.power.slot import SlotCheck, SlotPosition, check_slot, read_position
@@ -39,21 +39,11 @@ class CanaryPoll(BaseModel):
     canary_seconds: float | None = None
 
 
-def _admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient | None, rds: RDSClient | None) -> str:
-    region = request.aws.region
-    admin = source_phase.admin_login(
-        request,
-        secrets=secrets or client("secretsmanager", region),
-        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
-    )
-    return admin.dsn()
-
-
 def _position(
     request: ProvisionRequest, at: datetime, secrets: SecretsManagerClient | None, rds: RDSClient | None
 ) -> SlotPosition:
-    with connect(_admin_dsn(request, secrets, rds)) as conn:
-        return read_position(conn, source_phase.slot_name(request), at=at)
+    with connect(source_admin(request, secrets=secrets, rds=rds).dsn()) as conn:
+        return read_position(conn, slot_name(request), at=at)
 
 
 def slot_baseline(
@@ -94,7 +84,7 @@ def write_canary(
     request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
 ) -> Heartbeat:
     """A row at the source after every start, which CheckCanary must see in Snowflake."""
-    with connect(_admin_dsn(request, secrets, rds)) as conn:
+    with connect(source_admin(request, secrets=secrets, rds=rds).dsn()) as conn:
         canary = insert_canary(conn, note=CANARY_NOTE)
     return Heartbeat(id=canary.id, written_at=datetime.fromisoformat(canary.inserted_at))
 

@@ -15,8 +15,8 @@ from openflow_autopilot.cost.records import (
     append_record,
 )
 from openflow_autopilot.lambda_env import FunctionEnv
-from openflow_autopilot.phases import source as source_phase
 from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.source_admin import slot_name, source_admin
 from openflow_autopilot.postgres.wal_guard import check_wal
 from openflow_autopilot.power.decide import Decision
 from openflow_autopilot.power.event import artifact_bucket, role_arn, target_arn
@@ -61,18 +61,14 @@ def wal_guard(
     memory = load_memory(s3, bucket, power.deployment)
     first = loop.first_sample if loop else None
     previous = next((s for s in (first, memory.wal_sample) if usable_sample(s, at, window)), None)
-    secrets = secrets or client("secretsmanager", region)
-    rds_client = (rds or client("rds", region)) if request.source.rds_instance_id else None
-    admin = source_phase.admin_login(request, secrets=secrets, rds=rds_client)
+    admin = source_admin(request, secrets=secrets, rds=rds)
     free = None
     if request.source.rds_instance_id:
         free = read_free_storage_bytes(
             cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
         )
     with connect(admin.dsn()) as conn:
-        report = check_wal(
-            conn, source_phase.slot_name(request), now=at, previous=previous, free_storage_bytes=free
-        )
+        report = check_wal(conn, slot_name(request), now=at, previous=previous, free_storage_bytes=free)
     max_attempts = budgets.wal_max_checks or WAL_WINDOW_POLLS + 5
     if report.rate_bytes_per_second is None and report.slot_found and attempt < max_attempts:
         return WalVerdict(

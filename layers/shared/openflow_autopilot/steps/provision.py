@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from openflow_autopilot import notify
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.aws.s3uri import S3Location
-from openflow_autopilot.config import Generation, ProvisionRequest, parse_request
+from openflow_autopilot.config import Generation, parse_request
 from openflow_autopilot.core.results import PhaseResult
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv, SchedulesEnv, StackEnv
@@ -24,6 +24,7 @@ from openflow_autopilot.phases.stack import check_stack as stack_poll
 from openflow_autopilot.phases.stack import ensure_stack, find_stack
 from openflow_autopilot.phases.template_doctor import repair_template
 from openflow_autopilot.phases.template_intake import await_upload, read_template
+from openflow_autopilot.postgres.source_admin import source_admin
 from openflow_autopilot.power.schedules_step import ensure_schedules
 from openflow_autopilot.snowflake.login import request_session
 from openflow_autopilot.snowflake.session import Connector, _default_connector
@@ -52,16 +53,6 @@ if TYPE_CHECKING:
 
 def _parse[M: BaseModel](model: type[M], event: dict[str, Any]) -> M:
     return parse(model, event, "provisioning")
-
-
-def _source_admin(
-    request: ProvisionRequest, *, secrets: SecretsManagerClient | None, rds: RDSClient | None
-) -> source_phase.SourceAdmin:
-    return source_phase.admin_login(
-        request,
-        secrets=secrets or client("secretsmanager", request.aws.region),
-        rds=(rds or client("rds", request.aws.region)) if request.source.rds_instance_id else None,
-    )
 
 
 # --- the request, the Snowflake account, the deployment ---------------------------------------
@@ -201,7 +192,7 @@ def source_preflight(
 ) -> PhaseResult:
     """SourcePreflight: read-only checks of the source; blocking findings stop the run here."""
     request = _parse(StepInput, event).request
-    return source_phase.preflight(request, _source_admin(request, secrets=secrets, rds=rds))
+    return source_phase.preflight(request, source_admin(request, secrets=secrets, rds=rds))
 
 
 def source_parameters(event: dict[str, Any], *, rds: RDSClient | None = None) -> PhaseResult:
@@ -246,7 +237,7 @@ def source_prepare(
     secrets = secrets or client("secretsmanager", request.aws.region)
     return source_phase.prepare(
         request,
-        _source_admin(request, secrets=secrets, rds=rds),
+        source_admin(request, secrets=secrets, rds=rds),
         secrets=secrets,
         secret_name=source_phase.connector_secret_name(request, env.secrets_prefix),
     )

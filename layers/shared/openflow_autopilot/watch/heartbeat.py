@@ -1,6 +1,6 @@
 """Freshness: a heartbeat row written at the source each run, looked for in Snowflake.
 
-The row goes into the canary table the provisioning workflow owns (phases/verify.py: it is in the
+The row goes into the canary table the provisioning workflow owns (openflow/canary.py: it is in the
 publication and in the connector's table list), so it travels the same path as the data, and it
 keeps the slot advancing on an idle database. Heartbeats older than a day are deleted at the
 source (the connector replicates the delete). A heartbeat not seen within one run stays pending
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from psycopg import sql as pgsql
 
-from openflow_autopilot.phases.verify import CANARY_TABLE, Canary, find_canary, insert_canary
+from openflow_autopilot.openflow.canary import CANARY_TABLE, Canary, find_canary, insert_canary
 from openflow_autopilot.postgres.connection import Connection, translated_errors
 from openflow_autopilot.snowflake.session import Sql
 from openflow_autopilot.watch.models import Finding, Heartbeat

@@ -150,7 +150,7 @@ def _outcome(kind: str, name: str, was: str, heal: Heal, *, fixed: str, failed: 
 
 # --- the deployment ------------------------------------------------------------------------------
 def check_deployment(sql: Sql, request: ProvisionRequest) -> tuple[Finding, dict[str, Any]]:
-    """The finding, and DESC's row (its comment records the event table, phases/deployment.py)."""
+    """The finding, and DESC's row (its comment records the event table, openflow/event_table.py)."""
     name = qualified(request.openflow.deployment_name)
     row = _desc(sql, f"DESC OPENFLOW DEPLOYMENT {name}") or {}
     return _deployment_finding(name, row), row

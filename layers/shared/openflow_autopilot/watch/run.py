@@ -23,9 +23,9 @@ from openflow_autopilot.locks import (
     lock_key,
     release,
 )
-from openflow_autopilot.phases import source as source_phase
-from openflow_autopilot.phases.deployment import _event_table, recorded_event_table
+from openflow_autopilot.openflow.event_table import event_table_of, recorded_event_table
 from openflow_autopilot.postgres.connection import connect
+from openflow_autopilot.postgres.source_admin import slot_name, source_admin
 from openflow_autopilot.power.memory import load_memory as load_power_memory
 from openflow_autopilot.power.request_store import load_request
 from openflow_autopilot.power.schedule import next_transitions
@@ -59,16 +59,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_stepfunctions import SFNClient
-
-
-def admin_dsn(request: ProvisionRequest, secrets: SecretsManagerClient | None, rds: RDSClient | None) -> str:
-    region = request.aws.region
-    admin = source_phase.admin_login(
-        request,
-        secrets=secrets or client("secretsmanager", region),
-        rds=(rds or client("rds", region)) if request.source.rds_instance_id else None,
-    )
-    return admin.dsn()
 
 
 ASLEEP_SLOT_EVERY = timedelta(minutes=55)  # hourly while asleep (a 5-minute schedule's runs in between skip)
@@ -142,7 +132,7 @@ def load_run(
 # --- Openflow ----------------------------------------------------------------------------------------
 def _event_table_of(deployment_row: dict[str, Any] | None, request: ProvisionRequest) -> str:
     recorded = recorded_event_table((deployment_row or {}).get("comment"))
-    return recorded or _event_table(request)
+    return recorded or event_table_of(request)
 
 
 class HealLock:
@@ -235,7 +225,7 @@ def check_openflow(
 def write_heartbeat_at_source(
     request: ProvisionRequest, *, secrets: SecretsManagerClient | None = None, rds: RDSClient | None = None
 ) -> Heartbeat:
-    with connect(admin_dsn(request, secrets, rds)) as conn:
+    with connect(source_admin(request, secrets=secrets, rds=rds).dsn()) as conn:
         return write_heartbeat(conn)
 
 
@@ -294,9 +284,9 @@ def check_slot(
         free = read_free_storage_bytes(
             cloudwatch or client("cloudwatch", region), request.source.rds_instance_id, now=at
         )
-    with connect(admin_dsn(request, secrets, rds)) as conn:
+    with connect(source_admin(request, secrets=secrets, rds=rds).dsn()) as conn:
         reading, report = read_slot(
-            conn, source_phase.slot_name(request), at=at, previous=memory.wal_sample, free_storage_bytes=free
+            conn, slot_name(request), at=at, previous=memory.wal_sample, free_storage_bytes=free
         )
     last = memory.last_slot
     if last is not None and last.confirmed_bytes is not None and reading.confirmed_bytes is not None:
