@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from openflow_autopilot.config import ProvisionRequest, load_request_file
 from openflow_autopilot.config_schedule import Schedule
+from openflow_autopilot.core.masking import mask_credentials
 from openflow_autopilot.cost.measured import NothingMeasured
 from openflow_autopilot.cost.model import (
     ActualCost,
@@ -43,7 +44,6 @@ from openflow_autopilot.cost.records import NoPowerRecords, load_history
 from openflow_autopilot.errors import AutopilotError, InvalidRequest
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.power.months import parse_month
-from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot_cli import errors as cli_errors
 
 EXIT_OK = 0

@@ -31,8 +31,8 @@ from botocore.exceptions import (
 )
 
 from openflow_autopilot.aws.calls import DENIED, THROTTLING
+from openflow_autopilot.core.masking import mask_credentials
 from openflow_autopilot.errors import AutopilotError
-from openflow_autopilot.triggers.masking import mask_credentials
 
 EXIT_FAILED: Final = 2
 # Set to see the Python traceback of an unexpected failure (for a bug report).

@@ -73,3 +73,25 @@ def test_core_imports_nothing_above_it() -> None:
         if name.startswith("openflow_autopilot.core"):
             above = {m for m in _top_level_imports(path) if not m.startswith("openflow_autopilot.core")}
             assert above <= {"openflow_autopilot.errors"}, (name, above)
+
+
+ADAPTERS = ("aws", "snowflake", "postgres", "openflow", "core")
+DOMAIN = ("power", "watch", "cost")
+ENTRIES = ("steps", "triggers", "phases", "handler")  # what functions/ run, and provisioning's phases
+
+
+def _package(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_adapters_and_the_domain_do_not_import_the_layers_above_them() -> None:
+    for name, path in MODULES.items():
+        mine = _package(name)
+        if mine in ADAPTERS:
+            forbidden = (*DOMAIN, *ENTRIES, "notify", "locks", "approvals")
+        elif mine in DOMAIN:
+            forbidden = ENTRIES
+        else:
+            continue
+        above = {m for m in _top_level_imports(path) if _package(m) in forbidden}
+        assert above == set(), f"{name} imports {sorted(above)}"

@@ -16,9 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 from fakes import webhook_world
 
+from openflow_autopilot.core.masking import mask_credentials
 from openflow_autopilot.triggers.config import WebhookConfig
 from openflow_autopilot.triggers.deps import WebhookDeps
-from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot.triggers.models import Job, TicketOrigin
 from openflow_autopilot.triggers.replays import SLACK_REPLAY_TTL_SECONDS
 from openflow_autopilot.triggers.replies import console_url

@@ -19,6 +19,7 @@ from openflow_autopilot import notify
 from openflow_autopilot.aws.calls import aws_call, error_code, error_message, translate
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.masking import mask_credentials
 from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.cost_explorer import CE_REGION
 from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
@@ -29,7 +30,6 @@ from openflow_autopilot.errors import AutopilotError, InvalidRequest
 from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.power.digest import WeeklyDigest, compose
 from openflow_autopilot.power.request_store import load_request, request_key
-from openflow_autopilot.triggers.masking import mask_credentials
 
 if TYPE_CHECKING:
     from mypy_boto3_ce import CostExplorerClient

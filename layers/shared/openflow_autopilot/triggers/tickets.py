@@ -25,8 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.masking import mask_credentials
 from openflow_autopilot.errors import InvalidRequest
-from openflow_autopilot.triggers.masking import mask_credentials
 from openflow_autopilot.triggers.models import TicketOrigin, TicketSystem
 from openflow_autopilot.triggers.verify import lower_headers
 
