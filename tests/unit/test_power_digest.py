@@ -35,9 +35,10 @@ from openflow_autopilot.postgres import source_admin as source_admin_module
 from openflow_autopilot.postgres.models import WalReport, WalSample
 from openflow_autopilot.power import wal_step
 from openflow_autopilot.power.digest import compose
-from openflow_autopilot.power.digest_step import digest_key, weekly_digest
+from openflow_autopilot.power.digest_step import digest_key
 from openflow_autopilot.power.request_store import save_request
 from openflow_autopilot.power.schedule import on_hours_between
+from openflow_autopilot.steps.digest import weekly_digest
 from openflow_autopilot.steps.power import wal_guard
 
 BUCKET = "artifacts"

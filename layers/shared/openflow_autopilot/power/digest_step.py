@@ -1,5 +1,5 @@
-"""The weekly digest function: invoked by the deployment's `<deployment>-digest` schedule
-(power/scheduler_api.apply_digest_schedule) with {"deployment", "now": the scheduled time}. It reads
+"""The weekly digest (steps/digest.py reads the `<deployment>-digest` schedule's input, set by
+power/scheduler_api.apply_digest_schedule, and calls send_weekly_digest). It reads
 the stored request, the week's records, measures the week, composes the digest (power/digest.py),
 sends it to the notification targets and keeps a copy at `digests/<deployment>/<first day>.json`.
 
@@ -10,7 +10,7 @@ active) still gets its digest: the hours, the model and the WAL guard, with what
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,13 +20,12 @@ from openflow_autopilot.aws.calls import aws_call, error_code, error_message, tr
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import ProvisionRequest
 from openflow_autopilot.core.masking import mask_credentials
-from openflow_autopilot.core.times import parse_instant
 from openflow_autopilot.cost.cost_explorer import CE_REGION
 from openflow_autopilot.cost.measured import MeasuredCost, SessionFactory, measure_request
 from openflow_autopilot.cost.period import Period, week_before
 from openflow_autopilot.cost.prices import PriceTable, load_prices, with_runtime_size
 from openflow_autopilot.cost.records import RECORDS_PREFIX, load_guard_records, load_history
-from openflow_autopilot.errors import AutopilotError, InvalidRequest
+from openflow_autopilot.errors import AutopilotError
 from openflow_autopilot.lambda_env import ArtifactsEnv, FunctionEnv
 from openflow_autopilot.power.digest import WeeklyDigest, compose
 from openflow_autopilot.power.request_store import load_request, request_key
@@ -38,11 +37,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 DIGESTS_PREFIX = "digests"
-
-
-def _now(event: dict[str, Any]) -> datetime:
-    value = event.get("now")
-    return datetime.now(UTC) if value is None else parse_instant(value, "now")
 
 
 def digest_key(deployment: str, period: Period) -> str:
@@ -85,8 +79,9 @@ def _measure(
     return report, None
 
 
-def weekly_digest(
-    event: dict[str, Any],
+def send_weekly_digest(
+    deployment: str,
+    now: datetime,
     *,
     env: ArtifactsEnv,
     s3: S3Client | None = None,
@@ -96,10 +91,7 @@ def weekly_digest(
     sessions: SessionFactory | None = None,
     opener: Any = None,
 ) -> WeeklyDigest:
-    deployment = event.get("deployment")
-    if not isinstance(deployment, str) or not deployment:
-        raise InvalidRequest("deployment: missing", fix="the digest schedule's input names the deployment")
-    now = _now(event)
+    """The week before `now` for the deployment: composed, sent, and kept in the bucket."""
     bucket = env.require_artifact_bucket()
     s3 = s3 or client("s3")
     request = load_request(s3, bucket, deployment)
