@@ -31,7 +31,7 @@ from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoin
 from openflow_autopilot.openflow.jdbc_driver import Driver
 from openflow_autopilot.phases.connector import connector_status, desired_properties, ensure_connector
 from openflow_autopilot.phases.connector_gen1 import gen1_connector_instructions
-from openflow_autopilot.phases.connector_secrets import _Recorder, _secrets
+from openflow_autopilot.phases.connector_secrets import SecretRecorder, _secrets
 from openflow_autopilot.phases.runtime import gen1_runtime_exists, gen1_runtime_instructions, runtime_status
 from openflow_autopilot.phases.service_key import generate_service_key
 from openflow_autopilot.postgres.names import TableName
@@ -260,7 +260,7 @@ def test_a_hostile_host_cannot_reach_the_jdbc_url() -> None:
 # -- secrets are never shown ------------------------------------------------------------------------
 def test_secrets_are_generic_strings_run_with_values_but_recorded_and_logged_redacted() -> None:
     sql = FakeSql()
-    rec = _Recorder(sql, apply=True)  # type: ignore[arg-type]
+    rec = SecretRecorder(sql, apply=True)  # type: ignore[arg-type]
     secrets = _secrets(NAME, SOURCE, DEST)
 
     for secret in secrets.all():
@@ -284,7 +284,7 @@ def test_a_failing_secret_statement_raises_without_the_value() -> None:
     secrets = _secrets(NAME, SOURCE, DEST)
 
     with pytest.raises(PreconditionFailed) as raised:
-        _Recorder(sql, apply=True).secret(secrets.password)  # type: ignore[arg-type]
+        SecretRecorder(sql, apply=True).secret(secrets.password)  # type: ignore[arg-type]
 
     assert PASSWORD not in str(raised.value) and "***" in str(raised.value)
 

@@ -59,10 +59,10 @@ from openflow_autopilot.openflow.statuses import (
 from openflow_autopilot.phases.connector_secrets import (
     COMMENT,
     ConnectorSecrets,
+    SecretRecorder,
     _ensure_secret,
     _execute_as_role,
     _grant_secret,
-    _Recorder,
     _secrets,
 )
 from openflow_autopilot.phases.service_key import read_service_key
@@ -183,7 +183,7 @@ def ensure_connector(
     """Create, configure and commit the gen 2 PostgreSQL connector; only what is missing. Starting it
     is `connector_status`'s job, once the commit has settled."""
     started = utcnow()
-    rec = _Recorder(sql, apply)
+    rec = SecretRecorder(sql, apply)
     store = store or StageConfigStore(sql)
     full = connector_name(request, name)
     rt = qualified(*split_qualified(runtime, 3, "runtime"))
@@ -228,7 +228,7 @@ def ensure_connector(
         rec.record("put_asset", full, f"PUT {driver_file} {stage_uri(full, LIVE)}")
         rec.record("put_config", full, f"PUT config.json {stage_uri(full, LIVE)} (all properties)")
         rec.record("commit", full, f"ALTER OPENFLOW CONNECTOR {full} COMMIT")
-        return _result(rec, started, outputs)
+        return rec.result("Connector", started, outputs)
 
     described = describe_connector(sql, full)
     status = status_of(described)
@@ -284,24 +284,11 @@ def ensure_connector(
         rec.do("commit", full, f"ALTER OPENFLOW CONNECTOR {full} COMMIT COMMENT = {literal(COMMENT)}")
     outputs["config_changed"] = bool(changed)
     outputs["status"] = "UPDATING" if must_commit and apply else (status or "STOPPED")
-    return _result(rec, started, outputs)
+    return rec.result("Connector", started, outputs)
 
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "y", "yes", "1")
-
-
-def _result(rec: _Recorder, started: str, outputs: dict[str, Any]) -> PhaseResult:
-    status = "planned" if not rec.apply else ("changed" if rec.actions else "unchanged")
-    return PhaseResult(
-        phase="Connector",
-        status=status,
-        actions=rec.actions,
-        notes=rec.notes,
-        outputs=outputs,
-        started_at=started,
-        ended_at=utcnow(),
-    )
 
 
 def connector_status(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.recorder import Recorder
 from openflow_autopilot.core.results import Action, PhaseResult, utcnow
 from openflow_autopilot.errors import AutopilotError, PreconditionFailed
 from openflow_autopilot.openflow.endpoints import DestinationInfo, SourceEndpoint
@@ -47,19 +48,8 @@ class SnowflakeSecret:
         return [self.value] if self.value else []
 
 
-class _Recorder:
-    def __init__(self, sql: Sql, apply: bool) -> None:
-        self.sql, self.apply = sql, apply
-        self.actions: list[Action] = []
-        self.notes: list[str] = []
-
-    def do(self, kind: str, target: str, statement: str) -> None:
-        if self.apply:
-            self.sql.execute(statement)
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
-
-    def record(self, kind: str, target: str, statement: str) -> None:
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
+class SecretRecorder(Recorder[Sql]):
+    """A Recorder that also creates Snowflake secrets without their values reaching a record."""
 
     def secret(self, secret: SnowflakeSecret) -> None:
         """Create/replace a secret; the values never reach a log, an error or the statement list."""
@@ -129,25 +119,19 @@ def refresh_connector_key(
     """After a key rotation: put the new key into the connector's Snowflake secret (replaced only when
     the fingerprint changed), so the runtime's next login uses it; sessions already open stay valid."""
     started = utcnow()
-    rec = _Recorder(sql, True)
+    rec = SecretRecorder(sql, True)
     full = connector_name(request)
     secret = _key_secret(full, destination)
     replaced = _ensure_secret(rec, secret)
     execute_as = _execute_as_role(sql, runtime)
     assert execute_as is not None
     _grant_secret(rec, secret.name, execute_as, replaced)
-    return PhaseResult(
-        phase="ConnectorKeyRefresh",
-        status="changed" if rec.actions else "unchanged",
-        actions=rec.actions,
-        notes=rec.notes,
-        outputs={"connector": full, "key_fingerprint": destination.key_fingerprint},
-        started_at=started,
-        ended_at=utcnow(),
+    return rec.result(
+        "ConnectorKeyRefresh", started, {"connector": full, "key_fingerprint": destination.key_fingerprint}
     )
 
 
-def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:
+def _ensure_secret(rec: SecretRecorder, secret: SnowflakeSecret) -> bool:
     """True when the secret was (or would be) created or replaced."""
     db, schema, short = split_qualified(secret.name, 3, "secret")
     rows = rec.sql.query(f"SHOW SECRETS LIKE {literal(short)} IN SCHEMA {db}.{schema}")
@@ -167,7 +151,7 @@ def _ensure_secret(rec: _Recorder, secret: SnowflakeSecret) -> bool:
     return True
 
 
-def _grant_secret(rec: _Recorder, secret: str, role: str, replaced: bool) -> None:
+def _grant_secret(rec: SecretRecorder, secret: str, role: str, replaced: bool) -> None:
     """The runtime reads secrets as its execute-as role; CREATE OR REPLACE drops earlier grants."""
     grants = [] if replaced else rec.sql.query(f"SHOW GRANTS ON SECRET {secret}")
     held = {norm_name(g.get("privilege")) for g in grants if norm_name(g.get("grantee_name")) == role}

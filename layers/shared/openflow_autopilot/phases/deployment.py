@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from openflow_autopilot.config import Generation, ProvisionRequest
-from openflow_autopilot.core.results import Action, PhaseResult, utcnow
+from openflow_autopilot.core.recorder import Recorder
+from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.deployments import describe_data_plane_integration
 from openflow_autopilot.openflow.event_table import (
@@ -33,19 +34,7 @@ from openflow_autopilot.snowflake.session import Sql
 MANAGED_COMMENT: Final = "managed by openflow-autopilot"
 
 
-class _Recorder:
-    def __init__(self, sql: Sql, apply: bool) -> None:
-        self.sql, self.apply = sql, apply
-        self.actions: list[Action] = []
-        self.notes: list[str] = []
-
-    def do(self, kind: str, target: str, statement: str) -> None:
-        if self.apply:
-            self.sql.execute(statement)
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
-
-
-def _ensure_event_table(rec: _Recorder, request: ProvisionRequest) -> str:
+def _ensure_event_table(rec: Recorder[Sql], request: ProvisionRequest) -> str:
     """The event table, created by the owner role (granted CREATE EVENT TABLE by prerequisites)."""
     sf = request.snowflake
     schema = qualified(sf.openflow_database, sf.openflow_schema)
@@ -56,7 +45,7 @@ def _ensure_event_table(rec: _Recorder, request: ProvisionRequest) -> str:
     return table
 
 
-def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:
+def _gen2(rec: Recorder[Sql], request: ProvisionRequest, table: str) -> dict[str, Any]:
     name = qualified(request.openflow.deployment_name)
     vpc = request.openflow.vpc_type.value
     rows = rec.sql.query(f"SHOW OPENFLOW DEPLOYMENTS LIKE {literal(name)}")
@@ -108,7 +97,7 @@ def _gen2(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, An
     }
 
 
-def _gen1(rec: _Recorder, request: ProvisionRequest, table: str) -> dict[str, Any]:
+def _gen1(rec: Recorder[Sql], request: ProvisionRequest, table: str) -> dict[str, Any]:
     rows = rec.sql.query("SHOW OPENFLOW DATA PLANE INTEGRATIONS")
     wanted = request.openflow.data_plane_integration
     if wanted:
@@ -159,20 +148,11 @@ def _enabled(value: Any) -> bool:
 
 def ensure_deployment(sql: Sql, request: ProvisionRequest, *, apply: bool = True) -> PhaseResult:
     started = utcnow()
-    rec = _Recorder(sql, apply)
+    rec = Recorder(sql, apply)
     table = _ensure_event_table(rec, request)
     if request.openflow.generation is Generation.GEN2:
         deployment = _gen2(rec, request, table)
     else:
         deployment = _gen1(rec, request, table)
     rec.notes.append(f"deployment {deployment['name']} is {deployment['status'] or 'unknown'}")
-    status = "planned" if not apply else ("changed" if rec.actions else "unchanged")
-    return PhaseResult(
-        phase="Deployment",
-        status=status,
-        actions=rec.actions,
-        notes=rec.notes,
-        outputs={"deployment": deployment, "event_table": table},
-        started_at=started,
-        ended_at=utcnow(),
-    )
+    return rec.result("Deployment", started, {"deployment": deployment, "event_table": table})

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.secret_owner import check_secret_owner
 from openflow_autopilot.config import ProvisionRequest
-from openflow_autopilot.core.results import Action, PhaseResult, utcnow
+from openflow_autopilot.core.recorder import Recorder
+from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.openflow.names import norm_name
 from openflow_autopilot.phases.prerequisites import _has_grant, _user_properties
@@ -46,34 +47,6 @@ WAREHOUSE_PRIVILEGES = ("USAGE", "OPERATE")
 
 
 # -- the ensure phase -------------------------------------------------------------------------------
-class _Recorder:
-    def __init__(self, sql: Sql, apply: bool) -> None:
-        self.sql, self.apply = sql, apply
-        self.actions: list[Action] = []
-        self.notes: list[str] = []
-
-    def do(self, kind: str, target: str, statement: str, *, shown: str | None = None) -> None:
-        """Run `statement` (when applying) and record it, or `shown` in its place."""
-        if self.apply:
-            self.sql.execute(statement)
-        self.actions.append(Action(kind=kind, target=target, statement=shown or statement))
-
-    def record(self, kind: str, target: str, statement: str) -> None:
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
-
-    def result(self, phase: str, started: str, outputs: dict[str, Any]) -> PhaseResult:
-        status = "planned" if not self.apply else ("changed" if self.actions else "unchanged")
-        return PhaseResult(
-            phase=phase,
-            status=status,
-            actions=self.actions,
-            notes=self.notes,
-            outputs=outputs,
-            started_at=started,
-            ended_at=utcnow(),
-        )
-
-
 def _size_display(size: Any) -> str:
     return str(size or "").upper().replace("_", "-")
 
@@ -82,7 +55,7 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).strip().lower() in ("true", "y", "yes", "1")
 
 
-def _ensure_warehouse(rec: _Recorder, request: ProvisionRequest) -> None:
+def _ensure_warehouse(rec: Recorder[Sql], request: ProvisionRequest) -> None:
     dest = request.destination
     wh = qualified(dest.warehouse)
     size = WAREHOUSE_SIZE_DISPLAY[dest.warehouse_size]
@@ -112,7 +85,7 @@ def _ensure_warehouse(rec: _Recorder, request: ProvisionRequest) -> None:
         rec.do("alter_warehouse", wh, f"ALTER WAREHOUSE {wh} SET {' '.join(changes)}")
 
 
-def _ensure_user(rec: _Recorder, request: ProvisionRequest) -> bool:
+def _ensure_user(rec: Recorder[Sql], request: ProvisionRequest) -> bool:
     """The SERVICE user with the role and warehouse as defaults; True when it exists afterwards."""
     dest = request.destination
     user, role, wh = qualified(dest.service_user), qualified(dest.service_role), qualified(dest.warehouse)
@@ -158,7 +131,7 @@ def _set_key_statement(user: str, slot: str, key: ServiceKey) -> tuple[str, str]
 
 
 def _ensure_key(
-    rec: _Recorder,
+    rec: Recorder[Sql],
     request: ProvisionRequest,
     *,
     secrets: SecretsManagerClient,
@@ -235,7 +208,7 @@ def ensure_destination(
     dest = request.destination
     db, wh = qualified(dest.database), qualified(dest.warehouse)
     role, user = qualified(dest.service_role), qualified(dest.service_user)
-    rec = _Recorder(sql, apply)
+    rec = Recorder(sql, apply)
     # before anything is created: another deployment's key secret stops the phase here
     check_secret_owner(secrets, secret_name, request.openflow.deployment_name)
 

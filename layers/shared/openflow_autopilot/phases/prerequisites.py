@@ -8,12 +8,12 @@ the Openflow schema; gen 1 needs the DATA PLANE / RUNTIME INTEGRATION account pr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openflow_autopilot.aws.clients import client
 from openflow_autopilot.config import Generation, ProvisionRequest
-from openflow_autopilot.core.results import Action, PhaseResult, utcnow
+from openflow_autopilot.core.recorder import Recorder
+from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
 from openflow_autopilot.lambda_env import FunctionEnv
 from openflow_autopilot.openflow.names import norm_name
@@ -37,19 +37,6 @@ COMMON_SCHEMA_PRIVILEGES = ("CREATE EVENT TABLE",)
 
 def _granted_on(value: Any) -> str:
     return str(value or "").upper().replace(" ", "_")
-
-
-@dataclass
-class _Plan:
-    apply: bool
-    sql: Sql
-    actions: list[Action] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def do(self, kind: str, target: str, statement: str) -> None:
-        if self.apply:
-            self.sql.execute(statement)
-        self.actions.append(Action(kind=kind, target=target, statement=statement))
 
 
 def _has_grant(grants: list[dict[str, Any]], privilege: str, on: str, name: str) -> bool:
@@ -80,7 +67,7 @@ def _secondary_roles_all(value: str | None) -> bool:
 
 
 def _ensure_execute_as_role(
-    plan: _Plan, sql: Sql, request: ProvisionRequest, *, db: str, schema: str
+    plan: Recorder[Sql], sql: Sql, request: ProvisionRequest, *, db: str, schema: str
 ) -> None:
     """The runtime's EXECUTE_AS_ROLE (create-openflow-runtime: required): the identity its connector
     reads its secrets as, so it needs USAGE on their database and schema (configure-connector-sql);
@@ -106,7 +93,7 @@ def ensure_prerequisites(
     repo = qualified(sf.openflow_database, sf.openflow_schema, sf.image_repository)
     role = qualified(sf.admin_role)
     user = qualified(sf.admin_user)
-    plan = _Plan(apply=apply, sql=sql)
+    plan = Recorder(sql, apply)
 
     # Objects: database, schema, image repository.
     db_exists = bool(sql.query(f"SHOW DATABASES LIKE {literal(db)}"))
@@ -193,15 +180,7 @@ def ensure_prerequisites(
             f"default role of {user} is {default_role or 'unset'}: not an admin role, left as is"
         )
 
-    status = "planned" if not apply else ("changed" if plan.actions else "unchanged")
-    return PhaseResult(
-        phase="SnowflakePrerequisites",
-        status=status,
-        actions=plan.actions,
-        notes=plan.notes,
-        started_at=started,
-        ended_at=utcnow(),
-    )
+    return plan.result("SnowflakePrerequisites", started, {})
 
 
 def run_prerequisites(

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from openflow_autopilot.aws.secret_owner import check_secret_owner
 from openflow_autopilot.config import ProvisionRequest
+from openflow_autopilot.core.recorder import Recorder
 from openflow_autopilot.core.results import PhaseResult, utcnow
 from openflow_autopilot.errors import PreconditionFailed
-from openflow_autopilot.phases.destination import _key_fingerprints, _Recorder, _set_key_statement
+from openflow_autopilot.phases.destination import _key_fingerprints, _set_key_statement
 from openflow_autopilot.phases.service_key import generate_service_key, read_service_key, store_service_key
 from openflow_autopilot.snowflake.identifiers import qualified
 from openflow_autopilot.snowflake.session import Sql
@@ -48,7 +49,7 @@ def rotate_service_user_key(
     """
     started = utcnow()
     user = qualified(request.destination.service_user)
-    rec = _Recorder(sql, apply=True)
+    rec = Recorder(sql, apply=True)
     check_secret_owner(secrets, secret_name, request.openflow.deployment_name)
     stored = read_service_key(secrets, secret_name)
     if stored.key is None or stored.arn is None:
