@@ -4,6 +4,7 @@ steps/power.py calls one of these per state; none of them reads an event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from openflow_autopilot.aws.clients import client
@@ -18,7 +19,7 @@ from openflow_autopilot.power.nifi import nifi_secret_name, read_nifi_access, se
 from openflow_autopilot.power.nodegroups import find_data_plane_groups, find_groups, restore
 from openflow_autopilot.power.openflow import Poll
 from openflow_autopilot.snowflake.login import request_session
-from openflow_autopilot.snowflake.session import Connector, _default_connector
+from openflow_autopilot.snowflake.session import Connector, Sql, _default_connector
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -44,8 +45,21 @@ def _unchanged(phase: str, note: str) -> PhaseResult:
     return PhaseResult(phase=phase, status="unchanged", notes=[note], started_at=now, ended_at=now)
 
 
-def _seen_at_once() -> Poll:
-    return Poll(attempt=1, done=True, status=GEN1_NOT_OBSERVABLE)
+def _observed(
+    request: ProvisionRequest,
+    role: str,
+    look: Callable[[Sql], Poll],
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None,
+    connector: Connector,
+) -> Poll:
+    """One status look in a session as `role`; gen 1 statuses are not observable over SQL, so a
+    gen 1 wait is done at once."""
+    if _gen1(request):
+        return Poll(attempt=1, done=True, status=GEN1_NOT_OBSERVABLE)
+    with request_session(request, role, env=env, secrets=secrets, connector=connector) as sql:
+        return look(sql)
 
 
 # --- Openflow (SQL) -------------------------------------------------------------------------------
@@ -100,12 +114,17 @@ def connector_reached(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    """One look at the connector's status (gen 1: not observable, so done at once)."""
-    if _gen1(request):
-        return _seen_at_once()
-    login = request.snowflake.login_role
-    with request_session(request, login, env=env, secrets=secrets, connector=connector) as sql:
-        return openflow_power.connector_reached(sql, request, want=want, state=state, max_checks=max_checks)
+    """One look at the connector's status, as the login role."""
+    return _observed(
+        request,
+        request.snowflake.login_role,
+        lambda sql: openflow_power.connector_reached(
+            sql, request, want=want, state=state, max_checks=max_checks
+        ),
+        env=env,
+        secrets=secrets,
+        connector=connector,
+    )
 
 
 def set_runtime(
@@ -139,12 +158,17 @@ def runtime_reached(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    """One look at the runtime's status (gen 1: not observable, so done at once)."""
-    if _gen1(request):
-        return _seen_at_once()
-    admin = request.snowflake.admin_role
-    with request_session(request, admin, env=env, secrets=secrets, connector=connector) as sql:
-        return openflow_power.runtime_reached(sql, request, want=want, state=state, max_checks=max_checks)
+    """One look at the runtime's status, as the admin role (its owner)."""
+    return _observed(
+        request,
+        request.snowflake.admin_role,
+        lambda sql: openflow_power.runtime_reached(
+            sql, request, want=want, state=state, max_checks=max_checks
+        ),
+        env=env,
+        secrets=secrets,
+        connector=connector,
+    )
 
 
 def suspend_warehouse(

@@ -7,6 +7,7 @@ records use it, while decisions use the scheduled `power.now`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -130,6 +131,29 @@ def wal_guard(
 
 
 # --- the connector and the runtime (SQL) ----------------------------------------------------------
+def _look(
+    event: dict[str, Any],
+    poll: str,
+    reached: Callable[..., Poll],
+    want: str,
+    *,
+    env: FunctionEnv,
+    secrets: SecretsManagerClient | None,
+    connector: Connector,
+) -> Poll:
+    """One check of a wait loop on a status (`$.polls.<poll>`), within the loop's budget."""
+    given = _parse(PollInput, event)
+    return reached(
+        given.request,
+        want,
+        given.poll(poll, Poll),
+        max_checks=given.settings.max_checks,
+        env=env,
+        secrets=secrets,
+        connector=connector,
+    )
+
+
 def stop_connector(
     event: dict[str, Any],
     *,
@@ -149,13 +173,12 @@ def check_connector_stopped(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    given = _parse(PollInput, event)
-    state = given.poll("connector_stopped", Poll)
-    return switches.connector_reached(
-        given.request,
+    """CheckConnectorStopped: one check that the connector is STOPPED."""
+    return _look(
+        event,
+        "connector_stopped",
+        switches.connector_reached,
         "STOPPED",
-        state,
-        max_checks=given.settings.max_checks,
         env=env,
         secrets=secrets,
         connector=connector,
@@ -181,13 +204,12 @@ def check_connector_running(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    given = _parse(PollInput, event)
-    state = given.poll("connector_running", Poll)
-    return switches.connector_reached(
-        given.request,
+    """CheckConnectorRunning: one check that the connector is RUNNING."""
+    return _look(
+        event,
+        "connector_running",
+        switches.connector_reached,
         "RUNNING",
-        state,
-        max_checks=given.settings.max_checks,
         env=env,
         secrets=secrets,
         connector=connector,
@@ -213,13 +235,12 @@ def check_runtime_suspended(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    given = _parse(PollInput, event)
-    state = given.poll("runtime_suspended", Poll)
-    return switches.runtime_reached(
-        given.request,
+    """CheckRuntimeSuspended: one check that the runtime is SUSPENDED."""
+    return _look(
+        event,
+        "runtime_suspended",
+        switches.runtime_reached,
         "SUSPENDED",
-        state,
-        max_checks=given.settings.max_checks,
         env=env,
         secrets=secrets,
         connector=connector,
@@ -245,13 +266,12 @@ def check_runtime_active(
     secrets: SecretsManagerClient | None = None,
     connector: Connector = _default_connector,
 ) -> Poll:
-    given = _parse(PollInput, event)
-    state = given.poll("runtime_active", Poll)
-    return switches.runtime_reached(
-        given.request,
+    """CheckRuntimeActive: one check that the runtime is ACTIVE."""
+    return _look(
+        event,
+        "runtime_active",
+        switches.runtime_reached,
         "ACTIVE",
-        state,
-        max_checks=given.settings.max_checks,
         env=env,
         secrets=secrets,
         connector=connector,
