@@ -83,5 +83,8 @@ def test_the_requests_jar_is_read_from_the_artifact_buckets_drivers_prefix_only(
             fetch_driver(s3_uri="s3://other/postgresql-42.7.3.jar", s3=s3, artifact_bucket="artifacts")
         with pytest.raises(PreconditionFailed, match="cannot read"):
             fetch_driver(s3_uri="s3://artifacts/drivers/missing.jar", s3=s3, artifact_bucket="artifacts")
+        # a caller that passes no S3 client: the function makes its own
+        own = fetch_driver(s3_uri="s3://artifacts/drivers/postgresql-42.7.3.jar", artifact_bucket="artifacts")
+        assert own.sha256 == hashlib.sha256(content).hexdigest()
     assert driver.file_name == "postgresql-42.7.3.jar"
     assert driver.sha256 == hashlib.sha256(content).hexdigest()
